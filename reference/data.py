@@ -1,0 +1,102 @@
+"""Toy distributions: each one a seeded sampler plus its exact description.
+
+A distribution is either a finite mixture of axis-aligned Gaussians (a std of 0 along an
+axis makes that component a point mass along it) or a zero-width circle, a 1-D curve in
+2-D. The descriptions are what the metrics and the theory read; the samplers draw from the
+Philox streams of reference/noise.py, so a batch is a pure function of (seed, step,
+stream), identical whichever backend later consumes it.
+
+Contract: plain NumPy, float64. Samples are (N, D).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reference import noise
+
+
+@dataclass(frozen=True, eq=False)
+class Mixture:
+    """sum_k weights[k] * N(means[k], diag(stds[k]**2)). means, stds: (K, D); weights: (K,)."""
+
+    means: np.ndarray
+    stds: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+
+@dataclass(frozen=True, eq=False)
+class Circle:
+    """The uniform distribution on the circle of the given radius around the origin in 2-D:
+    a degenerate distribution whose support is a 1-D curve."""
+
+    radius: float
+    dim: int = 2
+
+
+Distribution = Mixture | Circle
+
+
+def mixture(means, stds, weights=None) -> Mixture:
+    """A Mixture from array-likes; stds may be a scalar, (K,) or (K, D); weights default to
+    uniform and are normalised."""
+    means = np.atleast_2d(np.asarray(means, dtype=np.float64))
+    stds = np.broadcast_to(
+        np.asarray(stds, dtype=np.float64).reshape(-1, 1) if np.ndim(stds) == 1 else stds,
+        means.shape,
+    ).astype(np.float64)
+    weights = np.ones(len(means)) if weights is None else np.asarray(weights, dtype=np.float64)
+    return Mixture(means, stds, weights / weights.sum())
+
+
+def ring(n_modes: int = 8, radius: float = 2.0, std: float = 0.02) -> Mixture:
+    angles = 2.0 * np.pi * np.arange(n_modes) / n_modes
+    return mixture(radius * np.stack([np.cos(angles), np.sin(angles)], axis=1), std)
+
+
+def grid(std: float = 0.05) -> Mixture:
+    axis = np.array([-4.0, -2.0, 0.0, 2.0, 4.0])
+    return mixture(np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2), std)
+
+
+def ring3d(n_modes: int = 8, radius: float = 2.0, std: float = 0.02) -> Mixture:
+    """The ring laid in the plane x3 = 0 of 3-D: no spread at all along x3."""
+    flat = ring(n_modes, radius, std)
+    means = np.concatenate([flat.means, np.zeros((n_modes, 1))], axis=1)
+    stds = np.concatenate([flat.stds, np.zeros((n_modes, 1))], axis=1)
+    return Mixture(means, stds, flat.weights)
+
+
+DATASETS: dict[str, Distribution] = {
+    "ring": ring(),
+    "grid": grid(),
+    "circle": Circle(radius=2.0),
+    "ring3d": ring3d(),
+    "points": mixture([[-1.0], [1.0]], 0.0),  # two point masses on the line, for the theory
+}
+
+
+def get_dataset(name: str) -> Distribution:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def sample(distribution: Distribution, key: np.ndarray, step: int, substep: int, n: int):
+    """(n, D) float64 samples of the distribution, drawn from the DATA_CHOICE and
+    DATA_OFFSET streams of the given substep."""
+    choice_u = noise.uniform(key, step, noise.stream_id(noise.Stream.DATA_CHOICE, substep), n)
+    if isinstance(distribution, Circle):
+        angle = 2.0 * np.pi * choice_u
+        return distribution.radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    # Inverse-CDF choice of the component; min() guards against rounding in the last cumsum.
+    cumulative = np.cumsum(distribution.weights)
+    component = np.minimum(np.searchsorted(cumulative, choice_u, side="right"), len(cumulative) - 1)
+    offset = noise.normal(
+        key, step, noise.stream_id(noise.Stream.DATA_OFFSET, substep), (n, distribution.dim)
+    )
+    return distribution.means[component] + distribution.stds[component] * offset

@@ -1,0 +1,206 @@
+"""One GAN training step with instance noise, and the training loop.
+
+A step at index `step` with sigma = sigma_schedule(step) runs d_steps discriminator
+substeps s = 0 .. d_steps - 1, then one generator substep s = d_steps:
+
+    discriminator substep s:
+        x_real       = sample(data)                          (B, D)   DATA_* streams
+        z            = N(0, I)                               (B, Z)   LATENT
+        x_fake       = G(z)                                  (B, D)   (no gradient to G)
+        x_real_noisy = x_real + sigma * eps_real             (B, D)   REAL_NOISE
+        x_fake_noisy = x_fake + sigma * eps_fake             (B, D)   FAKE_NOISE
+        logit_real, logit_fake = D(x_real_noisy), D(x_fake_noisy)     (B,) each
+        loss_D       = logistic regression with label noise, mean over 2B   LABEL_FLIP
+        Adam step on theta_D
+    generator substep:
+        z, x_fake, x_fake_noisy as above (fresh noise: the fake samples pass through the
+        same instance noise before D, otherwise D and G would see different distributions)
+        loss_G       = generator loss of D(x_fake_noisy)
+        Adam step on theta_G through D's input gradient
+
+Real and fake samples are noised alike: that is what makes instance noise different from
+label noise. D runs on the 2B noisy samples in one batch.
+
+`train_step` returns the step's named intermediates (prefixed 'd{s}/' per discriminator
+substep and 'g/' for the generator substep): the inputs, noisy inputs, logits, losses and
+every gradient, so tests and the fast path can be compared tensor by tensor.
+
+Contract: plain NumPy, float64.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from reference import data, loss, mlp, noise, optim
+
+HIDDEN_LAYERS = 2
+GENERATOR_ACTIVATION = "relu"
+DISCRIMINATOR_ACTIVATION = "leaky_relu"
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    dataset: str = "ring"
+    steps: int = 2000
+    batch: int = 256
+    hidden: int = 128
+    latent: int = 8
+    lr: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 1
+    noise: float = 0.0  # initial instance-noise std sigma0; 0 turns instance noise off
+    anneal: str = "none"
+    anneal_steps: int = 2000
+    label_smoothing: float = 1.0  # target for real labels; 1.0 means no smoothing
+    label_flip: float = 0.0  # probability of flipping each label
+    generator_loss: str = "non-saturating"
+    seed: int = 0
+
+    @property
+    def dim(self) -> int:
+        return data.get_dataset(self.dataset).dim
+
+    def generator_spec(self) -> mlp.MLPSpec:
+        sizes = (self.latent, *[self.hidden] * HIDDEN_LAYERS, self.dim)
+        return mlp.MLPSpec(sizes, GENERATOR_ACTIVATION)
+
+    def discriminator_spec(self) -> mlp.MLPSpec:
+        sizes = (self.dim, *[self.hidden] * HIDDEN_LAYERS, 1)
+        return mlp.MLPSpec(sizes, DISCRIMINATOR_ACTIVATION)
+
+    def sigma(self, step: int) -> float:
+        return noise.sigma_schedule(self.noise, self.anneal, self.anneal_steps, step)
+
+
+@dataclass
+class GANState:
+    theta_G: np.ndarray  # (n_params_G,)
+    theta_D: np.ndarray  # (n_params_D,)
+    adam_G: optim.AdamState
+    adam_D: optim.AdamState
+
+
+class NonFiniteLossError(FloatingPointError):
+    def __init__(self, step: int, record: dict):
+        super().__init__(
+            f"non-finite loss at step {step}: loss_D={record['loss_D']}, loss_G={record['loss_G']}"
+        )
+        self.step = step
+        self.record = record
+
+
+def init_state(config: GANConfig) -> GANState:
+    """Both networks initialised from one NumPy generator seeded with config.seed, G first."""
+    rng = np.random.default_rng(config.seed)
+    theta_G = mlp.init_params(config.generator_spec(), rng)
+    theta_D = mlp.init_params(config.discriminator_spec(), rng)
+    return GANState(theta_G, theta_D, optim.adam_init(theta_G), optim.adam_init(theta_D))
+
+
+def generate(
+    config: GANConfig, theta_G: np.ndarray, key: np.ndarray, step: int, substep: int, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(z: (n, Z), x_fake: (n, D)) with z from the LATENT stream of the given substep."""
+    z = noise.normal(key, step, noise.stream_id(noise.Stream.LATENT, substep), (n, config.latent))
+    x_fake, _ = mlp.forward(config.generator_spec(), theta_G, z)
+    return z, x_fake
+
+
+def discriminator_substep(
+    config: GANConfig, state: GANState, key: np.ndarray, step: int, substep: int, sigma: float
+) -> dict:
+    spec_D, batch = config.discriminator_spec(), config.batch
+    x_real = data.sample(data.get_dataset(config.dataset), key, step, substep, batch)
+    z, x_fake = generate(config, state.theta_G, key, step, substep, batch)
+    x_real_noisy = noise.add_instance_noise(
+        x_real, sigma, key, step, noise.stream_id(noise.Stream.REAL_NOISE, substep)
+    )
+    x_fake_noisy = noise.add_instance_noise(
+        x_fake, sigma, key, step, noise.stream_id(noise.Stream.FAKE_NOISE, substep)
+    )
+    logits, cache = mlp.forward(spec_D, state.theta_D, np.concatenate([x_real_noisy, x_fake_noisy]))
+    logit_real, logit_fake = logits[:batch, 0], logits[batch:, 0]
+    loss_D, dlogit_real, dlogit_fake = loss.discriminator_loss(
+        logit_real, logit_fake, config.label_smoothing, config.label_flip, key, step, substep
+    )
+    dlogits = np.concatenate([dlogit_real, dlogit_fake])[:, None]
+    dtheta_D, _ = mlp.backward(spec_D, state.theta_D, cache, dlogits)
+    optim.adam_step(state.theta_D, dtheta_D, state.adam_D, config.lr, config.beta1, config.beta2)
+    return {
+        "x_real": x_real,
+        "z": z,
+        "x_fake": x_fake,
+        "x_real_noisy": x_real_noisy,
+        "x_fake_noisy": x_fake_noisy,
+        "logit_real": logit_real,
+        "logit_fake": logit_fake,
+        "loss_D": loss_D,
+        "dlogit_real": dlogit_real,
+        "dlogit_fake": dlogit_fake,
+        **mlp.named_parameters(spec_D, dtheta_D, prefix="d", suffix="_D"),
+    }
+
+
+def generator_substep(
+    config: GANConfig, state: GANState, key: np.ndarray, step: int, substep: int, sigma: float
+) -> dict:
+    spec_G, spec_D = config.generator_spec(), config.discriminator_spec()
+    z = noise.normal(
+        key, step, noise.stream_id(noise.Stream.LATENT, substep), (config.batch, config.latent)
+    )
+    x_fake, cache_G = mlp.forward(spec_G, state.theta_G, z)
+    x_fake_noisy = noise.add_instance_noise(
+        x_fake, sigma, key, step, noise.stream_id(noise.Stream.FAKE_NOISE, substep)
+    )
+    logits, cache_D = mlp.forward(spec_D, state.theta_D, x_fake_noisy)
+    logit_fake = logits[:, 0]
+    loss_G, dlogit_fake = loss.generator_loss(logit_fake, config.generator_loss)
+    # The noise is additive, so dL/dx_fake = dL/dx_fake_noisy: D's input gradient.
+    _, dx_fake = mlp.backward(spec_D, state.theta_D, cache_D, dlogit_fake[:, None])
+    dtheta_G, _ = mlp.backward(spec_G, state.theta_G, cache_G, dx_fake)
+    optim.adam_step(state.theta_G, dtheta_G, state.adam_G, config.lr, config.beta1, config.beta2)
+    return {
+        "z": z,
+        "x_fake": x_fake,
+        "x_fake_noisy": x_fake_noisy,
+        "logit_fake": logit_fake,
+        "loss_G": loss_G,
+        "dlogit_fake": dlogit_fake,
+        "dx_fake": dx_fake,
+        **mlp.named_parameters(spec_G, dtheta_G, prefix="d", suffix="_G"),
+    }
+
+
+def train_step(config: GANConfig, state: GANState, step: int) -> tuple[dict, dict]:
+    """One step, updating state in place. Returns (record, intermediates): the record holds
+    step, sigma, loss_D (last discriminator substep), loss_G, D_real and D_fake (the mean
+    discriminator outputs on the noisy real and fake samples of that substep)."""
+    key, sigma = noise.key_from_seed(config.seed), config.sigma(step)
+    intermediates = {}
+    for substep in range(config.d_steps):
+        d_out = discriminator_substep(config, state, key, step, substep, sigma)
+        intermediates.update({f"d{substep}/{name}": value for name, value in d_out.items()})
+    g_out = generator_substep(config, state, key, step, config.d_steps, sigma)
+    intermediates.update({f"g/{name}": value for name, value in g_out.items()})
+    record = {
+        "step": step,
+        "sigma": sigma,
+        "loss_D": d_out["loss_D"],
+        "loss_G": g_out["loss_G"],
+        "D_real": float(np.mean(loss.sigmoid(d_out["logit_real"]))),
+        "D_fake": float(np.mean(loss.sigmoid(d_out["logit_fake"]))),
+    }
+    return record, intermediates
+
+
+def train(config: GANConfig, state: GANState) -> Iterator[dict]:
+    """Run config.steps steps on state in place, yielding each step's record. Raises
+    NonFiniteLossError at the first step whose loss is not finite, before yielding it."""
+    for step in range(config.steps):
+        record, _ = train_step(config, state, step)
+        if not (np.isfinite(record["loss_D"]) and np.isfinite(record["loss_G"])):
+            raise NonFiniteLossError(step, record)
+        yield record
