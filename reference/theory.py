@@ -1,0 +1,298 @@
+"""The analytic side of the note: noisy densities, the optimal discriminator, the divergence
+the discriminator's loss estimates, and the Dirac-GAN.
+
+Distributions are the `reference.data.Mixture` descriptions: finite mixtures of axis-aligned
+Gaussians, a std of 0 making a component a point mass. Instance noise x~ = x + sigma * eps,
+eps ~ N(0, I), turns a mixture p into p_sigma = p * N(0, sigma^2 I), again a mixture, with
+every std replaced by sqrt(std^2 + sigma^2).
+
+sigma = 0 and point masses. A density is only defined where every std is positive, so
+`log_density` and everything built on it require that (any sigma > 0 guarantees it). The
+sigma -> 0 limit for mixtures of point masses is given separately by `information_atoms`,
+which works from the atoms' weights directly; `information_quadrature` tends to it as
+sigma -> 0 (a property the tests check).
+
+The divergence. A fair coin y picks x ~ p (y = 1, 'real') or x ~ q (y = 0, 'fake'); the
+label the discriminator is trained on is y~, y flipped with probability eps (label_flip).
+With D(x) = p(x) / (p(x) + q(x)), m = (p + q) / 2 and h the binary entropy in nats,
+
+    P(y~ = 1 | x) = pi(x) = eps + (1 - 2 eps) D(x)
+    I(y~; x)      = H(y~) - H(y~ | x) = log 2 - E_{x ~ m}[ h(pi(x)) ]
+
+(y~ is still a fair coin, so H(y~) = log 2). With eps = 0 this is I(y; x) = JS[p || q]. The
+minimum over discriminators of the reference's loss (reference/loss.py: logistic regression
+against the flipped labels, mean over real and fake alike) is E_m[h(pi)], reached at the logit
+of pi, so
+
+    Bayes-optimal loss = log 2 - I(y~; x),   and with eps = 0:  log 2 - JS[p || q].
+
+Applied to p_sigma and q_sigma this is I(y~; x~), and JS[p_sigma || q_sigma] at eps = 0. For
+disjoint supports D is 0 or 1 everywhere, so I(y~; x) = log 2 - h(eps) whatever the supports'
+positions: below log 2 with label noise, but still locally constant.
+
+The Dirac-GAN (Mescheder, Geiger and Nowozin 2018, sec. 2): data delta_0, generator
+delta_theta, discriminator logit psi * x, and their game value
+
+    L(theta, psi) = E[f(psi x~_fake)] + E[f(-psi x~_real)],   f(t) = -log(1 + exp(-t)),
+
+with x~_fake = theta + sigma eps, x~_real = sigma eps (no noise: sigma = 0). It is the
+negated logistic loss of reference/loss.py with the logit -psi x read as 'real' (flipping
+psi's sign mirrors the field and changes no eigenvalue). The generator descends L, the
+discriminator ascends it: v(theta, psi) = (-dL/dtheta, dL/dpsi). The noise expectations are
+computed by Gauss-Hermite quadrature, exactly for the smooth integrands here. At the
+equilibrium (0, 0), with f'(0) = 1/2 and f''(0) = -1/4,
+
+    J = [[0, -f'(0)], [f'(0), 2 f''(0) sigma^2]]
+    eigenvalues = f''(0) sigma^2 +- sqrt(f''(0)^2 sigma^4 - f'(0)^2)
+
+(the psi-psi entry: d^2/dpsi^2 of E[f(psi x~)] at psi = 0 is f''(0) E[x~^2] = f''(0) sigma^2,
+once for the fake and once for the real term). Without noise they are +-i/2: a rotation.
+
+Contract: plain NumPy, float64. Points are (N, D); the Dirac-GAN functions broadcast over
+arrays of theta, psi and sigma, so figures can evaluate them on grids.
+"""
+
+import numpy as np
+
+from reference import data, loss, noise
+
+LOG_2 = float(np.log(2.0))
+
+
+def noisy(distribution: data.Mixture, sigma: float) -> data.Mixture:
+    """p_sigma = p * N(0, sigma^2 I): the same means and weights, stds sqrt(std^2 + sigma^2)."""
+    stds = np.sqrt(distribution.stds**2 + sigma**2)
+    return data.Mixture(distribution.means, stds, distribution.weights)
+
+
+def shifted(distribution: data.Mixture, offset) -> data.Mixture:
+    """The distribution moved by offset: (D,) or a scalar (every axis)."""
+    return data.Mixture(distribution.means + offset, distribution.stds, distribution.weights)
+
+
+def log_density(distribution: data.Mixture, x: np.ndarray) -> np.ndarray:
+    """x: (N, D) -> log density (N,), by log-sum-exp over the K components, so that points
+    many stds from every component get a finite, accurate value rather than log 0."""
+    if np.any(distribution.stds <= 0.0):
+        raise ValueError("log_density needs every std > 0: add instance noise (sigma > 0)")
+    z = (x[:, None, :] - distribution.means[None]) / distribution.stds[None]  # (N, K, D)
+    log_component = -0.5 * np.sum(z * z, axis=2) - np.sum(
+        np.log(np.sqrt(2.0 * np.pi) * distribution.stds), axis=1
+    )  # (N, K)
+    terms = log_component + np.log(distribution.weights)
+    top = np.max(terms, axis=1, keepdims=True)
+    return top[:, 0] + np.log(np.sum(np.exp(terms - top), axis=1))
+
+
+def optimal_logit(p: data.Mixture, q: data.Mixture, sigma: float, x: np.ndarray) -> np.ndarray:
+    """x: (N, D) -> (N,): log p_sigma(x) - log q_sigma(x), the Bayes-optimal discriminator's
+    logit, finite everywhere for sigma > 0."""
+    return log_density(noisy(p, sigma), x) - log_density(noisy(q, sigma), x)
+
+
+def optimal_discriminator(
+    p: data.Mixture, q: data.Mixture, sigma: float, x: np.ndarray
+) -> np.ndarray:
+    """x: (N, D) -> D*_sigma(x) = p_sigma / (p_sigma + q_sigma): (N,)."""
+    return loss.sigmoid(optimal_logit(p, q, sigma, x))
+
+
+def _flipped_entropy(log_d: np.ndarray, log_1md: np.ndarray, label_flip: float) -> np.ndarray:
+    """h(pi) for pi = eps + (1 - 2 eps) D, from log D and log(1 - D) (either may be -inf)."""
+    with np.errstate(divide="ignore"):
+        log_eps, log_keep = np.log(label_flip), np.log(1.0 - 2.0 * label_flip)
+    log_pi = np.logaddexp(log_eps, log_keep + log_d)
+    log_1mpi = np.logaddexp(log_eps, log_keep + log_1md)
+    # 0 log 0 = 0: a certain label carries no entropy (np.where evaluates 0 * -inf first).
+    with np.errstate(invalid="ignore"):
+        return -sum(
+            np.where(np.isneginf(log_a), 0.0, np.exp(log_a) * log_a) for log_a in (log_pi, log_1mpi)
+        )
+
+
+def _posterior_entropy(
+    p: data.Mixture, q: data.Mixture, sigma: float, label_flip: float, x: np.ndarray
+) -> np.ndarray:
+    """x: (N, D) -> h(P(y~ = 1 | x~ = x)): (N,)."""
+    log_p, log_q = log_density(noisy(p, sigma), x), log_density(noisy(q, sigma), x)
+    log_total = np.logaddexp(log_p, log_q)
+    return _flipped_entropy(log_p - log_total, log_q - log_total, label_flip)
+
+
+# The trapezoid rule on a smooth integrand that varies on the scale s converges like
+# exp(-2 pi^2 (s / h)^2); 8 points per narrowest std puts that far below float64 rounding.
+POINTS_PER_STD = 8
+# Beyond 12 stds a Gaussian's mass is below 1e-32: the grid may stop there.
+TAIL_STDS = 12.0
+
+
+def quadrature_grid(p: data.Mixture, q: data.Mixture, sigma: float) -> tuple[np.ndarray, float]:
+    """1-D: (x: (N, 1), spacing) of an even grid covering every component of p_sigma and
+    q_sigma to TAIL_STDS stds, with POINTS_PER_STD points per narrowest noisy std. A sum
+    spacing * sum(g(x) * density(x)) then integrates g against either density."""
+    if p.dim != 1 or q.dim != 1:
+        raise ValueError("quadrature is 1-D only; use information_monte_carlo in 2-D")
+    means = np.concatenate([p.means[:, 0], q.means[:, 0]])
+    stds = np.sqrt(np.concatenate([p.stds[:, 0], q.stds[:, 0]]) ** 2 + sigma**2)
+    if np.min(stds) <= 0.0:
+        raise ValueError("quadrature needs every noisy std > 0: use sigma > 0")
+    lo, hi = np.min(means - TAIL_STDS * stds), np.max(means + TAIL_STDS * stds)
+    spacing = float(np.min(stds)) / POINTS_PER_STD
+    return np.arange(lo, hi + spacing, spacing)[:, None], spacing
+
+
+def mixture_density(p: data.Mixture, q: data.Mixture, sigma: float, x: np.ndarray) -> np.ndarray:
+    """x: (N, D) -> m_sigma(x) = (p_sigma(x) + q_sigma(x)) / 2: (N,)."""
+    log_p, log_q = log_density(noisy(p, sigma), x), log_density(noisy(q, sigma), x)
+    return np.exp(np.logaddexp(log_p, log_q) - LOG_2)
+
+
+def information_quadrature(
+    p: data.Mixture, q: data.Mixture, sigma: float, label_flip: float = 0.0
+) -> float:
+    """1-D, sigma > 0: I(y~; x~) = log 2 - E_m[h(pi)] by quadrature on `quadrature_grid`;
+    with label_flip = 0 it is JS[p_sigma || q_sigma]."""
+    x, spacing = quadrature_grid(p, q, sigma)
+    entropy = _posterior_entropy(p, q, sigma, label_flip, x)
+    return LOG_2 - spacing * float(np.sum(mixture_density(p, q, sigma, x) * entropy))
+
+
+def expected_loss(
+    p: data.Mixture, q: data.Mixture, sigma: float, logit: np.ndarray, label_flip: float = 0.0
+) -> float:
+    """1-D: the population value of the reference's discriminator loss for a discriminator
+    whose logits on `quadrature_grid(p, q, sigma)`'s points are given (N,):
+    E_m[softplus(l) - pi l]. Its minimum over logits, at l = logit(pi), is
+    log 2 - information_quadrature(p, q, sigma, label_flip)."""
+    x, spacing = quadrature_grid(p, q, sigma)
+    log_p, log_q = log_density(noisy(p, sigma), x), log_density(noisy(q, sigma), x)
+    pi = label_flip + (1.0 - 2.0 * label_flip) * loss.sigmoid(log_p - log_q)
+    per_point = loss.softplus(logit) - pi * logit
+    return spacing * float(np.sum(mixture_density(p, q, sigma, x) * per_point))
+
+
+def sample_noisy(
+    distribution: data.Mixture,
+    sigma: float,
+    key: np.ndarray,
+    step: int,
+    substep: int,
+    noise_stream: noise.Stream,
+    n: int,
+) -> np.ndarray:
+    """(n, D) samples of distribution_sigma the way the GAN makes them: a batch from
+    reference.data.sample, plus instance noise from the given noise stream of the substep."""
+    x = data.sample(distribution, key, step, substep, n)
+    return noise.add_instance_noise(x, sigma, key, step, noise.stream_id(noise_stream, substep))
+
+
+def information_monte_carlo(
+    p: data.Mixture,
+    q: data.Mixture,
+    sigma: float,
+    seed: int,
+    n: int,
+    label_flip: float = 0.0,
+) -> tuple[float, float]:
+    """Any dimension, sigma > 0: (estimate, standard error) of I(y~; x~) = log 2 - E_m[h(pi)],
+    from n samples of p_sigma and n of q_sigma (m is their even mix, so the two halves are
+    averaged). h lies in [0, log 2], so the standard error is at most log 2 / (2 sqrt(n))."""
+    key = noise.key_from_seed(seed)
+    x_p = sample_noisy(p, sigma, key, 0, 0, noise.Stream.REAL_NOISE, n)
+    x_q = sample_noisy(q, sigma, key, 0, 1, noise.Stream.FAKE_NOISE, n)
+    h_p = _posterior_entropy(p, q, sigma, label_flip, x_p)
+    h_q = _posterior_entropy(p, q, sigma, label_flip, x_q)
+    estimate = LOG_2 - 0.5 * (np.mean(h_p) + np.mean(h_q))
+    standard_error = 0.5 * np.sqrt((np.var(h_p, ddof=1) + np.var(h_q, ddof=1)) / n)
+    return float(estimate), float(standard_error)
+
+
+def information_atoms(p: data.Mixture, q: data.Mixture, label_flip: float = 0.0) -> float:
+    """sigma = 0, p and q mixtures of point masses: I(y~; x) from the atoms' weights. At an
+    atom a with weights P(a) in p and Q(a) in q, D(a) = P / (P + Q) and m(a) = (P + Q) / 2;
+    atoms at the same position are merged. Disjoint supports give log 2 - h(label_flip)."""
+    if np.any(p.stds != 0.0) or np.any(q.stds != 0.0):
+        raise ValueError("information_atoms needs point masses only (every std 0)")
+    atoms, index = np.unique(np.concatenate([p.means, q.means]), axis=0, return_inverse=True)
+    mass_p = np.bincount(index[: len(p.weights)], p.weights, minlength=len(atoms))
+    mass_q = np.bincount(index[len(p.weights) :], q.weights, minlength=len(atoms))
+    total = mass_p + mass_q
+    with np.errstate(divide="ignore"):
+        entropy = _flipped_entropy(np.log(mass_p / total), np.log(mass_q / total), label_flip)
+    return LOG_2 - float(np.sum(0.5 * total * entropy))
+
+
+# Gauss-Hermite nodes for E over N(0, 1): the Dirac-GAN integrands are sigmoids of a linear
+# function of eps, analytic in a strip, so the rule converges geometrically; 64 nodes are
+# exact to float64 rounding for |psi| sigma up to about 10.
+HERMITE_NODES = 64
+_HERMITE_X, _HERMITE_W = np.polynomial.hermite.hermgauss(HERMITE_NODES)
+_EPS_NODES = np.sqrt(2.0) * _HERMITE_X  # nodes for N(0, 1)
+_EPS_WEIGHTS = _HERMITE_W / np.sqrt(np.pi)  # sum to 1
+
+
+def dirac_f_prime(t):
+    """f'(t) for f(t) = -log(1 + exp(-t)): sigmoid(-t)."""
+    return loss.sigmoid(-np.asarray(t, dtype=np.float64))
+
+
+def dirac_vector_field(theta, psi, sigma=0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(v_theta, v_psi) = (-dL/dtheta, dL/dpsi) of the Dirac-GAN with instance noise of std
+    sigma; theta, psi, sigma broadcast together. The noise expectations are Gauss-Hermite
+    sums over the last axis:
+
+        v_theta = -E[psi f'(psi x~_fake)]
+        v_psi   =  E[x~_fake f'(psi x~_fake)] - E[x~_real f'(-psi x~_real)]
+    """
+    theta, psi, sigma = (np.asarray(a, dtype=np.float64)[..., None] for a in (theta, psi, sigma))
+    x_fake = theta + sigma * _EPS_NODES  # (..., HERMITE_NODES)
+    x_real = sigma * _EPS_NODES
+    v_theta = -np.sum(_EPS_WEIGHTS * psi * dirac_f_prime(psi * x_fake), axis=-1)
+    v_psi = np.sum(
+        _EPS_WEIGHTS
+        * (x_fake * dirac_f_prime(psi * x_fake) - x_real * dirac_f_prime(-psi * x_real)),
+        axis=-1,
+    )
+    return v_theta, v_psi
+
+
+DIRAC_F_PRIME_0 = 0.5  # f'(0) = sigmoid(0)
+DIRAC_F_SECOND_0 = -0.25  # f''(0) = -sigmoid(0) sigmoid(-0)
+
+
+def dirac_jacobian(sigma=0.0) -> np.ndarray:
+    """(..., 2, 2): the Jacobian of the vector field at (0, 0), rows (v_theta, v_psi),
+    columns (theta, psi), in closed form."""
+    sigma = np.asarray(sigma, dtype=np.float64)
+    jacobian = np.zeros((*sigma.shape, 2, 2))
+    jacobian[..., 0, 1] = -DIRAC_F_PRIME_0
+    jacobian[..., 1, 0] = DIRAC_F_PRIME_0
+    jacobian[..., 1, 1] = 2.0 * DIRAC_F_SECOND_0 * sigma**2
+    return jacobian
+
+
+def dirac_eigenvalues(sigma=0.0) -> np.ndarray:
+    """(..., 2) complex: f''(0) sigma^2 +- sqrt(f''(0)^2 sigma^4 - f'(0)^2), '+' first."""
+    centre = DIRAC_F_SECOND_0 * np.asarray(sigma, dtype=np.float64) ** 2
+    root = np.sqrt((centre**2 - DIRAC_F_PRIME_0**2).astype(np.complex128))
+    return np.stack([centre + root, centre - root], axis=-1)
+
+
+def dirac_trajectory(
+    theta0: float, psi0: float, sigma: float, step_size: float, n_steps: int, alternating: bool
+) -> np.ndarray:
+    """(n_steps + 1, 2): the path (theta, psi) of gradient descent on the game, from
+    (theta0, psi0), moving along h * v. Simultaneous: both players step from the same point.
+    Alternating: the generator steps first, then the discriminator from the new theta."""
+    path = np.empty((n_steps + 1, 2))
+    path[0] = theta0, psi0
+    theta, psi = theta0, psi0
+    for k in range(1, n_steps + 1):
+        v_theta, v_psi = dirac_vector_field(theta, psi, sigma)
+        theta_next = theta + step_size * float(v_theta)
+        if alternating:
+            _, v_psi = dirac_vector_field(theta_next, psi, sigma)
+        psi = psi + step_size * float(v_psi)
+        theta = theta_next
+        path[k] = theta, psi
+    return path
