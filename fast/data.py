@@ -1,0 +1,85 @@
+"""Toy-distribution samples, float32, with a leading population axis.
+
+The same streams as reference/data.py: GAN p's batch is the reference's sample(key[p], ...)
+rounded to float32. The component of each sample is chosen on the float64 uniform with the
+reference's inverse CDF, so it is the same component; Philox, the choice and the offset are
+one pass (one Numba kernel on the CPU, fast/data.cu on the GPU).
+
+Shapes: key (P, 2) uint32 -> samples (P, n, D) float32.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from fast import device
+from fast.noise import box_muller, stream_block, uniform_of
+from reference import data
+from reference.noise import Stream, stream_id
+
+_TWO_PI = 2.0 * math.pi
+
+
+@njit(parallel=True, cache=True)
+def _sample_mixture_cpu(means, stds, cumulative, key, step, choice_stream, offset_stream, n):
+    P, D, K = key.shape[0], means.shape[1], cumulative.shape[0]
+    out = np.empty((P, n, D), dtype=np.float32)
+    for p in prange(P):
+        k0, k1 = key[p, 0], key[p, 1]
+        component = np.empty(n, dtype=np.int64)
+        for block in range((n + 3) // 4):
+            w = stream_block(k0, k1, block, step, choice_stream)
+            for j in range(4):
+                i = 4 * block + j
+                if i < n:
+                    # searchsorted(side='right'), then min() against rounding in the last cumsum
+                    component[i] = min(
+                        np.searchsorted(cumulative, uniform_of(w[j]), side="right"), K - 1
+                    )
+        for block in range((n * D + 3) // 4):
+            w = stream_block(k0, k1, block, step, offset_stream)
+            z = box_muller(w[0], w[1], w[2], w[3])
+            for j in range(4):
+                e = 4 * block + j
+                if e < n * D:
+                    i, d = e // D, e % D
+                    c = component[i]
+                    out[p, i, d] = np.float32(means[c, d] + stds[c, d] * z[j])
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _sample_circle_cpu(radius, key, step, choice_stream, n):
+    P = key.shape[0]
+    out = np.empty((P, n, 2), dtype=np.float32)
+    for p in prange(P):
+        for block in range((n + 3) // 4):
+            w = stream_block(key[p, 0], key[p, 1], block, step, choice_stream)
+            for j in range(4):
+                i = 4 * block + j
+                if i < n:
+                    angle = _TWO_PI * uniform_of(w[j])
+                    out[p, i, 0] = np.float32(radius * math.cos(angle))
+                    out[p, i, 1] = np.float32(radius * math.sin(angle))
+    return out
+
+
+def sample(distribution: data.Distribution, key, step: int, substep: int, n: int):
+    """(P, n, D) float32: GAN p's batch of the reference's sample(distribution, key[p], ...)."""
+    if device.on_gpu(key):
+        return _sample_gpu(distribution, key, step, substep, n)
+    key = np.asarray(key, np.uint32)
+    choice_stream = stream_id(Stream.DATA_CHOICE, substep)
+    if isinstance(distribution, data.Circle):
+        return _sample_circle_cpu(float(distribution.radius), key, step, choice_stream, n)
+    return _sample_mixture_cpu(
+        distribution.means,
+        distribution.stds,
+        np.cumsum(distribution.weights),
+        key,
+        step,
+        choice_stream,
+        stream_id(Stream.DATA_OFFSET, substep),
+        n,
+    )

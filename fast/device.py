@@ -1,0 +1,105 @@
+"""Where arrays live: the CPU (NumPy) or a CUDA GPU (CuPy), and moving them between the two.
+
+CuPy is optional and imported lazily, on the first question about the GPU: without it (or
+without a CUDA device) everything in fast/ runs on the CPU through Numba. Every public
+function in fast/ dispatches on where its first array lives, `on_gpu(x)`.
+
+Contract: `resolve` maps 'cpu' | 'gpu' | 'auto' to 'cpu' | 'gpu'; 'auto' picks the GPU when
+CuPy imports and sees a CUDA device, and 'gpu' without one raises DeviceUnavailableError.
+"""
+
+import functools
+
+import numpy as np
+
+DEVICES = ("cpu", "gpu", "auto")
+
+
+class DeviceUnavailableError(RuntimeError):
+    """A GPU was asked for, but CuPy or a CUDA device is missing."""
+
+
+@functools.cache
+def _cupy():
+    """The cupy module when it imports and sees at least one CUDA device, else None."""
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            return cupy
+    except Exception:  # an ImportError, or a CUDA runtime error without a driver or device
+        return None
+    return None
+
+
+def gpu_available() -> bool:
+    return _cupy() is not None
+
+
+def resolve(name: str) -> str:
+    if name not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {name!r}")
+    if name == "auto":
+        return "gpu" if gpu_available() else "cpu"
+    if name == "gpu" and not gpu_available():
+        raise DeviceUnavailableError(
+            "--device gpu needs CuPy and a CUDA device; none found (use --device cpu or auto)"
+        )
+    return name
+
+
+def on_gpu(x) -> bool:
+    # A NumPy array (or scalar) never needs CuPy imported to answer.
+    if isinstance(x, np.ndarray | np.generic):
+        return False
+    cupy = _cupy()
+    return cupy is not None and isinstance(x, cupy.ndarray)
+
+
+def array_module(x):
+    """numpy or cupy, whichever holds x."""
+    return _cupy() if on_gpu(x) else np
+
+
+def to_device(array, device: str):
+    """The array on 'cpu' or 'gpu' (a copy only when it has to move)."""
+    if resolve(device) == "gpu":
+        return _cupy().asarray(array)
+    return to_host(array)
+
+
+def to_host(array) -> np.ndarray:
+    return _cupy().asnumpy(array) if on_gpu(array) else np.asarray(array)
+
+
+@functools.cache
+def _scipy_openblas():
+    """(set_num_threads, default thread count) of the OpenBLAS that Numba's np.dot calls
+    (SciPy's, through scipy.linalg.cython_blas), or None where it cannot be found."""
+    import ctypes
+    import glob
+    import os
+
+    import scipy
+
+    libs = glob.glob(
+        os.path.join(os.path.dirname(scipy.__file__), "..", "scipy.libs", "*openblas*")
+    )
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for prefix in ("scipy_openblas", "openblas"):
+            if hasattr(lib, f"{prefix}_set_num_threads"):
+                return getattr(lib, f"{prefix}_set_num_threads"), getattr(
+                    lib, f"{prefix}_get_num_threads"
+                )()
+    return None
+
+
+def cpu_blas_threads(parallel_over_population: bool) -> None:
+    """Give BLAS one thread where Numba already runs one GAN per core (a multithreaded GEMM
+    called from several Numba threads at once is several times slower than a serial one),
+    and its default thread count where a single GAN runs."""
+    blas = _scipy_openblas()
+    if blas is not None:
+        set_num_threads, default = blas
+        set_num_threads(1 if parallel_over_population else default)

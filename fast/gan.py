@@ -1,0 +1,222 @@
+"""Training a population of P independent GANs at once, float32: the reference's step with
+a leading population axis.
+
+GAN p is exactly the reference GAN of PopulationConfig.member(p) (the base configuration
+with seed seeds[p] and instance-noise level noises[p]): the same initial parameters
+(rounded to float32), the same Philox streams under its own key, the same substeps. A
+step runs, for all P GANs together,
+
+    discriminator substep s:  data + latent sample, G forward, noise real and fake into
+        D's (P, 2B, D) input in one pass, D forward, fused loss, D backward, Adam
+    generator substep:        G forward, noise, D forward, fused loss, D backward (input
+        gradient only), G backward, Adam
+
+and returns the reference's named intermediates ('d0/x_real_noisy', 'g/dW1_G', ...), each
+with a leading P axis: views of buffers the step computes anyway, so returning them costs
+nothing. Every buffer lives on one device; the kernels dispatch on it (see fast/device.py).
+
+Shapes: keys (P, 2) uint32, sigma (P,), theta_G (P, n_params_G), theta_D (P, n_params_D).
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from fast import data, device, loss, mlp, noise, optim
+from reference import gan as reference_gan
+from reference.noise import Stream, key_from_seed, sigma_schedule, stream_id
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """P GANs sharing every setting of `base` except the seed and the noise level sigma0."""
+
+    base: reference_gan.GANConfig
+    seeds: tuple[int, ...]
+    noises: tuple[float, ...]
+
+    def __post_init__(self):
+        if len(self.seeds) != len(self.noises) or not self.seeds:
+            raise ValueError(
+                f"need one seed and one noise level per GAN, got {len(self.seeds)} seeds "
+                f"and {len(self.noises)} noise levels"
+            )
+
+    @property
+    def population(self) -> int:
+        return len(self.seeds)
+
+    def member(self, p: int) -> reference_gan.GANConfig:
+        """The reference configuration of GAN p."""
+        return reference_gan.GANConfig(
+            **{**vars(self.base), "seed": self.seeds[p], "noise": self.noises[p]}
+        )
+
+    def keys(self) -> np.ndarray:
+        """(P, 2) uint32 Philox keys, one per GAN."""
+        return np.stack([key_from_seed(seed) for seed in self.seeds])
+
+    def sigma(self, step: int) -> np.ndarray:
+        """(P,) float32 instance-noise std of every GAN at a step. Every schedule is sigma0
+        times a factor of the step, so this is the reference's sigma_schedule per GAN."""
+        base = self.base
+        factor = sigma_schedule(1.0, base.anneal, base.anneal_steps, step)
+        return (np.asarray(self.noises, dtype=np.float64) * factor).astype(np.float32)
+
+
+@dataclass
+class PopulationState:
+    theta_G: object  # (P, n_params_G) float32, NumPy or CuPy
+    theta_D: object  # (P, n_params_D)
+    adam_G: optim.AdamState
+    adam_D: optim.AdamState
+    keys: object  # (P, 2) uint32
+
+    @property
+    def device(self) -> str:
+        return "gpu" if device.on_gpu(self.theta_G) else "cpu"
+
+
+class NonFiniteLossError(reference_gan.NonFiniteLossError):
+    """The reference's error, naming which GANs of the population went non-finite; `record`
+    is the first of them's record (floats), `gans` all of them."""
+
+    def __init__(self, step: int, record: dict, gans: list[int]):
+        super().__init__(step, record)
+        self.gans = gans
+        self.args = (f"GAN {gans[0]} of the population (of {len(gans)} bad): {self.args[0]}",)
+
+
+def init_state(config: PopulationConfig, device_name: str = "auto") -> PopulationState:
+    """Every GAN initialised exactly as reference.gan.init_state(member), cast to float32."""
+    where = device.resolve(device_name)
+    members = [reference_gan.init_state(config.member(p)) for p in range(config.population)]
+    theta_G = device.to_device(np.stack([m.theta_G for m in members]).astype(np.float32), where)
+    theta_D = device.to_device(np.stack([m.theta_D for m in members]).astype(np.float32), where)
+    keys = device.to_device(config.keys(), where)
+    return PopulationState(
+        theta_G, theta_D, optim.adam_init(theta_G), optim.adam_init(theta_D), keys
+    )
+
+
+def generate(config: PopulationConfig, theta_G, key, step: int, substep: int, n: int):
+    """(z: (P, n, Z), x_fake: (P, n, D)), z from each GAN's LATENT stream of the substep."""
+    z = noise.normal(key, step, stream_id(Stream.LATENT, substep), (n, config.base.latent))
+    x_fake, _ = mlp.forward(config.base.generator_spec(), theta_G, z)
+    return z, x_fake
+
+
+def discriminator_substep(
+    config: PopulationConfig, state: PopulationState, step: int, substep: int, sigma
+) -> dict:
+    base, key = config.base, state.keys
+    spec_D, batch = base.discriminator_spec(), base.batch
+    x_real = data.sample(reference_gan.data.get_dataset(base.dataset), key, step, substep, batch)
+    z, x_fake = generate(config, state.theta_G, key, step, substep, batch)
+    x_noisy = noise.noisy_discriminator_input(
+        x_real,
+        x_fake,
+        sigma,
+        key,
+        step,
+        stream_id(Stream.REAL_NOISE, substep),
+        stream_id(Stream.FAKE_NOISE, substep),
+    )  # (P, 2B, D)
+    logits, cache = mlp.forward(spec_D, state.theta_D, x_noisy)
+    logit_real, logit_fake = logits[:, :batch, 0], logits[:, batch:, 0]
+    loss_D, dlogit_real, dlogit_fake = loss.discriminator_loss(
+        logit_real, logit_fake, base.label_smoothing, base.label_flip, key, step, substep
+    )
+    xp = device.array_module(logits)
+    dlogits = xp.concatenate([dlogit_real, dlogit_fake], axis=1)[:, :, None]
+    dtheta_D, _ = mlp.backward(spec_D, state.theta_D, cache, dlogits)
+    optim.adam_step(state.theta_D, dtheta_D, state.adam_D, base.lr, base.beta1, base.beta2)
+    return {
+        "x_real": x_real,
+        "z": z,
+        "x_fake": x_fake,
+        "x_real_noisy": x_noisy[:, :batch],
+        "x_fake_noisy": x_noisy[:, batch:],
+        "logit_real": logit_real,
+        "logit_fake": logit_fake,
+        "loss_D": loss_D,
+        "dlogit_real": dlogit_real,
+        "dlogit_fake": dlogit_fake,
+        **mlp.named_parameters(spec_D, dtheta_D, prefix="d", suffix="_D"),
+    }
+
+
+def generator_substep(
+    config: PopulationConfig, state: PopulationState, step: int, substep: int, sigma
+) -> dict:
+    base, key = config.base, state.keys
+    spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
+    z = noise.normal(key, step, stream_id(Stream.LATENT, substep), (base.batch, base.latent))
+    x_fake, cache_G = mlp.forward(spec_G, state.theta_G, z)
+    x_fake_noisy = noise.add_instance_noise(
+        x_fake, sigma, key, step, stream_id(Stream.FAKE_NOISE, substep)
+    )
+    logits, cache_D = mlp.forward(spec_D, state.theta_D, x_fake_noisy)
+    logit_fake = logits[:, :, 0]
+    loss_G, dlogit_fake = loss.generator_loss(logit_fake, base.generator_loss)
+    # D's weight gradients are not needed here: only its input gradient reaches G.
+    _, dx_fake = mlp.backward(spec_D, state.theta_D, cache_D, dlogit_fake[:, :, None], False)
+    dtheta_G, _ = mlp.backward(spec_G, state.theta_G, cache_G, dx_fake)
+    optim.adam_step(state.theta_G, dtheta_G, state.adam_G, base.lr, base.beta1, base.beta2)
+    return {
+        "z": z,
+        "x_fake": x_fake,
+        "x_fake_noisy": x_fake_noisy,
+        "logit_fake": logit_fake,
+        "loss_G": loss_G,
+        "dlogit_fake": dlogit_fake,
+        "dx_fake": dx_fake,
+        **mlp.named_parameters(spec_G, dtheta_G, prefix="d", suffix="_G"),
+    }
+
+
+def train_step(config: PopulationConfig, state: PopulationState, step: int) -> tuple[dict, dict]:
+    """One step of all P GANs, updating state in place. Returns (record, intermediates)
+    with the reference's keys; record values are (P,) arrays on the state's device."""
+    sigma = config.sigma(step)
+    if state.device == "gpu":
+        sigma = device.to_device(sigma, "gpu")
+    intermediates = {}
+    for substep in range(config.base.d_steps):
+        d_out = discriminator_substep(config, state, step, substep, sigma)
+        intermediates.update({f"d{substep}/{name}": value for name, value in d_out.items()})
+    g_out = generator_substep(config, state, step, config.base.d_steps, sigma)
+    intermediates.update({f"g/{name}": value for name, value in g_out.items()})
+    xp = device.array_module(state.theta_G)
+    # sigmoid as 0.5 (1 + tanh(l / 2)): no overflow for any logit
+    record = {
+        "step": step,
+        "sigma": sigma,
+        "loss_D": d_out["loss_D"],
+        "loss_G": g_out["loss_G"],
+        "D_real": xp.mean(0.5 + 0.5 * xp.tanh(0.5 * d_out["logit_real"]), axis=1),
+        "D_fake": xp.mean(0.5 + 0.5 * xp.tanh(0.5 * d_out["logit_fake"]), axis=1),
+    }
+    return record, intermediates
+
+
+def train(config: PopulationConfig, state: PopulationState) -> Iterator[dict]:
+    """Run config.base.steps steps on state in place, yielding each step's record (host
+    (P,) arrays). Raises NonFiniteLossError at the first step where any GAN's loss is not
+    finite, before yielding it."""
+    for step in range(config.base.steps):
+        record, _ = train_step(config, state, step)
+        record = {
+            name: value if name == "step" else device.to_host(value)
+            for name, value in record.items()
+        }
+        finite = np.isfinite(record["loss_D"]) & np.isfinite(record["loss_G"])
+        if not finite.all():
+            gans = [int(p) for p in np.flatnonzero(~finite)]
+            member_record = {
+                name: value if name == "step" else float(value[gans[0]])
+                for name, value in record.items()
+            }
+            raise NonFiniteLossError(step, member_record, gans)
+        yield record

@@ -1,0 +1,121 @@
+"""The logistic loss and the GAN losses on a population of logit vectors, fused.
+
+The formulas of reference/loss.py (stable softplus form; label flips on the float64 Philox
+uniforms of the LABEL_FLIP stream, so the same labels flip), with one pass per GAN doing
+flips -> smoothing -> loss -> gradient -> mean. Each element is evaluated in float64 from
+its float32 logit and the per-GAN sum is accumulated in float64, so the only float32
+rounding is the final store: the loss of a logit of 1e4 is as exact as the reference's.
+
+Shapes: logit, target (P, N); logit_real, logit_fake (P, B); losses (P,) float32.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from fast import device
+from fast.noise import stream_block, uniform_of
+from reference.loss import GENERATOR_LOSSES
+from reference.noise import Stream, stream_id
+
+
+@njit(inline="always")
+def softplus_sigmoid(x):
+    """(softplus(x), sigmoid(x)) in float64, overflow-free for any finite x."""
+    e = math.exp(-abs(x))
+    sig = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
+    return max(x, 0.0) + math.log1p(e), sig
+
+
+@njit(parallel=True, cache=True)
+def _logistic_loss_cpu(logit, target, sign):
+    """sign * mean loss and sign * its gradient: sign = -1 gives the minimax G loss."""
+    P, n = logit.shape
+    loss = np.empty(P, dtype=np.float32)
+    dlogit = np.empty((P, n), dtype=np.float32)
+    for p in prange(P):
+        total = 0.0
+        for i in range(n):
+            x, t = np.float64(logit[p, i]), np.float64(target[p, i])
+            sp, sig = softplus_sigmoid(x)
+            total += sp - t * x
+            dlogit[p, i] = np.float32(sign * (sig - t) / n)
+        loss[p] = np.float32(sign * total / n)
+    return loss, dlogit
+
+
+def logistic_loss(logit, target):
+    """logit, target: (P, N) -> (mean loss per GAN: (P,), dloss/dlogit: (P, N))."""
+    if device.on_gpu(logit):
+        return _logistic_loss_gpu(logit, target)
+    return _logistic_loss_cpu(
+        np.asarray(logit, np.float32), np.asarray(target, np.float32), np.float64(1.0)
+    )
+
+
+@njit(parallel=True, cache=True)
+def _discriminator_loss_cpu(logit_real, logit_fake, smoothing, flip, key, step, stream):
+    P, batch = logit_real.shape
+    n = 2 * batch
+    loss = np.empty(P, dtype=np.float32)
+    dlogit_real = np.empty((P, batch), dtype=np.float32)
+    dlogit_fake = np.empty((P, batch), dtype=np.float32)
+    for p in prange(P):
+        total = 0.0
+        for block in range((n + 3) // 4):
+            w = stream_block(key[p, 0], key[p, 1], block, step, stream)
+            for j in range(4):
+                i = 4 * block + j
+                if i < n:
+                    real = i < batch
+                    hard = 1.0 if real else 0.0
+                    if uniform_of(w[j]) < flip:
+                        hard = 1.0 - hard
+                    t = hard * smoothing
+                    x = np.float64(logit_real[p, i] if real else logit_fake[p, i - batch])
+                    sp, sig = softplus_sigmoid(x)
+                    total += sp - t * x
+                    g = np.float32((sig - t) / n)
+                    if real:
+                        dlogit_real[p, i] = g
+                    else:
+                        dlogit_fake[p, i - batch] = g
+        loss[p] = np.float32(total / n)
+    return loss, dlogit_real, dlogit_fake
+
+
+def discriminator_loss(logit_real, logit_fake, label_smoothing, label_flip, key, step, substep):
+    """The reference's discriminator_loss per GAN, GAN p flipping labels from key[p].
+
+    logit_real, logit_fake: (P, B) -> (loss: (P,), dlogit_real: (P, B), dlogit_fake: (P, B)).
+    """
+    stream = stream_id(Stream.LABEL_FLIP, substep)
+    if device.on_gpu(logit_real):
+        return _discriminator_loss_gpu(
+            logit_real, logit_fake, label_smoothing, label_flip, key, step, stream
+        )
+    return _discriminator_loss_cpu(
+        np.asarray(logit_real, np.float32),
+        np.asarray(logit_fake, np.float32),
+        np.float64(label_smoothing),
+        np.float64(label_flip),
+        np.asarray(key, np.uint32),
+        step,
+        stream,
+    )
+
+
+def generator_loss(logit_fake, kind: str):
+    """logit_fake: (P, B) -> (loss: (P,), dloss/dlogit_fake: (P, B)); the kinds of
+    reference.loss.generator_loss."""
+    if kind not in GENERATOR_LOSSES:
+        raise ValueError(f"generator loss must be one of {GENERATOR_LOSSES}, got {kind!r}")
+    if device.on_gpu(logit_fake):
+        return _generator_loss_gpu(logit_fake, kind)
+    # non-saturating: loss(l, 1); minimax: -loss(l, 0)
+    non_saturating = kind == "non-saturating"
+    target = np.full(logit_fake.shape, 1.0 if non_saturating else 0.0, dtype=np.float32)
+    return _logistic_loss_cpu(
+        np.asarray(logit_fake, np.float32), target, np.float64(1.0 if non_saturating else -1.0)
+    )

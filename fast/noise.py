@@ -1,0 +1,231 @@
+"""Philox4x32-10 random numbers and instance noise, float32, with a leading population axis.
+
+The same streams as reference/noise.py, bit for bit: GAN p draws from its own key key[p],
+and element i of a (key, step, stream) stream is word i % 4 of
+Philox(counter(i // 4, step, stream), key). Uniforms and normals use the reference's
+float64 formulas and are rounded to float32 only where they meet float32 data, so
+decisions taken on a uniform (a label flip, a mixture component) are identical to the
+reference's.
+
+Instance noise is never materialised: `add_instance_noise` runs Philox, Box-Muller, the
+scale by sigma[p] and the add in one pass over x, one Philox call per four elements.
+
+Shapes: key (P, 2) uint32, x (P, B, D) float32, sigma (P,) float32. On the CPU the
+kernels are Numba, parallel over the population and the Philox blocks; on the GPU they
+are the CUDA kernels of fast/noise.cu.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from fast import device
+from reference.noise import PHILOX_ROUNDS
+
+# Numba types mixed signed/unsigned integer arithmetic as float64, so every constant the
+# kernels combine with uint64 words is itself a uint64.
+_M0 = np.uint64(0xD2511F53)
+_M1 = np.uint64(0xCD9E8D57)
+_W0 = np.uint64(0x9E3779B9)
+_W1 = np.uint64(0xBB67AE85)
+_MASK = np.uint64(0xFFFFFFFF)
+_SHIFT = np.uint64(32)
+_TWO_POW_MINUS_32 = 2.0**-32
+_TWO_PI = 2.0 * math.pi
+
+
+@njit(inline="always")
+def philox_block(c0, c1, c2, c3, k0, k1, rounds):
+    """Philox4x32 of one counter (c0..c3) under key (k0, k1); all uint64 words < 2**32."""
+    for r in range(rounds):
+        if r > 0:
+            k0 = (k0 + _W0) & _MASK
+            k1 = (k1 + _W1) & _MASK
+        p0 = _M0 * c0
+        p1 = _M1 * c2
+        c0, c1, c2, c3 = (p1 >> _SHIFT) ^ c1 ^ k0, p1 & _MASK, (p0 >> _SHIFT) ^ c3 ^ k1, p0 & _MASK
+    return c0, c1, c2, c3
+
+
+@njit(inline="always")
+def stream_block(k0, k1, block, step, stream):
+    """The four words of block `block` of a (key, step, stream) stream, as uint64."""
+    return philox_block(
+        np.uint64(block) & _MASK,
+        np.uint64(block) >> _SHIFT,
+        np.uint64(step),
+        np.uint64(stream),
+        np.uint64(k0),
+        np.uint64(k1),
+        PHILOX_ROUNDS,
+    )
+
+
+@njit(inline="always")
+def uniform_of(word):
+    """uint32 word -> float64 in (0, 1), the reference formula."""
+    return (np.float64(word) + 0.5) * _TWO_POW_MINUS_32
+
+
+@njit(inline="always")
+def box_muller(w0, w1, w2, w3):
+    """The four standard normals (float64) of one Philox block, the reference formula."""
+    r0 = math.sqrt(-2.0 * math.log(uniform_of(w0)))
+    a0 = _TWO_PI * uniform_of(w1)
+    r1 = math.sqrt(-2.0 * math.log(uniform_of(w2)))
+    a1 = _TWO_PI * uniform_of(w3)
+    return r0 * math.cos(a0), r0 * math.sin(a0), r1 * math.cos(a1), r1 * math.sin(a1)
+
+
+@njit(cache=True)
+def _philox4x32_cpu(counter, key, rounds):
+    out = np.empty_like(counter)
+    k0, k1 = np.uint64(key[0]), np.uint64(key[1])
+    for i in range(counter.shape[0]):
+        w = philox_block(
+            np.uint64(counter[i, 0]),
+            np.uint64(counter[i, 1]),
+            np.uint64(counter[i, 2]),
+            np.uint64(counter[i, 3]),
+            k0,
+            k1,
+            rounds,
+        )
+        for j in range(4):
+            out[i, j] = np.uint32(w[j])
+    return out
+
+
+def philox4x32(counter, key, rounds: int = PHILOX_ROUNDS):
+    """counter: (N, 4) uint32, key: (2,) uint32 -> (N, 4) uint32."""
+    if device.on_gpu(counter):
+        return _philox4x32_gpu(counter, key, rounds)
+    return _philox4x32_cpu(
+        np.ascontiguousarray(counter, dtype=np.uint32), np.asarray(key, np.uint32), rounds
+    )
+
+
+@njit(parallel=True, cache=True)
+def _random_words_cpu(key, step, stream, n):
+    P, n_blocks = key.shape[0], (n + 3) // 4
+    out = np.empty((P, n), dtype=np.uint32)
+    for pb in prange(P * n_blocks):
+        p, block = pb // n_blocks, pb % n_blocks
+        w = stream_block(key[p, 0], key[p, 1], block, step, stream)
+        for j in range(4):
+            if 4 * block + j < n:
+                out[p, 4 * block + j] = np.uint32(w[j])
+    return out
+
+
+def random_words(key, step: int, stream: int, n: int):
+    """key: (P, 2) uint32 -> (P, n) uint32, row p the reference's random_words(key[p], ...)."""
+    if device.on_gpu(key):
+        return _random_words_gpu(key, step, stream, n)
+    return _random_words_cpu(np.asarray(key, np.uint32), step, stream, n)
+
+
+def uniform(key, step: int, stream: int, n: int):
+    """key: (P, 2) uint32 -> (P, n) float64 uniforms in (0, 1), bit-identical to the
+    reference's (the conversion is exact in float64)."""
+    words = random_words(key, step, stream, n)
+    return (words.astype(np.float64) + 0.5) * _TWO_POW_MINUS_32
+
+
+@njit(parallel=True, cache=True)
+def _normal_cpu(key, step, stream, n):
+    P, n_blocks = key.shape[0], (n + 3) // 4
+    out = np.empty((P, n), dtype=np.float32)
+    for pb in prange(P * n_blocks):
+        p, block = pb // n_blocks, pb % n_blocks
+        w = stream_block(key[p, 0], key[p, 1], block, step, stream)
+        z = box_muller(w[0], w[1], w[2], w[3])
+        for j in range(4):
+            if 4 * block + j < n:
+                out[p, 4 * block + j] = np.float32(z[j])
+    return out
+
+
+def normal(key, step: int, stream: int, shape: tuple[int, ...]):
+    """key: (P, 2) uint32 -> (P, *shape) float32 standard normals, computed in float64 with
+    the reference's formula and rounded once."""
+    n = int(np.prod(shape))
+    if device.on_gpu(key):
+        return _normal_gpu(key, step, stream, n).reshape((key.shape[0], *shape))
+    return _normal_cpu(np.asarray(key, np.uint32), step, stream, n).reshape((key.shape[0], *shape))
+
+
+@njit(inline="always")
+def noise_block_into(out, x, p, block, n, sigma, k0, k1, step, stream):
+    """out[p, i] = x[p, i] + sigma * eps_i for the (up to) four elements i of one Philox
+    block of flat (P, n) arrays; the sum is formed in float64 and rounded once."""
+    w = stream_block(k0, k1, block, step, stream)
+    z = box_muller(w[0], w[1], w[2], w[3])
+    for j in range(4):
+        i = 4 * block + j
+        if i < n:
+            out[p, i] = np.float32(np.float64(x[p, i]) + sigma * z[j])
+
+
+@njit(parallel=True, cache=True)
+def _add_instance_noise_cpu(x, sigma, key, step, stream):
+    P, n = x.shape
+    n_blocks = (n + 3) // 4
+    out = np.empty_like(x)
+    for pb in prange(P * n_blocks):
+        p, block = pb // n_blocks, pb % n_blocks
+        noise_block_into(
+            out, x, p, block, n, np.float64(sigma[p]), key[p, 0], key[p, 1], step, stream
+        )
+    return out
+
+
+def add_instance_noise(x, sigma, key, step: int, stream: int):
+    """x: (P, B, D) float32 -> x + sigma[p] * eps, eps ~ N(0, I) from the given stream.
+    Fused: no noise array is formed. sigma[p] = 0 returns x[p] exactly."""
+    if device.on_gpu(x):
+        return _add_instance_noise_gpu(x, sigma, key, step, stream)
+    P = x.shape[0]
+    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(P, -1)
+    sigma = np.asarray(sigma, np.float32)
+    return _add_instance_noise_cpu(flat, sigma, np.asarray(key, np.uint32), step, stream).reshape(
+        x.shape
+    )
+
+
+@njit(parallel=True, cache=True)
+def _noisy_discriminator_input_cpu(x_real, x_fake, sigma, key, step, real_stream, fake_stream):
+    P, n = x_real.shape
+    n_blocks = (n + 3) // 4
+    out = np.empty((P, 2 * n), dtype=np.float32)
+    for pbh in prange(P * 2 * n_blocks):
+        p, rest = pbh // (2 * n_blocks), pbh % (2 * n_blocks)
+        half, block = rest // n_blocks, rest % n_blocks
+        s, k0, k1 = np.float64(sigma[p]), key[p, 0], key[p, 1]
+        if half == 0:
+            noise_block_into(out[:, :n], x_real, p, block, n, s, k0, k1, step, real_stream)
+        else:
+            noise_block_into(out[:, n:], x_fake, p, block, n, s, k0, k1, step, fake_stream)
+    return out
+
+
+def noisy_discriminator_input(x_real, x_fake, sigma, key, step: int, real_stream, fake_stream):
+    """x_real, x_fake: (P, B, D) float32 -> D's input (P, 2B, D): the noisy real samples,
+    then the noisy fake ones, each exactly add_instance_noise of its own stream, written in
+    one pass straight into the buffer D reads."""
+    if device.on_gpu(x_real):
+        return _noisy_discriminator_input_gpu(
+            x_real, x_fake, sigma, key, step, real_stream, fake_stream
+        )
+    P, B, D = x_real.shape
+    out = _noisy_discriminator_input_cpu(
+        np.ascontiguousarray(x_real, dtype=np.float32).reshape(P, -1),
+        np.ascontiguousarray(x_fake, dtype=np.float32).reshape(P, -1),
+        np.asarray(sigma, np.float32),
+        np.asarray(key, np.uint32),
+        step,
+        real_stream,
+        fake_stream,
+    )
+    return out.reshape(P, 2 * B, D)

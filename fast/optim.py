@@ -1,0 +1,73 @@
+"""Adam and SGD over the flat parameter buffers of a whole population, in place.
+
+The update of reference/optim.py, one kernel over all P * n_params elements at once (the
+GANs share lr, betas and the step count t, so the population is just a longer buffer).
+Each element's update is computed in float64 from its float32 moments and rounded once
+on store; the bias corrections 1 - beta^t are formed once per step on the host.
+
+Shapes: theta, grad, m, v (P, n_params) float32.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from fast import device
+
+
+@dataclass
+class AdamState:
+    m: object  # (P, n_params) first-moment estimate (a NumPy or CuPy array)
+    v: object  # (P, n_params) second-moment estimate
+    t: int = 0  # updates taken so far
+
+
+def adam_init(theta) -> AdamState:
+    xp = device.array_module(theta)
+    return AdamState(xp.zeros_like(theta), xp.zeros_like(theta))
+
+
+@njit(parallel=True, cache=True)
+def _adam_step_cpu(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2):
+    for i in prange(theta.size):
+        g = np.float64(grad[i])
+        mi = beta1 * np.float64(m[i]) + (1.0 - beta1) * g
+        vi = beta2 * np.float64(v[i]) + (1.0 - beta2) * g * g
+        m[i], v[i] = np.float32(mi), np.float32(vi)
+        step = lr * (mi / correction1) / (np.sqrt(vi / correction2) + eps)
+        theta[i] = np.float32(np.float64(theta[i]) - step)
+
+
+def adam_step(theta, grad, state: AdamState, lr, beta1, beta2, eps=1e-8) -> None:
+    """One Adam update of theta, state.m and state.v in place, all P GANs together."""
+    state.t += 1
+    correction1, correction2 = 1.0 - beta1**state.t, 1.0 - beta2**state.t
+    if device.on_gpu(theta):
+        _adam_step_gpu(theta, grad, state, lr, beta1, beta2, eps, correction1, correction2)
+        return
+    _adam_step_cpu(
+        theta.reshape(-1),
+        grad.reshape(-1),
+        state.m.reshape(-1),
+        state.v.reshape(-1),
+        lr,
+        beta1,
+        beta2,
+        eps,
+        correction1,
+        correction2,
+    )
+
+
+@njit(parallel=True, cache=True)
+def _sgd_step_cpu(theta, grad, lr):
+    for i in prange(theta.size):
+        theta[i] = np.float32(np.float64(theta[i]) - lr * np.float64(grad[i]))
+
+
+def sgd_step(theta, grad, lr) -> None:
+    if device.on_gpu(theta):
+        _sgd_step_gpu(theta, grad, lr)
+        return
+    _sgd_step_cpu(theta.reshape(-1), grad.reshape(-1), lr)
