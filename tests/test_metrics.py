@@ -1,0 +1,118 @@
+"""reference/metrics.py: the metrics score exact data as perfect, collapse and garbage as
+they should, follow the documented thresholds at their edges, and are a pure function of
+the run's arguments."""
+
+import numpy as np
+import pytest
+from scipy.stats import chi2
+
+from reference import data, gan, metrics, noise
+from tests.tolerance import FLOAT64_EPS, assert_close
+
+N = metrics.EVAL_SAMPLES
+# P(|x - mean| <= 3 std) for an isotropic 2-D Gaussian: 1 - exp(-9 / 2).
+GAUSSIAN_2D_INSIDE_3_STD = 1.0 - np.exp(-4.5)
+
+
+def data_samples(name: str, step: int = 0) -> np.ndarray:
+    return data.sample(data.get_dataset(name), noise.key_from_seed(7), step, 0, N)
+
+
+@pytest.mark.parametrize("name", list(data.DATASETS))
+def test_data_itself_scores_as_a_perfect_generator(name):
+    distribution = data.get_dataset(name)
+    result = metrics.mode_metrics(distribution, data_samples(name))
+    assert result["modes_captured"] == result["modes_total"]
+    assert sum(result["mode_counts"]) == N
+    if isinstance(distribution, data.Circle) or name == "points":
+        # Samples lie exactly on the curve or the point masses: all of them are high quality.
+        assert result["high_quality_fraction"] == 1.0
+    else:
+        # Binomial(N, p) fraction: 6 standard deviations keep a false failure below 1e-8.
+        p = GAUSSIAN_2D_INSIDE_3_STD
+        assert abs(result["high_quality_fraction"] - p) <= 6.0 * np.sqrt(p * (1 - p) / N)
+    # 2 N KL(empirical || true) is asymptotically chi-squared with K - 1 degrees of freedom.
+    bound = chi2.ppf(1.0 - 1e-8, result["modes_total"] - 1) / (2 * N)
+    assert 0.0 <= result["reverse_kl"] <= bound
+
+
+@pytest.mark.parametrize("name", ["ring", "grid", "ring3d"])
+def test_collapse_onto_one_mode(name):
+    distribution = data.get_dataset(name)
+    k = len(distribution.means) // 2
+    result = metrics.mode_metrics(distribution, np.repeat(distribution.means[k : k + 1], 50, 0))
+    assert result["modes_captured"] == 1
+    assert result["high_quality_fraction"] == 1.0
+    assert result["mode_counts"][k] == 50
+    # KL(delta_k || uniform over K) = log K; one log and one division: a few eps.
+    assert_close(
+        "reverse_kl", result["reverse_kl"], np.log(result["modes_total"]), 0, 4 * FLOAT64_EPS
+    )
+
+
+def test_samples_between_the_modes_are_low_quality_and_capture_nothing():
+    ring = data.get_dataset("ring")
+    # Half-way between neighbouring means: far from every mode, still assigned to the nearest.
+    x = (ring.means + np.roll(ring.means, 1, axis=0)) / 2
+    result = metrics.mode_metrics(ring, x)
+    assert result["modes_captured"] == 0
+    assert result["high_quality_fraction"] == 0.0
+
+
+def test_quality_threshold_is_three_stds_and_point_masses_use_the_gap():
+    ring, points = data.get_dataset("ring"), data.get_dataset("points")
+    std = ring.stds[0, 0]
+    inside, outside = ring.means[:1] + [[2.9 * std, 0.0]], ring.means[:1] + [[3.1 * std, 0.0]]
+    assert metrics.mode_metrics(ring, inside)["high_quality_fraction"] == 1.0
+    assert metrics.mode_metrics(ring, outside)["high_quality_fraction"] == 0.0
+    # Point masses at -1 and 1: scale POINT_MASS_SCALE * 2, so the radius is 0.06.
+    radius = metrics.QUALITY_STDS * metrics.POINT_MASS_SCALE * 2.0
+    x = np.array([[-1.0 + 0.9 * radius], [1.0 - 1.1 * radius]])
+    result = metrics.mode_metrics(points, x)
+    assert result["high_quality_fraction"] == 0.5
+    assert result["modes_captured"] == 1
+
+
+def test_circle_arcs_and_radial_tolerance():
+    circle = data.get_dataset("circle")
+    width = metrics.CIRCLE_QUALITY_WIDTH * circle.radius
+    # One sample just inside the start of each arc, alternately just inside and just outside
+    # the radial tolerance: arcs with an even index are captured.
+    arcs = np.arange(metrics.CIRCLE_ARCS)
+    angle = 2 * np.pi * (arcs + 0.01) / metrics.CIRCLE_ARCS
+    radius = circle.radius + np.where(arcs % 2 == 0, 0.9, 1.1) * width
+    x = radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    result = metrics.mode_metrics(circle, x)
+    assert result["mode_counts"] == [1] * metrics.CIRCLE_ARCS
+    assert result["modes_captured"] == metrics.CIRCLE_ARCS // 2
+    assert result["high_quality_fraction"] == 0.5
+    assert result["reverse_kl"] == pytest.approx(0.0, abs=4 * FLOAT64_EPS)  # sum of 8 log(1)
+
+
+def test_energy_distance_of_two_point_masses_is_twice_their_distance():
+    x, y = np.zeros((5, 2)), np.full((7, 2), [3.0, 4.0])
+    # Distances of 5 averaged exactly; the within-set terms are exactly 0.
+    assert_close("energy", metrics.energy_distance(x, y), 10.0, 0, 4 * FLOAT64_EPS)
+
+
+def test_energy_distance_separates_a_shifted_sample_from_a_fresh_one():
+    x, fresh = data_samples("ring", 0), data_samples("ring", 1)
+    same = metrics.energy_distance(x, fresh)
+    shifted = metrics.energy_distance(x, fresh + [0.5, 0.0])
+    # U-statistic of two samples of one law: mean 0, spread O(1/N) (a few 1e-3 here); a 0.5
+    # shift of a radius-2 ring gives an O(0.1) distance, two orders of magnitude more.
+    assert abs(same) < 0.01
+    assert shifted > 10 * 0.01
+
+
+def test_evaluation_samples_are_a_pure_function_of_the_config_apart_from_training_batches():
+    config = gan.GANConfig(hidden=8, latent=2)
+    theta_G = gan.init_state(config).theta_G
+    first, second = (
+        metrics.evaluation_samples(config, theta_G),
+        metrics.evaluation_samples(config, theta_G),
+    )
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    training_batch = data.sample(data.get_dataset("ring"), noise.key_from_seed(0), 0, 0, N)
+    assert not np.any(np.all(first[0] == training_batch, axis=1))

@@ -1,0 +1,156 @@
+"""run.py end to end on a tiny budget, its bad-input behaviour, and a non-finite loss."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import run
+from reference import data, gan, metrics
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = ["--steps", "12", "--batch", "16", "--hidden", "8", "--latent", "2", "--log-every", "5"]
+OUTPUTS = {"samples.png", "metrics.json", "history.csv"}
+
+
+def read_history(folder: Path) -> list[dict]:
+    with open(folder / "history.csv", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_cli_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    args = [*TINY, "--noise", "0.1", "--anneal", "linear", "--seed", "3", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "run.py", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "modes covered" in done.stdout and "final losses" in done.stdout
+    assert {path.name for path in out.iterdir()} == OUTPUTS
+    assert (out / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "metrics.json").read_text())
+    for key in ("modes_captured", "modes_total", "high_quality_fraction", "reverse_kl"):
+        assert key in summary
+    assert summary["seed"] == 3 and summary["arguments"]["anneal_steps"] == 12
+    assert {"python", "numpy", "numba", "matplotlib", "platform"} <= set(summary["versions"])
+    # The logged rows are the records of the same run of the reference training loop.
+    config = gan.GANConfig(**summary["config"])
+    expected = [r for r in gan.train(config, gan.init_state(config)) if r["step"] in (0, 5, 10, 11)]
+    history = read_history(out)
+    assert [int(row["step"]) for row in history] == [0, 5, 10, 11]
+    for row, record in zip(history, expected, strict=True):
+        for name in run.HISTORY_COLUMNS:
+            # csv writes repr(float), which round-trips exactly.
+            assert float(row[name]) == record[name], name
+    assert summary["final_loss_G"] == expected[-1]["loss_G"]
+
+
+@pytest.mark.parametrize("name", [name for name in data.DATASETS if name != "ring"])
+def test_every_dataset_runs_and_plots(tmp_path, name):
+    out = tmp_path / name
+    assert run.main([*TINY, "--dataset", name, "--noise", "0.2", "--out", str(out)]) == 0
+    assert {path.name for path in out.iterdir()} == OUTPUTS
+    summary = json.loads((out / "metrics.json").read_text())
+    distribution = data.get_dataset(name)
+    modes = (
+        metrics.CIRCLE_ARCS if isinstance(distribution, data.Circle) else len(distribution.weights)
+    )
+    assert summary["modes_total"] == modes
+    assert 0.0 <= summary["high_quality_fraction"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--noise", "-1"),
+        ("--noise", "nan"),
+        ("--noise", "inf"),
+        ("--steps", "0"),
+        ("--batch", "0"),
+        ("--batch", "2.5"),
+        ("--dataset", "moons"),
+        ("--anneal", "cosine"),
+        ("--label-flip", "1.5"),
+        ("--label-smoothing", "0"),
+        ("--lr", "0"),
+        ("--seed", "-1"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, option, value):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        run.main([*TINY, option, value, "--out", str(out)])
+    assert exit_info.value.code == run.EXIT_BAD_ARGUMENTS
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and stderr.startswith("run.py: error: ")
+    assert option in stderr and value in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", ["exists", "under a file"])
+def test_bad_out_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, case):
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "a_file").write_text("")
+    out = tmp_path / ("existing" if case == "exists" else "a_file/run")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exit_info:
+        run.main([*TINY, "--out", str(out)])
+    assert exit_info.value.code == run.EXIT_BAD_ARGUMENTS
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and "--out" in stderr and str(out) in stderr
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_cli_bad_input_has_no_traceback(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "run.py", "--noise", "nan", "--out", str(tmp_path / "run")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == run.EXIT_BAD_ARGUMENTS
+    assert done.stderr == "run.py: error: --noise: expected a finite number >= 0, got 'nan'\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_non_finite_loss_stops_keeps_history_and_names_the_step(tmp_path, capsys, monkeypatch):
+    failing_step = 7
+    train_step = gan.train_step
+
+    def train_step_failing_at_7(config, state, step):
+        record, intermediates = train_step(config, state, step)
+        if step == failing_step:
+            record["loss_G"] = np.nan
+        return record, intermediates
+
+    monkeypatch.setattr(gan, "train_step", train_step_failing_at_7)
+    out = tmp_path / "run"
+    assert run.main([*TINY, "--out", str(out)]) == run.EXIT_NON_FINITE
+    stderr = capsys.readouterr().err.splitlines()
+    assert f"non-finite loss at step {failing_step}" in stderr[-1]
+    assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
+    assert [int(row["step"]) for row in read_history(out)] == [0, 5, failing_step]
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["failed_step"] == failing_step and "non-finite" in summary["error"]
+    assert list(tmp_path.iterdir()) == [out]  # the temporary folder was renamed, not left
+
+
+def test_cli_absurd_learning_rate_overflows_and_exits_3(tmp_path):
+    # Adam moves every weight by about lr per step: 1e200 overflows D's first matmul at once.
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "run.py", *TINY, "--lr", "1e200", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == run.EXIT_NON_FINITE
+    assert "non-finite loss at step 0" in done.stderr.splitlines()[-1]
+    assert "Warning" not in done.stderr
+    assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
