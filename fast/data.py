@@ -8,6 +8,7 @@ one pass (one Numba kernel on the CPU, fast/data.cu on the GPU).
 Shapes: key (P, 2) uint32 -> samples (P, n, D) float32.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -82,4 +83,66 @@ def sample(distribution: data.Distribution, key, step: int, substep: int, n: int
         choice_stream,
         stream_id(Stream.DATA_OFFSET, substep),
         n,
+    )
+
+
+# The GPU path: the kernels of fast/data.cu, one thread per output element.
+
+
+@functools.cache
+def _mixture_tables_gpu(distribution: data.Mixture, cupy):
+    """means, stds (K, D) and the cumulative weights (K,), float64 on the device, uploaded
+    once per distribution."""
+    return (
+        cupy.asarray(distribution.means, dtype=np.float64),
+        cupy.asarray(distribution.stds, dtype=np.float64),
+        cupy.asarray(np.cumsum(distribution.weights), dtype=np.float64),
+    )
+
+
+def _sample_gpu(distribution, key, step, substep, n):
+    import cupy
+
+    out = cupy.empty((key.shape[0], n, distribution.dim), dtype=np.float32)
+    sample_into_gpu(out, distribution, cupy.ascontiguousarray(key, dtype=np.uint32), step, substep)
+    return out
+
+
+def sample_into_gpu(out, distribution, key, step, substep: int) -> None:
+    """out: (P, n, D) float32 <- the batch of sample(distribution, key, step, substep, n), on
+    the GPU in one pass; key (P, 2) uint32 on the device, step an int or a (1,) uint32
+    device array."""
+    P, n = out.shape[0], out.shape[1]
+    choice_stream = np.uint32(stream_id(Stream.DATA_CHOICE, substep))
+    if isinstance(distribution, data.Circle):
+        device.launch(
+            "data.cu",
+            "sample_circle_kernel",
+            out.size,
+            np.float64(distribution.radius),
+            key,
+            device.step_word(step),
+            choice_stream,
+            np.int32(P),
+            np.int32(n),
+            out,
+        )
+        return
+    means, stds, cumulative = _mixture_tables_gpu(distribution, device.array_module(out))
+    device.launch(
+        "data.cu",
+        "sample_mixture_kernel",
+        out.size,
+        means,
+        stds,
+        cumulative,
+        np.int32(means.shape[0]),
+        np.int32(means.shape[1]),
+        key,
+        device.step_word(step),
+        choice_stream,
+        np.uint32(stream_id(Stream.DATA_OFFSET, substep)),
+        np.int32(P),
+        np.int32(n),
+        out,
     )

@@ -9,6 +9,7 @@ CuPy imports and sees a CUDA device, and 'gpu' without one raises DeviceUnavaila
 """
 
 import functools
+import pathlib
 
 import numpy as np
 
@@ -103,3 +104,32 @@ def cpu_blas_threads(parallel_over_population: bool) -> None:
     if blas is not None:
         set_num_threads, default = blas
         set_num_threads(1 if parallel_over_population else default)
+
+
+THREADS_PER_BLOCK = 256  # one-thread-per-element kernels; no result depends on it
+
+
+@functools.cache
+def cuda_module(filename: str):
+    """The cupy.RawModule of the CUDA C source fast/<filename>, compiled by NVRTC once per
+    process, on first use; the sources include fast/philox.cuh from the same folder."""
+    folder = pathlib.Path(__file__).parent
+    return _cupy().RawModule(
+        code=(folder / filename).read_text(), options=(f"--include-path={folder}",)
+    )
+
+
+def launch(filename: str, kernel: str, n: int, *args) -> None:
+    """Run a one-thread-per-element kernel of fast/<filename> over n elements on the
+    current stream. Scalars must be NumPy scalars of the kernel's C types."""
+    blocks = max(1, -(-n // THREADS_PER_BLOCK))
+    cuda_module(filename).get_function(kernel)((blocks,), (THREADS_PER_BLOCK,), args)
+
+
+def step_word(step):
+    """The step as the (1,) uint32 device array the kernels read it from: a captured CUDA
+    graph replays step after step with only that word rewritten. A device array passes
+    through."""
+    if on_gpu(step):
+        return step
+    return _cupy().full(1, step, dtype=np.uint32)

@@ -119,3 +119,96 @@ def generator_loss(logit_fake, kind: str):
     return _logistic_loss_cpu(
         np.asarray(logit_fake, np.float32), target, np.float64(1.0 if non_saturating else -1.0)
     )
+
+
+# The GPU path: the kernels of fast/loss.cu, one thread block per GAN.
+_LOSS_THREADS = 256  # LOSS_THREADS of fast/loss.cu
+
+
+def _logistic_loss_gpu(logit, target):
+    import cupy
+
+    logit = cupy.ascontiguousarray(logit, dtype=np.float32)
+    P, n = logit.shape
+    loss = cupy.empty(P, dtype=np.float32)
+    dlogit = cupy.empty_like(logit)
+    device.cuda_module("loss.cu").get_function("logistic_loss_kernel")(
+        (P,),
+        (_LOSS_THREADS,),
+        (logit, cupy.ascontiguousarray(target, dtype=np.float32), np.int32(n), loss, dlogit),
+    )
+    return loss, dlogit
+
+
+def _generator_loss_gpu(logit_fake, kind):
+    import cupy
+
+    logit_fake = cupy.ascontiguousarray(logit_fake, dtype=np.float32)
+    loss, dlogit = cupy.empty(logit_fake.shape[0], dtype=np.float32), cupy.empty_like(logit_fake)
+    generator_loss_into_gpu(loss, dlogit, logit_fake, kind)
+    return loss, dlogit
+
+
+def generator_loss_into_gpu(loss, dlogit, logit_fake, kind: str) -> None:
+    """generator_loss on the GPU into loss (P,) and dlogit (P, B); logit_fake (P, B)
+    contiguous float32 on the device. non-saturating: loss(l, 1); minimax: -loss(l, 0)."""
+    P, n = logit_fake.shape
+    target, sign = (1.0, 1.0) if kind == "non-saturating" else (0.0, -1.0)
+    device.cuda_module("loss.cu").get_function("generator_loss_kernel")(
+        (P,),
+        (_LOSS_THREADS,),
+        (logit_fake, np.int32(n), np.float64(target), np.float64(sign), loss, dlogit),
+    )
+
+
+def _discriminator_loss_gpu(logit_real, logit_fake, label_smoothing, label_flip, key, step, stream):
+    import cupy
+
+    P, batch = logit_real.shape
+    logits = cupy.concatenate([logit_real, logit_fake], axis=1).astype(np.float32, copy=False)
+    dlogits = cupy.empty_like(logits)
+    loss, d_real, d_fake = (cupy.empty(P, dtype=np.float32) for _ in range(3))
+    discriminator_loss_into_gpu(
+        loss,
+        dlogits,
+        d_real,
+        d_fake,
+        logits,
+        label_smoothing,
+        label_flip,
+        cupy.ascontiguousarray(key, dtype=np.uint32),
+        step,
+        stream,
+    )
+    return loss, dlogits[:, :batch], dlogits[:, batch:]
+
+
+def discriminator_loss_into_gpu(
+    loss, dlogits, d_real, d_fake, logits, label_smoothing, label_flip, key, step, stream: int
+) -> None:
+    """discriminator_loss on the GPU, one fused kernel. logits, dlogits: (P, 2B) (or
+    (P, 2B, 1)) contiguous, the real half first, as D reads and writes them; loss, and the
+    mean D(x) on real and fake d_real, d_fake: (P,). step an int or a (1,) uint32 device
+    array."""
+    P, two_batch = logits.shape[:2]
+    batch = two_batch // 2
+    device.cuda_module("loss.cu").get_function("discriminator_loss_kernel")(
+        (P,),
+        (_LOSS_THREADS,),
+        (
+            logits,
+            logits[:, batch:],
+            np.int64(two_batch),
+            np.int32(batch),
+            np.float64(label_smoothing),
+            np.float64(label_flip),
+            key,
+            device.step_word(step),
+            np.uint32(stream),
+            loss,
+            dlogits,
+            dlogits[:, batch:],
+            d_real,
+            d_fake,
+        ),
+    )

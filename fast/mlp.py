@@ -211,3 +211,150 @@ def named_parameters(spec: MLPSpec, theta, prefix: str = "", suffix: str = "") -
         named[f"{prefix}W{layer}{suffix}"] = weight
         named[f"{prefix}b{layer}{suffix}"] = bias
     return named
+
+
+_ONE, _ZERO = np.ones(1, np.float32), np.zeros(1, np.float32)  # cuBLAS's alpha, beta (host)
+_COLUMNS, _ROWS = 32, 8  # activation_backward_kernel's block, as in fast/mlp.cu
+_FLOAT32_BYTES = 4
+
+
+def _gemm_gpu(trans_a, trans_b, m, n, k, a, lda, stride_a, b, ldb, stride_b, c, ldc, stride_c, P):
+    """C_p = op(A_p) @ op(B_p) for p < P, column-major, on raw device pointers, on the
+    current stream: one cuBLAS strided-batched sgemm (plain FP32; TF32 would change the
+    results). A row-major (r, c) matrix is read here as its column-major transpose."""
+    import cupy
+    from cupy_backends.cuda.libs import cublas
+
+    handle = cupy.cuda.device.get_cublas_handle()
+    cublas.setPointerMode(handle, cublas.CUBLAS_POINTER_MODE_HOST)
+    op = {False: cublas.CUBLAS_OP_N, True: cublas.CUBLAS_OP_T}
+    cublas.sgemmStridedBatched(
+        handle, op[trans_a], op[trans_b], m, n, k, _ONE.ctypes.data,
+        a, lda, stride_a, b, ldb, stride_b, _ZERO.ctypes.data, c, ldc, stride_c, P,
+    )  # fmt: skip
+
+
+def _param_ptr(theta, offset: int) -> int:
+    return theta.data.ptr + _FLOAT32_BYTES * offset
+
+
+def forward_into_gpu(spec: MLPSpec, theta, x, hidden: list, y) -> None:
+    """y = the network of every GAN on x, on the GPU: per layer one batched GEMM, then
+    bias + activation fused in place. x: (P, B, n0), hidden: [(P, B, n_l) for each hidden
+    layer] (written: the cache), y: (P, B, nL); all contiguous float32 device arrays."""
+    P, batch = x.shape[:2]
+    n_params, code = spec.n_params, activation_code(spec)
+    outputs = [*hidden, y]
+    h = x
+    for layer, (w_start, b_start, _) in enumerate(spec.offsets()):
+        n_in, n_out, out = spec.sizes[layer], spec.sizes[layer + 1], outputs[layer]
+        # out (B, n_out) = h (B, n_in) @ W (n_in, n_out), i.e. out^T = W^T h^T column-major
+        _gemm_gpu(
+            False, False, n_out, batch, n_in,
+            _param_ptr(theta, w_start), n_out, n_params,
+            h.data.ptr, n_in, batch * n_in,
+            out.data.ptr, n_out, batch * n_out, P,
+        )  # fmt: skip
+        last = layer == spec.n_layers - 1
+        device.launch(
+            "mlp.cu",
+            "bias_activation_kernel",
+            out.size,
+            out,
+            theta,
+            np.int64(n_params),
+            np.int64(b_start),
+            np.int32(P),
+            np.int32(batch),
+            np.int32(n_out),
+            np.int32(-1 if last else code),
+        )
+        h = out
+
+
+def _activation_backward_gpu(dh, h, act: int, dtheta, n_params: int, b_start: int) -> None:
+    """dh <- act'(h) * dh in place (dh is left as is for the linear act = -1) and, unless
+    dtheta is None, the batch sum of the result into theta's bias slot b_start."""
+    P, batch, n = dh.shape
+    grid = (-(-n // _COLUMNS), P)
+    device.cuda_module("mlp.cu").get_function("activation_backward_kernel")(
+        grid,
+        (_COLUMNS, _ROWS),
+        (
+            dh,
+            h,
+            np.int32(batch),
+            np.int32(n),
+            np.int32(act),
+            np.uint64(0) if dtheta is None else dtheta,  # a null pointer
+            np.int64(n_params),
+            np.int64(b_start),
+        ),
+    )
+
+
+def backward_into_gpu(spec: MLPSpec, theta, inputs: list, dy, dtheta, dx, scratch: list) -> None:
+    """The backward pass on the GPU. inputs: [x, h1, ...] (each layer's input, the forward
+    cache), dy: (P, B, nL) (not modified), dtheta: (P, n_params) written, or None to skip
+    the weight gradients, dx: (P, B, n0) written, scratch: two flat (P * B * widest hidden,)
+    float32 buffers for the hidden layers' gradients. All contiguous device arrays."""
+    P, batch = dy.shape[:2]
+    n_params, code, offsets = spec.n_params, activation_code(spec), spec.offsets()
+    if dtheta is not None:
+        _activation_backward_gpu(dy, dy, -1, dtheta, n_params, offsets[-1][1])
+    da = dy
+    for layer in range(spec.n_layers - 1, -1, -1):
+        n_in, n_out = spec.sizes[layer], spec.sizes[layer + 1]
+        w_start, h_in = offsets[layer][0], inputs[layer]
+        if dtheta is not None:
+            # dW (n_in, n_out) = h_in^T da, i.e. dW^T = da^T h_in column-major
+            _gemm_gpu(
+                False, True, n_out, n_in, batch,
+                da.data.ptr, n_out, batch * n_out,
+                h_in.data.ptr, n_in, batch * n_in,
+                _param_ptr(dtheta, w_start), n_out, n_params, P,
+            )  # fmt: skip
+        dh = dx if layer == 0 else scratch[layer % 2][: P * batch * n_in].reshape(P, batch, n_in)
+        # dh (B, n_in) = da W^T, i.e. dh^T = W da^T column-major
+        _gemm_gpu(
+            True, False, n_in, batch, n_out,
+            _param_ptr(theta, w_start), n_out, n_params,
+            da.data.ptr, n_out, batch * n_out,
+            dh.data.ptr, n_in, batch * n_in, P,
+        )  # fmt: skip
+        if layer > 0:
+            _activation_backward_gpu(dh, h_in, code, dtheta, n_params, offsets[layer - 1][1])
+        da = dh
+
+
+def _forward_gpu(spec: MLPSpec, theta, x):
+    import cupy
+
+    P, batch = x.shape[:2]
+    x = cupy.ascontiguousarray(x, dtype=np.float32)
+    hidden = [cupy.empty((P, batch, n), dtype=np.float32) for n in spec.sizes[1:-1]]
+    y = cupy.empty((P, batch, spec.sizes[-1]), dtype=np.float32)
+    forward_into_gpu(spec, cupy.ascontiguousarray(theta), x, hidden, y)
+    return y, {"h0": x, **{f"h{layer}": h for layer, h in enumerate(hidden, start=1)}}
+
+
+def _backward_gpu(spec: MLPSpec, theta, cache: dict, dy, param_grad: bool):
+    import cupy
+
+    P, batch = dy.shape[:2]
+    theta = cupy.ascontiguousarray(theta)
+    dtheta = cupy.zeros_like(theta)
+    dx = cupy.empty((P, batch, spec.sizes[0]), dtype=np.float32)
+    width = max(spec.sizes[1:-1], default=1)
+    scratch = [cupy.empty(P * batch * width, dtype=np.float32) for _ in range(2)]
+    inputs = [cache[f"h{layer}"] for layer in range(spec.n_layers)]
+    backward_into_gpu(
+        spec,
+        theta,
+        inputs,
+        cupy.ascontiguousarray(dy, dtype=np.float32),
+        dtheta if param_grad else None,
+        dx,
+        scratch,
+    )
+    return dtheta, dx

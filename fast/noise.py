@@ -229,3 +229,134 @@ def noisy_discriminator_input(x_real, x_fake, sigma, key, step: int, real_stream
         fake_stream,
     )
     return out.reshape(P, 2 * B, D)
+
+
+# The GPU path: the kernels of fast/noise.cu, one thread per output element.
+
+
+def _philox4x32_gpu(counter, key, rounds):
+    import cupy
+
+    counter = cupy.ascontiguousarray(counter, dtype=np.uint32)
+    out = cupy.empty_like(counter)
+    n = counter.shape[0]
+    key = cupy.asarray(key, dtype=np.uint32)
+    device.launch(
+        "noise.cu", "philox4x32_kernel", n, counter, key, np.int32(rounds), np.int64(n), out
+    )
+    return out
+
+
+def _random_words_gpu(key, step, stream, n):
+    import cupy
+
+    P = key.shape[0]
+    out = cupy.empty((P, n), dtype=np.uint32)
+    device.launch(
+        "noise.cu",
+        "random_words_kernel",
+        P * n,
+        cupy.ascontiguousarray(key, dtype=np.uint32),
+        device.step_word(step),
+        np.uint32(stream),
+        np.int32(P),
+        np.int64(n),
+        out,
+    )
+    return out
+
+
+def _normal_gpu(key, step, stream, n):
+    import cupy
+
+    P = key.shape[0]
+    out = cupy.empty((P, n), dtype=np.float32)
+    device.launch(
+        "noise.cu",
+        "normal_kernel",
+        P * n,
+        cupy.ascontiguousarray(key, dtype=np.uint32),
+        device.step_word(step),
+        np.uint32(stream),
+        np.int32(P),
+        np.int64(n),
+        out,
+    )
+    return out
+
+
+def _add_instance_noise_gpu(x, sigma, key, step, stream):
+    import cupy
+
+    out = cupy.empty(x.shape, dtype=np.float32)
+    add_instance_noise_into_gpu(
+        out,
+        cupy.ascontiguousarray(x, dtype=np.float32),
+        cupy.asarray(sigma, dtype=np.float32),
+        cupy.ascontiguousarray(key, dtype=np.uint32),
+        step,
+        stream,
+    )
+    return out
+
+
+def add_instance_noise_into_gpu(out, x, sigma, key, step, stream: int) -> None:
+    """out = x + sigma[p] * eps on the GPU, fused; out, x: (P, B, D) contiguous float32 (out
+    may be x), sigma (P,) float32, key (P, 2) uint32 on the device; step an int or a (1,)
+    uint32 device array."""
+    P = x.shape[0]
+    device.launch(
+        "noise.cu",
+        "add_instance_noise_kernel",
+        x.size,
+        x,
+        sigma,
+        key,
+        device.step_word(step),
+        np.uint32(stream),
+        np.int32(P),
+        np.int64(x.size // P),
+        out,
+    )
+
+
+def _noisy_discriminator_input_gpu(x_real, x_fake, sigma, key, step, real_stream, fake_stream):
+    import cupy
+
+    P, B, D = x_real.shape
+    out = cupy.empty((P, 2 * B, D), dtype=np.float32)
+    noisy_discriminator_input_into_gpu(
+        out,
+        cupy.ascontiguousarray(x_real, dtype=np.float32),
+        cupy.ascontiguousarray(x_fake, dtype=np.float32),
+        cupy.asarray(sigma, dtype=np.float32),
+        cupy.ascontiguousarray(key, dtype=np.uint32),
+        step,
+        real_stream,
+        fake_stream,
+    )
+    return out
+
+
+def noisy_discriminator_input_into_gpu(
+    out, x_real, x_fake, sigma, key, step, real_stream: int, fake_stream: int
+) -> None:
+    """D's input on the GPU, one pass, no noise array: out[:, :B] = x_real + sigma * eps_real,
+    out[:, B:] = x_fake + sigma * eps_fake. out: (P, 2B, D); x_real, x_fake: (P, B, D), all
+    contiguous float32 on the device; step an int or a (1,) uint32 device array."""
+    P, n = x_real.shape[0], x_real.shape[1] * x_real.shape[2]
+    device.launch(
+        "noise.cu",
+        "noise_pair_kernel",
+        2 * P * n,
+        x_real,
+        x_fake,
+        sigma,
+        key,
+        device.step_word(step),
+        np.uint32(real_stream),
+        np.uint32(fake_stream),
+        np.int32(P),
+        np.int64(n),
+        out,
+    )

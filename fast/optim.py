@@ -71,3 +71,52 @@ def sgd_step(theta, grad, lr) -> None:
         _sgd_step_gpu(theta, grad, lr)
         return
     _sgd_step_cpu(theta.reshape(-1), grad.reshape(-1), lr)
+
+
+# The GPU path: the kernels of fast/optim.cu, one thread per parameter of the population.
+
+
+def _adam_step_gpu(theta, grad, state, lr, beta1, beta2, eps, correction1, correction2):
+    import cupy
+
+    adam_step_into_gpu(
+        theta,
+        cupy.ascontiguousarray(grad, dtype=np.float32),
+        state.m,
+        state.v,
+        lr,
+        beta1,
+        beta2,
+        eps,
+        cupy.asarray([correction1, correction2], dtype=np.float64),
+    )
+
+
+def adam_step_into_gpu(theta, grad, m, v, lr, beta1, beta2, eps, corrections) -> None:
+    """One fused Adam launch over the whole flat buffer of every GAN; theta, grad, m, v
+    contiguous float32 on the device, theta, m, v updated in place; corrections: the (2,)
+    float64 device array (1 - beta1^t, 1 - beta2^t), read by the kernel at run time."""
+    device.launch(
+        "optim.cu",
+        "adam_kernel",
+        theta.size,
+        theta,
+        grad,
+        m,
+        v,
+        np.int64(theta.size),
+        np.float64(lr),
+        np.float64(beta1),
+        np.float64(beta2),
+        np.float64(eps),
+        corrections,
+    )
+
+
+def _sgd_step_gpu(theta, grad, lr):
+    import cupy
+
+    grad = cupy.ascontiguousarray(grad, dtype=np.float32)
+    device.launch(
+        "optim.cu", "sgd_kernel", theta.size, theta, grad, np.int64(theta.size), np.float64(lr)
+    )
