@@ -1,0 +1,217 @@
+"""Tests of reference/gan.py: the whole-step gradients in the named intermediates equal
+central differences of the losses rebuilt from the reference pieces (noise, samples and
+targets are pure functions of (seed, step, stream), so rebuilding reproduces them); sigma = 0
+is exactly the noiseless path; the training loop stops on a non-finite loss; and two golden
+trajectories guard against silent drift."""
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from reference import data, gan, loss, mlp, noise
+from tests.strategies import generator_loss_kinds, label_flips, label_smoothings, seeds
+from tests.test_mlp import KINK_MARGIN, central_difference, kink_distance, rounding_band
+from tests.tolerance import assert_close
+
+
+@st.composite
+def tiny_configs(draw) -> gan.GANConfig:
+    return gan.GANConfig(
+        dataset=draw(st.sampled_from(("ring", "grid", "ring3d"))),
+        steps=1,
+        batch=draw(st.integers(2, 4)),
+        hidden=draw(st.integers(3, 5)),
+        latent=2,
+        noise=draw(st.sampled_from((0.0, 0.1, 0.5))),
+        label_smoothing=draw(label_smoothings),
+        label_flip=draw(label_flips),
+        generator_loss=draw(generator_loss_kinds),
+        seed=draw(seeds),
+    )
+
+
+def noisy_batches(config: gan.GANConfig, theta_G: np.ndarray, step: int, substep: int):
+    """(x_real_noisy, x_fake_noisy) of a discriminator substep, rebuilt from reference/."""
+    key, sigma = noise.key_from_seed(config.seed), config.sigma(step)
+    x_real = data.sample(data.get_dataset(config.dataset), key, step, substep, config.batch)
+    _, x_fake = gan.generate(config, theta_G, key, step, substep, config.batch)
+    real_stream = noise.stream_id(noise.Stream.REAL_NOISE, substep)
+    fake_stream = noise.stream_id(noise.Stream.FAKE_NOISE, substep)
+    return (
+        noise.add_instance_noise(x_real, sigma, key, step, real_stream),
+        noise.add_instance_noise(x_fake, sigma, key, step, fake_stream),
+    )
+
+
+def terms_scale(*caches: dict) -> float:
+    """Sum of |activations| through the networks: the size of the terms a loss adds up."""
+    return 1.0 + sum(float(np.sum(np.abs(v))) for cache in caches for v in cache.values())
+
+
+@given(config=tiny_configs(), step=st.integers(0, 1000))
+def test_step_gradients_match_central_differences_of_the_losses(config, step):
+    state = gan.init_state(config)
+    before = copy.deepcopy(state)
+    _, out = gan.train_step(config, state, step)
+    key, sigma = noise.key_from_seed(config.seed), config.sigma(step)
+    spec_D, spec_G = config.discriminator_spec(), config.generator_spec()
+
+    # Discriminator substep 0: loss_D as a function of theta_D before its update.
+    x_real_noisy, x_fake_noisy = noisy_batches(config, before.theta_G, step, 0)
+    assert np.array_equal(out["d0/x_real_noisy"], x_real_noisy)
+    assert np.array_equal(out["d0/x_fake_noisy"], x_fake_noisy)
+    x_D, theta_D = np.concatenate([x_real_noisy, x_fake_noisy]), before.theta_D
+    smoothing, flip = config.label_smoothing, config.label_flip
+
+    def loss_D():
+        logit = mlp.forward(spec_D, theta_D, x_D)[0][:, 0]
+        real, fake = logit[: config.batch], logit[config.batch :]
+        return loss.discriminator_loss(real, fake, smoothing, flip, key, step, 0)[0]
+
+    _, cache_D = mlp.forward(spec_D, theta_D, x_D)
+    assume(kink_distance(spec_D, cache_D) > KINK_MARGIN)
+    assert out["d0/loss_D"] == loss_D()  # the same operations in the same order
+    numeric = mlp.named_parameters(spec_D, central_difference(loss_D, theta_D), "d0/d", "_D")
+    atol_D = rounding_band(terms_scale(cache_D))
+    for name, expected in numeric.items():
+        assert_close(name, out[name], expected, atol_D, 1e-6)
+
+    # Generator substep s = d_steps = 1: loss_G as a function of theta_G (untouched by the
+    # D substep) and of the noisy fakes, through the discriminator as the D substep left it.
+    theta_G, latent_stream = before.theta_G, noise.stream_id(noise.Stream.LATENT, 1)
+    z = noise.normal(key, step, latent_stream, (config.batch, config.latent))
+    fake_stream = noise.stream_id(noise.Stream.FAKE_NOISE, 1)
+    x_fake, cache_G = mlp.forward(spec_G, theta_G, z)
+    x_fake_noisy = noise.add_instance_noise(x_fake, sigma, key, step, fake_stream)
+
+    def loss_G_of_input():
+        logit = mlp.forward(spec_D, state.theta_D, x_fake_noisy)[0][:, 0]
+        return loss.generator_loss(logit, config.generator_loss)[0]
+
+    def loss_G():
+        x = noise.add_instance_noise(
+            mlp.forward(spec_G, theta_G, z)[0], sigma, key, step, fake_stream
+        )
+        logit = mlp.forward(spec_D, state.theta_D, x)[0][:, 0]
+        return loss.generator_loss(logit, config.generator_loss)[0]
+
+    _, cache_DG = mlp.forward(spec_D, state.theta_D, x_fake_noisy)
+    assume(kink_distance(spec_G, cache_G) > KINK_MARGIN)
+    assume(kink_distance(spec_D, cache_DG) > KINK_MARGIN)
+    assert np.array_equal(out["g/x_fake_noisy"], x_fake_noisy)
+    assert out["g/loss_G"] == loss_G()
+    atol_G = rounding_band(terms_scale(cache_G, cache_DG))
+    numeric_dx = central_difference(loss_G_of_input, x_fake_noisy)
+    assert_close("g/dx_fake", out["g/dx_fake"], numeric_dx, atol_G, 1e-6)
+    numeric = mlp.named_parameters(spec_G, central_difference(loss_G, theta_G), "g/d", "_G")
+    for name, expected in numeric.items():
+        assert_close(name, out[name], expected, atol_G, 1e-6)
+
+
+def identity_noise(x, sigma, key, step, stream):
+    """add_instance_noise without the noise: what a GAN without instance noise computes."""
+    return x
+
+
+@given(config=tiny_configs(), step=st.integers(0, 1000), d_steps=st.integers(1, 2))
+def test_sigma_zero_is_exactly_the_noiseless_path(config, step, d_steps):
+    config = dataclasses.replace(config, noise=0.0, d_steps=d_steps)
+    noisy_state, plain_state = gan.init_state(config), gan.init_state(config)
+    record, out = gan.train_step(config, noisy_state, step)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(noise, "add_instance_noise", identity_noise)
+        plain_record, plain_out = gan.train_step(config, plain_state, step)
+    assert record == plain_record
+    assert out.keys() == plain_out.keys()
+    for name, value in out.items():
+        assert np.array_equal(value, plain_out[name]), name
+    for field in ("theta_G", "theta_D"):
+        assert np.array_equal(getattr(noisy_state, field), getattr(plain_state, field))
+
+
+def test_train_raises_at_the_first_non_finite_loss():
+    config = gan.GANConfig(steps=5, batch=4, hidden=3, latent=2)
+    real_loss, calls = loss.generator_loss, []
+
+    def nan_at_step_2(logit, kind):  # one generator substep per step, so call 3 is step 2
+        value, dlogit = real_loss(logit, kind)
+        calls.append(kind)
+        return (np.nan if len(calls) == 3 else value), dlogit
+
+    seen = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loss, "generator_loss", nan_at_step_2)
+        with pytest.raises(gan.NonFiniteLossError, match="step 2") as error:
+            seen.extend(record["step"] for record in gan.train(config, gan.init_state(config)))
+    assert seen == [0, 1] and error.value.step == 2 and np.isnan(error.value.record["loss_G"])
+
+
+def test_init_state_draws_generator_then_discriminator_from_the_seed():
+    config = gan.GANConfig(hidden=4, latent=3, seed=12)
+    state = gan.init_state(config)
+    rng = np.random.default_rng(12)
+    assert np.array_equal(state.theta_G, mlp.init_params(config.generator_spec(), rng))
+    assert np.array_equal(state.theta_D, mlp.init_params(config.discriminator_spec(), rng))
+    assert state.adam_G.t == state.adam_D.t == 0
+
+
+def test_intermediates_name_every_substep_and_gradient():
+    config = gan.GANConfig(dataset="ring3d", batch=3, hidden=4, latent=2, d_steps=2, noise=0.2)
+    record, out = gan.train_step(config, gan.init_state(config), 0)
+    spec_D, spec_G = config.discriminator_spec(), config.generator_spec()
+    for s in (0, 1):
+        assert set(mlp.named_parameters(spec_D, np.zeros(spec_D.n_params), f"d{s}/d", "_D")) < set(
+            out
+        )
+        assert out[f"d{s}/x_real_noisy"].shape == out[f"d{s}/x_fake_noisy"].shape == (3, 3)
+        assert out[f"d{s}/logit_real"].shape == out[f"d{s}/logit_fake"].shape == (3,)
+    assert set(mlp.named_parameters(spec_G, np.zeros(spec_G.n_params), "g/d", "_G")) < set(out)
+    assert out["g/dx_fake"].shape == (3, 3) and out["g/z"].shape == (3, 2)
+    # The record reports the last discriminator substep and the generator substep.
+    assert record["loss_D"] == out["d1/loss_D"] and record["loss_G"] == out["g/loss_G"]
+    assert record["D_real"] == np.mean(loss.sigmoid(out["d1/logit_real"]))
+
+
+# Golden trajectories, produced once with reference/ as of commit 97c2b55 by
+#     [(r["loss_D"], r["loss_G"]) for r in gan.train(config, gan.init_state(config))]
+# and printed with repr. A 1-ulp perturbation of the initial parameters moves these losses
+# by < 4e-16 relative after 10 steps, so 1e-12 leaves room for a different BLAS reduction
+# order on another machine while catching any change to the algorithm.
+GOLDEN = {
+    "plain": (
+        gan.GANConfig(steps=10, batch=16, hidden=8, latent=2, noise=0.1, seed=0),
+        [0.7195531538557776, 0.7202445034793503, 0.7244567339698422, 0.7276737071732489,
+         0.7272293567408146, 0.7256037632000478, 0.7117785830574486, 0.7165489522070672,
+         0.7179341342086762, 0.7270308536162947],
+        [0.6452408124495967, 0.6542361171654824, 0.6515666937857711, 0.6479895491012944,
+         0.646581682728502, 0.6498526352053928, 0.6487705991985662, 0.6473865247450528,
+         0.6522258360611652, 0.6505365736604318],
+    ),
+    "label_noise_anneal_two_d_steps": (
+        gan.GANConfig(
+            dataset="grid", steps=10, batch=16, hidden=8, latent=2, noise=0.5, anneal="linear",
+            anneal_steps=8, label_smoothing=0.9, label_flip=0.1, d_steps=2,
+            generator_loss="minimax", seed=3,
+        ),
+        [0.6991878372308903, 0.672513184062556, 0.7017466928980596, 0.635394299289764,
+         0.6524144151105542, 0.6872347566436775, 0.6525813742238413, 0.7031897435862726,
+         0.6739192734573849, 0.6447619577070767],
+        [-0.6436743798644813, -0.6296439769549204, -0.6315872260792308, -0.628931519831962,
+         -0.6299032507709873, -0.6233322686984076, -0.63220030883263, -0.6220823525160357,
+         -0.6196912671864252, -0.6175977133892088],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_golden_trajectory(name):
+    config, loss_D, loss_G = GOLDEN[name]
+    records = list(gan.train(config, gan.init_state(config)))
+    assert [r["step"] for r in records] == list(range(10))
+    assert [r["sigma"] for r in records] == [config.sigma(step) for step in range(10)]
+    assert_close("loss_D", [r["loss_D"] for r in records], loss_D, 1e-12, 1e-12)
+    assert_close("loss_G", [r["loss_G"] for r in records], loss_G, 1e-12, 1e-12)
