@@ -99,10 +99,11 @@ def optimal_discriminator(
 
 def _flipped_entropy(log_d: np.ndarray, log_1md: np.ndarray, label_flip: float) -> np.ndarray:
     """h(pi) for pi = eps + (1 - 2 eps) D, from log D and log(1 - D) (either may be -inf)."""
+    # pi = (1 - eps) D + eps (1 - D), summed in logs so that D = 0 or 1 stays exact.
     with np.errstate(divide="ignore"):
-        log_eps, log_keep = np.log(label_flip), np.log(1.0 - 2.0 * label_flip)
-    log_pi = np.logaddexp(log_eps, log_keep + log_d)
-    log_1mpi = np.logaddexp(log_eps, log_keep + log_1md)
+        log_flip, log_keep = np.log(label_flip), np.log(1.0 - label_flip)
+    log_pi = np.logaddexp(log_keep + log_d, log_flip + log_1md)
+    log_1mpi = np.logaddexp(log_flip + log_d, log_keep + log_1md)
     # 0 log 0 = 0: a certain label carries no entropy (np.where evaluates 0 * -inf first).
     with np.errstate(invalid="ignore"):
         return -sum(

@@ -1,0 +1,189 @@
+"""Tests of reference/theory.py's densities and divergences on their own terms: the noisy
+densities normalise and match the Gaussian formula, the log-sum-exp stays exact far out,
+the optimal discriminator is the posterior, the Bayes-optimal loss is log 2 minus the
+information, the Monte Carlo and quadrature estimates agree, and sigma -> 0 reaches the
+point-mass limit. The note's claims proper live in tests/test_claims_*.py."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference import data, loss, theory
+from tests.strategies import rng_from
+from tests.strategies_theory import label_flips, mixtures_1d, sigmas
+from tests.tolerance import FLOAT64_EPS, assert_close
+
+# A log-sum-exp over K components of Gaussian exponents up to TAIL_STDS^2 / 2 = 72 loses a
+# few ulps of the largest term: 1e3 eps absolute covers |log density| <= ~1e3 with margin.
+LOG_DENSITY_ATOL = 1e3 * FLOAT64_EPS
+
+
+def quadrature_sum_tolerance(n_points: int) -> float:
+    """A sum of n positive terms, each with relative error <= ~100 eps (exp of a log
+    density of size <= 72 with its own rounding), is off by <= n * 100 eps relative."""
+    return n_points * 100 * FLOAT64_EPS
+
+
+@given(mixtures_1d(), sigmas)
+def test_noisy_widens_every_std_and_keeps_the_rest(p, sigma):
+    p_sigma = theory.noisy(p, sigma)
+    assert_close("stds", p_sigma.stds, np.sqrt(p.stds**2 + sigma**2), 0.0, FLOAT64_EPS)
+    assert np.array_equal(p_sigma.means, p.means)
+    assert np.array_equal(p_sigma.weights, p.weights)
+    assert np.array_equal(theory.noisy(p, 0.0).stds, p.stds)  # sigma = 0: exactly p
+
+
+@given(mixtures_1d(), mixtures_1d(), sigmas)
+def test_noisy_densities_integrate_to_one_on_the_quadrature_grid(p, q, sigma):
+    x, spacing = theory.quadrature_grid(p, q, sigma)
+    tolerance = quadrature_sum_tolerance(len(x))
+    for name, distribution in (("p_sigma", p), ("q_sigma", q)):
+        mass = spacing * np.sum(np.exp(theory.log_density(theory.noisy(distribution, sigma), x)))
+        assert_close(name, mass, 1.0, tolerance, 0.0)
+
+
+def test_log_density_matches_the_gaussian_formula_in_two_dimensions():
+    rng = np.random.default_rng(3)
+    means, stds, weights = rng.normal(size=(3, 2)), rng.uniform(0.2, 1.0, (3, 2)), [1, 2, 3]
+    mix = data.mixture(means, stds, weights)
+    x = rng.normal(size=(50, 2))
+    direct = sum(
+        w * np.prod(np.exp(-0.5 * ((x - m) / s) ** 2) / (np.sqrt(2 * np.pi) * s), axis=1)
+        for w, m, s in zip(mix.weights, means, stds, strict=True)
+    )
+    # Two routes to the same moderate numbers (|x - m| / s < ~20): a few ulps of log p.
+    assert_close("log p", theory.log_density(mix, x), np.log(direct), LOG_DENSITY_ATOL, 0.0)
+
+
+def test_log_density_is_exact_a_thousand_stds_out():
+    single = data.mixture([[0.5]], 0.01)
+    x = np.array([[0.5 + 1000 * 0.01], [0.5 - 3000 * 0.01]])
+    z = (x[:, 0] - 0.5) / 0.01
+    exact = -0.5 * z**2 - np.log(np.sqrt(2 * np.pi) * 0.01)  # exp() of this underflows to 0
+    # |log p| ~ 4.5e6 here: relative rounding of a few eps of that magnitude.
+    assert_close("far log p", theory.log_density(single, x), exact, 0.0, 8 * FLOAT64_EPS)
+
+
+def test_densities_need_positive_stds():
+    with pytest.raises(ValueError, match="std > 0"):
+        theory.log_density(data.get_dataset("points"), np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="sigma > 0"):
+        theory.quadrature_grid(data.get_dataset("points"), data.get_dataset("points"), 0.0)
+
+
+@given(mixtures_1d(), mixtures_1d(), sigmas)
+def test_optimal_discriminator_is_the_posterior_of_real(p, q, sigma):
+    x, _ = theory.quadrature_grid(p, q, sigma)
+    logit = theory.optimal_logit(p, q, sigma, x)
+    assert np.all(np.isfinite(logit))  # the note's first assumption, restored by the noise
+    # Swapping p and q negates the logit exactly (two subtractions of the same numbers).
+    assert np.array_equal(theory.optimal_logit(q, p, sigma, x), -logit)
+    posterior = np.exp(theory.log_density(theory.noisy(p, sigma), x)) / (
+        2 * theory.mixture_density(p, q, sigma, x)
+    )
+    # Both are ratios of densities of relative error ~100 eps (see quadrature_sum_tolerance).
+    assert_close(
+        "D*", theory.optimal_discriminator(p, q, sigma, x), posterior, 1e-12, 1e3 * FLOAT64_EPS
+    )
+
+
+@given(mixtures_1d(), mixtures_1d(), sigmas, label_flips, st.data())
+def test_bayes_optimal_loss_is_log_2_minus_the_information(p, q, sigma, label_flip, draw):
+    x, _ = theory.quadrature_grid(p, q, sigma)
+    logit = theory.optimal_logit(p, q, sigma, x)
+    # logit(pi) for pi = (1 - eps) D + eps (1 - D), in logs so that tiny eps stays exact.
+    log_d, log_1md = -loss.softplus(-logit), -loss.softplus(logit)
+    with np.errstate(divide="ignore"):
+        log_keep, log_flip = np.log1p(-label_flip), np.log(label_flip)
+    best = np.logaddexp(log_keep + log_d, log_flip + log_1md) - np.logaddexp(
+        log_flip + log_d, log_keep + log_1md
+    )
+    optimum = theory.LOG_2 - theory.information_quadrature(p, q, sigma, label_flip)
+    tolerance = quadrature_sum_tolerance(len(x))
+    # Two routes to E_m[h(pi)]: softplus(l) - pi l at l = logit(pi), and the entropy from logs.
+    assert_close(
+        "optimal loss", theory.expected_loss(p, q, sigma, best, label_flip), optimum, tolerance, 0.0
+    )
+    # Gibbs' inequality: any other discriminator does worse.
+    other = best + rng_from(draw.draw).normal(scale=0.5, size=best.shape)
+    assert theory.expected_loss(p, q, sigma, other, label_flip) > optimum - tolerance
+
+
+@given(mixtures_1d(), mixtures_1d(), sigmas, label_flips)
+def test_information_is_bounded_symmetric_and_shrunk_by_label_flips(p, q, sigma, label_flip):
+    js = theory.information_quadrature(p, q, sigma)
+    flipped = theory.information_quadrature(p, q, sigma, label_flip)
+    x, _ = theory.quadrature_grid(p, q, sigma)
+    tolerance = quadrature_sum_tolerance(len(x))
+    assert -tolerance <= flipped <= js + tolerance <= theory.LOG_2 + 2 * tolerance
+    assert_close("symmetry", theory.information_quadrature(q, p, sigma), js, tolerance, 0.0)
+    assert_close("I(p, p)", theory.information_quadrature(p, p, sigma), 0.0, tolerance, 0.0)
+
+
+@given(mixtures_1d(), mixtures_1d(), st.floats(min_value=0.2, max_value=1.0), label_flips)
+def test_monte_carlo_agrees_with_quadrature_in_one_dimension(p, q, sigma, label_flip):
+    estimate, standard_error = theory.information_monte_carlo(p, q, sigma, 11, 4096, label_flip)
+    assert standard_error <= theory.LOG_2 / (2 * np.sqrt(4096))  # the documented bound
+    exact = theory.information_quadrature(p, q, sigma, label_flip)
+    # 5 standard errors: a false alarm has probability ~ 6e-7 per example.
+    assert abs(estimate - exact) <= 5 * standard_error + 1e-12
+
+
+def test_monte_carlo_in_two_dimensions_reduces_to_the_informative_axis():
+    # Along axis 1 every component of p and q is the same N(0.3, 0.2^2): that coordinate is
+    # independent of the label, so I(y; x) equals the 1-D information of axis 0 alone.
+    p = data.mixture([[-0.5, 0.3], [0.4, 0.3]], [[0.0, 0.2], [0.05, 0.2]], [1.0, 2.0])
+    q = data.mixture([[0.6, 0.3]], [[0.0, 0.2]])
+    p_1d, q_1d = (data.Mixture(m.means[:, :1], m.stds[:, :1], m.weights) for m in (p, q))
+    for sigma, label_flip in ((0.3, 0.0), (0.6, 0.1)):
+        estimate, standard_error = theory.information_monte_carlo(p, q, sigma, 5, 2**14, label_flip)
+        exact = theory.information_quadrature(p_1d, q_1d, sigma, label_flip)
+        assert abs(estimate - exact) <= 5 * standard_error  # 5 standard errors, as above
+
+
+@given(st.data(), label_flips)
+def test_small_noise_reaches_the_point_mass_limit(draw, label_flip):
+    # Atoms on a lattice of spacing 0.5, so that p and q may share some: with sigma = 0.5 / 40
+    # two distinct atoms overlap only in tails of exp(-(0.25 / sigma)^2 / 2) = exp(-200).
+    rng = rng_from(draw.draw)
+    lattice = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    p, q = (
+        data.mixture(rng.choice(lattice, (k, 1), replace=False), 0.0, rng.uniform(0.3, 1, k))
+        for k in rng.integers(1, 4, size=2)
+    )
+    sigma = 0.5 / 40
+    limit = theory.information_atoms(p, q, label_flip)
+    x, _ = theory.quadrature_grid(p, q, sigma)
+    assert_close(
+        "I at sigma -> 0",
+        theory.information_quadrature(p, q, sigma, label_flip),
+        limit,
+        quadrature_sum_tolerance(len(x)),
+        0.0,
+    )
+
+
+def test_information_atoms_by_hand():
+    p = data.mixture([[0.0], [1.0]], 0.0, [0.25, 0.75])
+    q = data.mixture([[0.0], [2.0]], 0.0)
+    # Shared atom 0: m = (0.25 + 0.5) / 2, D = 1/3; the others are certain.
+    d, mass = 1 / 3, 0.375
+    entropy = -d * np.log(d) - (1 - d) * np.log(1 - d)
+    assert_close(
+        "I", theory.information_atoms(p, q), np.log(2) - mass * entropy, 0.0, 4 * FLOAT64_EPS
+    )
+    with pytest.raises(ValueError, match="point masses"):
+        theory.information_atoms(p, data.mixture([[0.0]], 0.1))
+
+
+def test_binary_entropy_route_matches_the_loss_route_at_extreme_logits():
+    # softplus(l) - sigmoid(l) l is the entropy of sigmoid(l); the theory's log route must
+    # agree where sigmoid(l) rounds to 0 or 1 and a naive p log p would give nan.
+    logit = np.array([-800.0, -40.0, -1.0, 0.0, 2.0, 40.0, 800.0])
+    log_d, log_1md = -loss.softplus(-logit), -loss.softplus(logit)
+    via_loss = loss.softplus(logit) - loss.sigmoid(logit) * logit
+    # Each side rounds a handful of times on numbers <= 800: a few eps absolute.
+    assert_close(
+        "h", theory._flipped_entropy(log_d, log_1md, 0.0), via_loss, 1e-15, 8 * FLOAT64_EPS
+    )
