@@ -41,6 +41,18 @@ def test_mixture_samples_match_the_description(name):
         assert np.all(mine[:, flat] == mean[flat])
 
 
+def test_component_choice_is_inverse_cdf_with_the_boundary_going_up():
+    # Component k is chosen when cumulative[k - 1] <= u < cumulative[k]. Put the boundary
+    # exactly on one drawn uniform: that sample must take the upper component, the
+    # convention the fast path's searchsorted must reproduce bit for bit.
+    key, n = noise.key_from_seed(9), 64
+    u = noise.uniform(key, 0, noise.stream_id(noise.Stream.DATA_CHOICE, 0), n)
+    points = data.Mixture(np.array([[-1.0], [1.0]]), np.zeros((2, 1)), np.array([u[0], 1 - u[0]]))
+    x = data.sample(points, key, 0, 0, n)
+    assert np.array_equal(x[:, 0], np.where(u < u[0], -1.0, 1.0))
+    assert x[0, 0] == 1.0
+
+
 def test_ring3d_has_exactly_zero_spread_on_the_third_axis():
     x = data.sample(data.get_dataset("ring3d"), noise.key_from_seed(5), 3, 1, 4096)
     assert np.all(x[:, 2] == 0.0)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from reference import data, gan, loss, mlp, noise
 from tests.strategies import generator_loss_kinds, label_flips, label_smoothings, seeds
-from tests.test_mlp import KINK_MARGIN, central_difference, kink_distance, rounding_band
+from tests.test_mlp import FD_RTOL, KINK_MARGIN, central_difference, kink_distance, rounding_band
 from tests.tolerance import assert_close
 
 
@@ -78,7 +78,7 @@ def test_step_gradients_match_central_differences_of_the_losses(config, step):
     numeric = mlp.named_parameters(spec_D, central_difference(loss_D, theta_D), "d0/d", "_D")
     atol_D = rounding_band(terms_scale(cache_D))
     for name, expected in numeric.items():
-        assert_close(name, out[name], expected, atol_D, 1e-6)
+        assert_close(name, out[name], expected, atol_D, FD_RTOL)
 
     # Generator substep s = d_steps = 1: loss_G as a function of theta_G (untouched by the
     # D substep) and of the noisy fakes, through the discriminator as the D substep left it.
@@ -106,10 +106,10 @@ def test_step_gradients_match_central_differences_of_the_losses(config, step):
     assert out["g/loss_G"] == loss_G()
     atol_G = rounding_band(terms_scale(cache_G, cache_DG))
     numeric_dx = central_difference(loss_G_of_input, x_fake_noisy)
-    assert_close("g/dx_fake", out["g/dx_fake"], numeric_dx, atol_G, 1e-6)
+    assert_close("g/dx_fake", out["g/dx_fake"], numeric_dx, atol_G, FD_RTOL)
     numeric = mlp.named_parameters(spec_G, central_difference(loss_G, theta_G), "g/d", "_G")
     for name, expected in numeric.items():
-        assert_close(name, out[name], expected, atol_G, 1e-6)
+        assert_close(name, out[name], expected, atol_G, FD_RTOL)
 
 
 def identity_noise(x, sigma, key, step, stream):

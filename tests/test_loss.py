@@ -11,7 +11,7 @@ from scipy import special
 
 from reference import loss, noise
 from tests.strategies import batch_sizes, generator_loss_kinds, logits, rng_from, seeds, targets
-from tests.test_mlp import H, central_difference
+from tests.test_mlp import FD_RTOL, H, central_difference
 from tests.tolerance import FLOAT64_EPS, assert_close
 
 FAR = 40.0  # beyond |logit| = 40, exp(-|logit|) < 4.3e-18: below the float64 spacing at 1
@@ -82,7 +82,7 @@ def test_logistic_loss_gradient_matches_central_differences(data, n):
     t = data.draw(targets((n,)))
     _, dlogit = loss.logistic_loss(logit, t)
     expected = central_difference(lambda: loss.logistic_loss(logit, t)[0], logit)
-    assert_close("dlogit", dlogit, expected, FD_ATOL, 1e-6)
+    assert_close("dlogit", dlogit, expected, FD_ATOL, FD_RTOL)
 
 
 @given(data=st.data(), kind=generator_loss_kinds, n=batch_sizes)
@@ -98,7 +98,7 @@ def test_generator_losses_values_and_gradients(data, kind, n):
     atol = 2 * FLOAT64_EPS * np.mean(np.abs(logit))
     assert_close("loss", value, expected, atol, (n + 4) * FLOAT64_EPS)
     numeric = central_difference(lambda: loss.generator_loss(logit, kind)[0], logit)
-    assert_close("dlogit", dlogit, numeric, FD_ATOL, 1e-6)
+    assert_close("dlogit", dlogit, numeric, FD_ATOL, FD_RTOL)
 
 
 def test_generator_loss_rejects_an_unknown_kind():
@@ -140,8 +140,8 @@ def test_discriminator_loss_gradient_matches_central_differences(data, seed, n, 
         return loss.discriminator_loss(real, fake, 0.9, flip, key, 2, 0)[0]
 
     _, dreal, dfake = loss.discriminator_loss(real, fake, 0.9, flip, key, 2, 0)
-    assert_close("dlogit_real", dreal, central_difference(value, real), FD_ATOL, 1e-6)
-    assert_close("dlogit_fake", dfake, central_difference(value, fake), FD_ATOL, 1e-6)
+    assert_close("dlogit_real", dreal, central_difference(value, real), FD_ATOL, FD_RTOL)
+    assert_close("dlogit_fake", dfake, central_difference(value, fake), FD_ATOL, FD_RTOL)
 
 
 def test_discriminator_loss_at_the_undecided_discriminator_is_log_2():
