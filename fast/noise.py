@@ -269,20 +269,27 @@ def _random_words_gpu(key, step, stream, n):
 def _normal_gpu(key, step, stream, n):
     import cupy
 
-    P = key.shape[0]
-    out = cupy.empty((P, n), dtype=np.float32)
+    out = cupy.empty((key.shape[0], n), dtype=np.float32)
+    normal_into_gpu(out, cupy.ascontiguousarray(key, dtype=np.uint32), step, stream)
+    return out
+
+
+def normal_into_gpu(out, key, step, stream: int) -> None:
+    """out: (P, ...) contiguous float32 <- GAN p's standard normals of the stream (row-major
+    element order), on the GPU; key (P, 2) uint32 on the device, step an int or a (1,)
+    uint32 device array."""
+    P = out.shape[0]
     device.launch(
         "noise.cu",
         "normal_kernel",
-        P * n,
-        cupy.ascontiguousarray(key, dtype=np.uint32),
+        out.size,
+        key,
         device.step_word(step),
         np.uint32(stream),
         np.int32(P),
-        np.int64(n),
+        np.int64(out.size // P),
         out,
     )
-    return out
 
 
 def _add_instance_noise_gpu(x, sigma, key, step, stream):
