@@ -31,3 +31,18 @@ def assert_close(name: str, actual, expected, atol: float, rtol: float) -> float
         f"(atol {atol:.2e}, rtol {rtol:.2e})"
     )
     return fraction
+
+
+def float32_tolerance(n_terms: int, depth: int = 1) -> float:
+    """The error of a float32 result against the float64 reference, as a fraction of the
+    scale of the values involved (callers pass atol = this * (1 + max |expected|), rtol 0).
+
+    A float32 sum of n_terms products, each of size <= scale, is within n_terms * eps * scale
+    of the exact sum (Higham, "Accuracy and Stability of Numerical Algorithms", 2002, sec. 3.1:
+    gamma_n = n u / (1 - n u) with u = eps / 2, rounded up to n eps); doubled for the bias add
+    and the activation around each product. A chain of `depth` such layers adds their errors
+    to first order, so depth multiplies. The bound is a worst case: the typical error is
+    sqrt(n_terms) times smaller, so it rarely comes near 1x tolerance. The scale's `1 +` keeps
+    it meaningful where a sum cancels to ~0 (an output bias gradient, a logit near 0).
+    """
+    return 2.0 * depth * n_terms * FLOAT32_EPS
