@@ -324,3 +324,34 @@ def test_a_population_equals_separate_runs():
                 scale = 1.0 + float(np.abs(expected).max(initial=0.0))
                 atol = step_tolerance(base, scale)
                 assert_close(name, host(intermediates[name])[p], expected, atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize("use_graph", [False, True], ids=["eager", "graph"])
+def test_graph_step_replays_train_step(use_graph):
+    # The same kernels and GEMMs on the same inputs, with the step and Adam's corrections
+    # read from device memory. Expected bit for bit, but cuBLAS only promises that on one
+    # stream and GraphStep runs on its own: so the one-step float32 bound, which a wrong
+    # step word (other noise: O(1) off) or correction (lr-sized) would still break by far.
+    # Annealing changes sigma at every step; two D substeps exercise the per-update
+    # corrections.
+    base = gan.GANConfig(batch=64, hidden=32, noise=0.3, anneal="linear", anneal_steps=4,
+                         label_flip=0.05, d_steps=2)  # fmt: skip
+    population = fast_gan.PopulationConfig(base, seeds=(5, 6), noises=(0.3, 0.0))
+    plain, replayed = (fast_gan.init_state(population, "gpu") for _ in "pr")
+    graph_step = fast_gan.GraphStep(population, replayed, use_graph=use_graph)
+    for step in range(4):
+        record, intermediates = fast_gan.train_step(population, plain, step)
+        graph_record, graph_intermediates = graph_step(step)
+        assert set(graph_intermediates) == set(intermediates)
+        for name, value in {**intermediates, **record}.items():
+            if name == "step":
+                continue
+            expected = host(value).astype(np.float64)
+            actual = host({**graph_intermediates, **graph_record}[name])
+            atol = step_tolerance(base, 1.0 + float(np.abs(expected).max(initial=0.0)))
+            assert_close(f"{name}@{step}", actual, expected, atol=atol, rtol=0.0)
+    assert use_graph == (graph_step.graph is not None), "capture failed: see the printed reason"
+    atol = step_tolerance(base, 1.0)  # |theta| < 1 from init_params' bound
+    assert_close("theta_G", host(replayed.theta_G), host(plain.theta_G), atol=atol, rtol=0.0)
+    assert_close("theta_D", host(replayed.theta_D), host(plain.theta_D), atol=atol, rtol=0.0)
+    assert (replayed.adam_D.t, replayed.adam_G.t) == (plain.adam_D.t, plain.adam_G.t) == (8, 4)
