@@ -34,7 +34,7 @@ from tests.strategies import (
     streams,
 )
 from tests.test_noise import PHILOX_KAT
-from tests.tolerance import FLOAT32_EPS, FLOAT64_EPS, assert_close
+from tests.tolerance import FLOAT32_EPS, FLOAT64_EPS, assert_close, float32_tolerance
 
 pytestmark = [
     pytest.mark.gpu,
@@ -182,13 +182,6 @@ def test_generator_and_logistic_losses_round_once(kind, P, batch, scale):
         assert_close("dlogit", dlogit_L[p], expected[1], atol=TINY, rtol=ONE_ROUNDING)
 
 
-def reduction_tolerance(n_terms: int, scale: float) -> float:
-    """A float32 sum of n_terms products, each term of size <= scale: the error bound
-    n_terms * eps * scale (Higham, recursive summation), doubled for the bias add and the
-    activation."""
-    return 2.0 * n_terms * FLOAT32_EPS * scale
-
-
 @given(spec=mlp_specs(), batch=batch_sizes, P=populations, data_=st.data())
 def test_mlp_forward_and_backward_match_the_reference(spec, batch, P, data_):
     rng = rng_from(data_.draw)
@@ -206,7 +199,7 @@ def test_mlp_forward_and_backward_match_the_reference(spec, batch, P, data_):
         # activations stay O(1) with init_params' fan-in bound and unit inputs, so the
         # scale of every term is the largest value the reference computes along the way
         scale = 1.0 + max(np.abs(v).max() for v in (y_ref, dtheta_ref, dx_ref, *cache_ref.values()))
-        tol = reduction_tolerance(n_terms, scale) * spec.n_layers
+        tol = float32_tolerance(n_terms, spec.n_layers) * scale
         assert_close("y", host(y)[p], y_ref, atol=tol, rtol=0.0)
         assert_close("dtheta", host(dtheta)[p], dtheta_ref, atol=tol, rtol=0.0)
         assert_close("dx", host(dx)[p], dx_ref, atol=tol, rtol=0.0)
@@ -245,7 +238,7 @@ def step_tolerance(config: gan.GANConfig, scale: float) -> float:
     """A step chains three networks' passes; each element is a float32 reduction over at
     most max(2B, H) terms (D's weight gradients sum over the 2B noisy samples)."""
     n_terms = max(2 * config.batch, config.hidden)
-    return 4 * reduction_tolerance(n_terms, scale)
+    return 4 * float32_tolerance(n_terms) * scale
 
 
 def assert_step_matches_reference(config, intermediates, p, ref_intermediates):
