@@ -26,6 +26,7 @@ def tiny_configs(draw) -> gan.GANConfig:
         batch=draw(st.integers(2, 4)),
         hidden=draw(st.integers(3, 5)),
         latent=2,
+        d_steps=draw(st.integers(1, 2)),
         noise=draw(st.sampled_from((0.0, 0.1, 0.5))),
         label_smoothing=draw(label_smoothings),
         label_flip=draw(label_flips),
@@ -34,82 +35,86 @@ def tiny_configs(draw) -> gan.GANConfig:
     )
 
 
-def noisy_batches(config: gan.GANConfig, theta_G: np.ndarray, step: int, substep: int):
-    """(x_real_noisy, x_fake_noisy) of a discriminator substep, rebuilt from reference/."""
-    key, sigma = noise.key_from_seed(config.seed), config.sigma(step)
-    x_real = data.sample(data.get_dataset(config.dataset), key, step, substep, config.batch)
-    _, x_fake = gan.generate(config, theta_G, key, step, substep, config.batch)
-    real_stream = noise.stream_id(noise.Stream.REAL_NOISE, substep)
-    fake_stream = noise.stream_id(noise.Stream.FAKE_NOISE, substep)
-    return (
-        noise.add_instance_noise(x_real, sigma, key, step, real_stream),
-        noise.add_instance_noise(x_fake, sigma, key, step, fake_stream),
-    )
-
-
 def terms_scale(*caches: dict) -> float:
     """Sum of |activations| through the networks: the size of the terms a loss adds up."""
     return 1.0 + sum(float(np.sum(np.abs(v))) for cache in caches for v in cache.values())
 
 
-@given(config=tiny_configs(), step=st.integers(0, 1000))
-def test_step_gradients_match_central_differences_of_the_losses(config, step):
-    state = gan.init_state(config)
-    before = copy.deepcopy(state)
-    _, out = gan.train_step(config, state, step)
-    key, sigma = noise.key_from_seed(config.seed), config.sigma(step)
-    spec_D, spec_G = config.discriminator_spec(), config.generator_spec()
-
-    # Discriminator substep 0: loss_D as a function of theta_D before its update.
-    x_real_noisy, x_fake_noisy = noisy_batches(config, before.theta_G, step, 0)
-    assert np.array_equal(out["d0/x_real_noisy"], x_real_noisy)
-    assert np.array_equal(out["d0/x_fake_noisy"], x_fake_noisy)
-    x_D, theta_D = np.concatenate([x_real_noisy, x_fake_noisy]), before.theta_D
-    smoothing, flip = config.label_smoothing, config.label_flip
+def check_discriminator_substep(config, state, out, step, substep):
+    """d{substep}/ gradients against central differences of loss_D(theta_D), the state
+    being the one the substep starts from (noise, samples and targets held fixed)."""
+    key, sigma, batch = noise.key_from_seed(config.seed), config.sigma(step), config.batch
+    spec_D, theta_D, prefix = config.discriminator_spec(), state.theta_D, f"d{substep}/"
+    x_real = data.sample(data.get_dataset(config.dataset), key, step, substep, batch)
+    _, x_fake = gan.generate(config, state.theta_G, key, step, substep, batch)
+    real_stream = noise.stream_id(noise.Stream.REAL_NOISE, substep)
+    fake_stream = noise.stream_id(noise.Stream.FAKE_NOISE, substep)
+    x_real_noisy = noise.add_instance_noise(x_real, sigma, key, step, real_stream)
+    x_fake_noisy = noise.add_instance_noise(x_fake, sigma, key, step, fake_stream)
+    assert np.array_equal(out[prefix + "x_real_noisy"], x_real_noisy)
+    assert np.array_equal(out[prefix + "x_fake_noisy"], x_fake_noisy)
+    x_D = np.concatenate([x_real_noisy, x_fake_noisy])
 
     def loss_D():
         logit = mlp.forward(spec_D, theta_D, x_D)[0][:, 0]
-        real, fake = logit[: config.batch], logit[config.batch :]
-        return loss.discriminator_loss(real, fake, smoothing, flip, key, step, 0)[0]
+        return loss.discriminator_loss(
+            logit[:batch], logit[batch:], config.label_smoothing, config.label_flip,
+            key, step, substep,
+        )[0]  # fmt: skip
 
     _, cache_D = mlp.forward(spec_D, theta_D, x_D)
     assume(kink_distance(spec_D, cache_D) > KINK_MARGIN)
-    assert out["d0/loss_D"] == loss_D()  # the same operations in the same order
-    numeric = mlp.named_parameters(spec_D, central_difference(loss_D, theta_D), "d0/d", "_D")
-    atol_D = rounding_band(terms_scale(cache_D))
-    for name, expected in numeric.items():
-        assert_close(name, out[name], expected, atol_D, FD_RTOL)
+    assert out[prefix + "loss_D"] == loss_D()  # the same operations in the same order
+    numeric = central_difference(loss_D, theta_D)
+    atol = rounding_band(terms_scale(cache_D))
+    for name, expected in mlp.named_parameters(spec_D, numeric, prefix + "d", "_D").items():
+        assert_close(name, out[name], expected, atol, FD_RTOL)
 
-    # Generator substep s = d_steps = 1: loss_G as a function of theta_G (untouched by the
-    # D substep) and of the noisy fakes, through the discriminator as the D substep left it.
-    theta_G, latent_stream = before.theta_G, noise.stream_id(noise.Stream.LATENT, 1)
-    z = noise.normal(key, step, latent_stream, (config.batch, config.latent))
-    fake_stream = noise.stream_id(noise.Stream.FAKE_NOISE, 1)
-    x_fake, cache_G = mlp.forward(spec_G, theta_G, z)
-    x_fake_noisy = noise.add_instance_noise(x_fake, sigma, key, step, fake_stream)
 
-    def loss_G_of_input():
+def check_generator_substep(config, state, out, step):
+    """g/ gradients against central differences of loss_G with respect to theta_G and to
+    the noisy fakes, through the discriminator as the D substeps left it."""
+    key, sigma, substep = noise.key_from_seed(config.seed), config.sigma(step), config.d_steps
+    spec_G, spec_D, theta_G = config.generator_spec(), config.discriminator_spec(), state.theta_G
+    fake_stream = noise.stream_id(noise.Stream.FAKE_NOISE, substep)
+    z = noise.normal(
+        key, step, noise.stream_id(noise.Stream.LATENT, substep), (config.batch, config.latent)
+    )
+
+    def fakes():
+        x_fake, cache_G = mlp.forward(spec_G, theta_G, z)
+        return noise.add_instance_noise(x_fake, sigma, key, step, fake_stream), cache_G
+
+    def loss_G_of(x_fake_noisy):
         logit = mlp.forward(spec_D, state.theta_D, x_fake_noisy)[0][:, 0]
         return loss.generator_loss(logit, config.generator_loss)[0]
 
-    def loss_G():
-        x = noise.add_instance_noise(
-            mlp.forward(spec_G, theta_G, z)[0], sigma, key, step, fake_stream
-        )
-        logit = mlp.forward(spec_D, state.theta_D, x)[0][:, 0]
-        return loss.generator_loss(logit, config.generator_loss)[0]
-
+    x_fake_noisy, cache_G = fakes()
     _, cache_DG = mlp.forward(spec_D, state.theta_D, x_fake_noisy)
     assume(kink_distance(spec_G, cache_G) > KINK_MARGIN)
     assume(kink_distance(spec_D, cache_DG) > KINK_MARGIN)
     assert np.array_equal(out["g/x_fake_noisy"], x_fake_noisy)
-    assert out["g/loss_G"] == loss_G()
-    atol_G = rounding_band(terms_scale(cache_G, cache_DG))
-    numeric_dx = central_difference(loss_G_of_input, x_fake_noisy)
-    assert_close("g/dx_fake", out["g/dx_fake"], numeric_dx, atol_G, FD_RTOL)
-    numeric = mlp.named_parameters(spec_G, central_difference(loss_G, theta_G), "g/d", "_G")
-    for name, expected in numeric.items():
-        assert_close(name, out[name], expected, atol_G, FD_RTOL)
+    assert out["g/loss_G"] == loss_G_of(x_fake_noisy)
+    atol = rounding_band(terms_scale(cache_G, cache_DG))
+    numeric_dx = central_difference(lambda: loss_G_of(x_fake_noisy), x_fake_noisy)
+    assert_close("g/dx_fake", out["g/dx_fake"], numeric_dx, atol, FD_RTOL)
+    numeric = central_difference(lambda: loss_G_of(fakes()[0]), theta_G)
+    for name, expected in mlp.named_parameters(spec_G, numeric, "g/d", "_G").items():
+        assert_close(name, out[name], expected, atol, FD_RTOL)
+
+
+@given(config=tiny_configs(), step=st.integers(0, 1000))
+def test_step_gradients_match_central_differences_of_the_losses(config, step):
+    state = gan.init_state(config)
+    replay = copy.deepcopy(state)
+    _, out = gan.train_step(config, state, step)
+    # Replay the step substep by substep, checking each from the state it started from.
+    key, sigma = noise.key_from_seed(config.seed), config.sigma(step)
+    for substep in range(config.d_steps):
+        check_discriminator_substep(config, replay, out, step, substep)
+        gan.discriminator_substep(config, replay, key, step, substep, sigma)
+    assert np.array_equal(replay.theta_D, state.theta_D)
+    check_generator_substep(config, replay, out, step)
 
 
 def identity_noise(x, sigma, key, step, stream):
