@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from reference import data, gan, loss, mlp, noise
 from tests.strategies import generator_loss_kinds, label_flips, label_smoothings, seeds
-from tests.test_mlp import FD_RTOL, KINK_MARGIN, central_difference, kink_distance, rounding_band
+from tests.test_mlp import (
+    FD_RTOL,
+    KINK_MARGIN,
+    central_difference,
+    kink_distance,
+    rounding_band,
+    terms_scale,
+)
 from tests.tolerance import assert_close
 
 
@@ -33,11 +40,6 @@ def tiny_configs(draw) -> gan.GANConfig:
         generator_loss=draw(generator_loss_kinds),
         seed=draw(seeds),
     )
-
-
-def terms_scale(*caches: dict) -> float:
-    """Sum of |activations| through the networks: the size of the terms a loss adds up."""
-    return 1.0 + sum(float(np.sum(np.abs(v))) for cache in caches for v in cache.values())
 
 
 def check_discriminator_substep(config, state, out, step, substep):
