@@ -1,0 +1,209 @@
+"""fast/gan.py against reference/gan.py on every backend: one training step tensor by
+tensor over the reference's named intermediates (random shapes, sigma including 0, label
+noise, both generator losses, extreme logits), sigma = 0 equal to the noiseless path
+exactly, twenty steps, and a population of P GANs equal to P separate runs.
+
+The reference starts from the fast path's float32 parameters (cast to float64), so what
+is compared is the float32 arithmetic alone; its tolerance comes from
+tests/tolerance.py::float32_tolerance.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fast import device
+from fast import gan as fast_gan
+from reference import data, gan, loss
+from tests.strategies import label_flips, label_smoothings, seeds, sigmas
+from tests.tolerance import assert_close, float32_tolerance
+
+SMALL = gan.GANConfig(batch=64, hidden=32, noise=0.3, label_flip=0.05, label_smoothing=0.9)
+RECORD = ("sigma", "loss_D", "loss_G", "D_real", "D_fake")
+
+
+def step_tolerance(config: gan.GANConfig) -> float:
+    """A step chains G forward, D forward, D backward and G backward: 4 L layers, each a
+    float32 sum over at most max(2B, H, Z) terms (D's weight gradients sum over all 2B
+    noisy samples)."""
+    n_layers = config.discriminator_spec().n_layers
+    return float32_tolerance(max(2 * config.batch, config.hidden, config.latent), 4 * n_layers)
+
+
+def reference_states(population: fast_gan.PopulationConfig, state) -> list[gan.GANState]:
+    """The reference state of each GAN, starting from the fast path's float32 parameters."""
+    states = []
+    for p in range(population.population):
+        ref = gan.init_state(population.member(p))
+        ref.theta_G[...] = device.to_host(state.theta_G)[p]
+        ref.theta_D[...] = device.to_host(state.theta_D)[p]
+        states.append(ref)
+    return states
+
+
+def assert_matches(name: str, actual, expected, rtol: float) -> None:
+    expected = np.asarray(expected, dtype=np.float64)
+    atol = rtol * (1.0 + float(np.abs(expected).max(initial=0.0)))
+    assert_close(name, device.to_host(actual), expected, atol=atol, rtol=0.0)
+
+
+def assert_step_matches(population, state, ref_states, step: int) -> None:
+    record, intermediates = fast_gan.train_step(population, state, step)
+    rtol = step_tolerance(population.base)
+    for p, ref_state in enumerate(ref_states):
+        ref_record, ref_intermediates = gan.train_step(population.member(p), ref_state, step)
+        assert set(intermediates) == set(ref_intermediates)
+        for name, expected in ref_intermediates.items():  # a failure names the tensor
+            assert_matches(
+                f"GAN {p} {name}", device.to_host(intermediates[name])[p], expected, rtol
+            )
+        for name in RECORD:
+            assert_matches(
+                f"GAN {p} {name}", device.to_host(record[name])[p], ref_record[name], rtol
+            )
+    assert record["step"] == step
+
+
+@given(
+    seed_noise=st.lists(st.tuples(seeds, sigmas), min_size=1, max_size=3),
+    batch=st.sampled_from((1, 2, 5, 37)),  # 1, and sizes that are a multiple of no block size
+    hidden=st.integers(1, 24),
+    latent=st.integers(1, 8),
+    dataset=st.sampled_from(sorted(data.DATASETS)),
+    smoothing=label_smoothings,
+    flip=label_flips,
+    generator_loss=st.sampled_from(loss.GENERATOR_LOSSES),
+    d_steps=st.integers(1, 2),
+    step=st.integers(0, 2**32 - 1),
+    logit_scale=st.sampled_from((1.0, 1e3)),  # 1e3: logits of several hundred
+)
+def test_one_step_matches_the_reference_tensor_by_tensor(
+    backend, seed_noise, batch, hidden, latent, dataset, smoothing, flip, generator_loss,
+    d_steps, step, logit_scale,
+):  # fmt: skip
+    base = gan.GANConfig(
+        dataset=dataset, batch=batch, hidden=hidden, latent=latent, label_smoothing=smoothing,
+        label_flip=flip, generator_loss=generator_loss, d_steps=d_steps,
+    )  # fmt: skip
+    population = fast_gan.PopulationConfig(
+        base, tuple(s for s, _ in seed_noise), tuple(n for _, n in seed_noise)
+    )
+    state = fast_gan.init_state(population, backend)
+    # Scaling D's output layer (W3: (H, 1) and b3, the last H + 1 entries of theta_D)
+    # scales its logits: the fused loss and everything downstream must hold there too.
+    theta_D = device.to_host(state.theta_D).copy()
+    theta_D[:, -(hidden + 1) :] *= logit_scale
+    state.theta_D[...] = device.to_device(theta_D, backend)
+    assert_step_matches(population, state, reference_states(population, state), step)
+
+
+def test_sigma_zero_is_the_noiseless_path_exactly(backend):
+    config = dataclasses.replace(SMALL, d_steps=2)
+    population = fast_gan.PopulationConfig(config, seeds=(1, 2), noises=(0.0, 0.5))
+    state = fast_gan.init_state(population, backend)
+    _, intermediates = fast_gan.train_step(population, state, 3)
+    for prefix in ("d0/", "d1/", "g/"):
+        noiseless = device.to_host(intermediates[prefix + "x_fake"])
+        noisy = device.to_host(intermediates[prefix + "x_fake_noisy"])
+        assert np.array_equal(noisy[0], noiseless[0])
+        assert not np.array_equal(noisy[1], noiseless[1])  # the other GAN's noise is on
+    for prefix in ("d0/", "d1/"):
+        real = device.to_host(intermediates[prefix + "x_real"])[0]
+        assert np.array_equal(device.to_host(intermediates[prefix + "x_real_noisy"])[0], real)
+
+
+def test_standard_configuration_step_matches_the_reference(backend):
+    population = fast_gan.PopulationConfig(gan.GANConfig(noise=0.1), seeds=(0,), noises=(0.1,))
+    state = fast_gan.init_state(population, backend)
+    assert_step_matches(population, state, reference_states(population, state), 7)
+
+
+def test_twenty_steps_track_the_reference(backend):
+    population = fast_gan.PopulationConfig(SMALL, seeds=(0, 5), noises=(0.3, 0.0))
+    state = fast_gan.init_state(population, backend)
+    ref_states = reference_states(population, state)
+    rtol = step_tolerance(SMALL)
+    for step in range(20):
+        record, _ = fast_gan.train_step(population, state, step)
+        for p, ref_state in enumerate(ref_states):
+            ref_record, _ = gan.train_step(population.member(p), ref_state, step)
+            # Each step's losses inherit every earlier step's parameter error: at most
+            # step + 1 one-step bounds to first order.
+            for name in ("loss_D", "loss_G"):
+                actual = device.to_host(record[name])[p]
+                assert_matches(
+                    f"GAN {p} {name}@{step}", actual, ref_record[name], (step + 1) * rtol
+                )
+    # Adam moves every parameter by about lr per step whatever its gradient's size, so an
+    # update whose gradient sits at the rounding level can differ by up to lr: a tenth of
+    # lr over 20 steps bounds it for this configuration (measured ~2e-7 on the CPU).
+    for p, ref_state in enumerate(ref_states):
+        for name in ("theta_G", "theta_D"):
+            actual = device.to_host(getattr(state, name))[p]
+            assert_close(f"GAN {p} {name}", actual, getattr(ref_state, name), 0.1 * SMALL.lr, 0.0)
+
+
+def test_a_population_equals_separate_runs(backend):
+    base = dataclasses.replace(SMALL, d_steps=2)
+    seeds_, noises = (3, 11, 2**40 + 1), (0.0, 0.1, 0.5)
+    population = fast_gan.PopulationConfig(base, seeds=seeds_, noises=noises)
+    state = fast_gan.init_state(population, backend)
+    singles = [
+        fast_gan.PopulationConfig(base, (s,), (n,)) for s, n in zip(seeds_, noises, strict=True)
+    ]
+    single_states = [fast_gan.init_state(single, backend) for single in singles]
+    for step in range(3):
+        _, together = fast_gan.train_step(population, state, step)
+        for p, (single, single_state) in enumerate(zip(singles, single_states, strict=True)):
+            _, alone = fast_gan.train_step(single, single_state, step)
+            for name, value in alone.items():
+                actual = device.to_host(together[name])[p]
+                expected = device.to_host(value)[0]
+                if backend == "cpu":
+                    # Exact: each GAN's kernels touch only its own rows, and BLAS splits a
+                    # GEMM over output tiles, never the reduction, whatever its threads.
+                    assert np.array_equal(actual, expected), f"GAN {p} {name}"
+                else:
+                    # cuBLAS may choose another GEMM algorithm for another batch count.
+                    assert_matches(f"GAN {p} {name}", actual, expected, step_tolerance(base))
+
+
+def test_init_is_the_reference_init_rounded(backend):
+    population = fast_gan.PopulationConfig(SMALL, seeds=(4, 9), noises=(0.1, 0.2))
+    state = fast_gan.init_state(population, backend)
+    for p in range(2):
+        member = population.member(p)
+        assert (member.seed, member.noise) == (population.seeds[p], population.noises[p])
+        ref = gan.init_state(member)
+        assert np.array_equal(device.to_host(state.theta_G)[p], ref.theta_G.astype(np.float32))
+        assert np.array_equal(device.to_host(state.theta_D)[p], ref.theta_D.astype(np.float32))
+
+
+def test_a_diverging_gan_is_named(backend):
+    config = dataclasses.replace(SMALL, steps=3)
+    population = fast_gan.PopulationConfig(config, seeds=(1, 2, 3), noises=(0.1, 0.1, 0.1))
+    state = fast_gan.init_state(population, backend)
+    theta_D = device.to_host(state.theta_D).copy()
+    theta_D[1] = np.inf  # GAN 1's discriminator is broken from the start
+    state.theta_D[...] = device.to_device(theta_D, backend)
+    with pytest.raises(gan.NonFiniteLossError, match="GAN 1 of the population") as error:
+        list(fast_gan.train(population, state))
+    assert error.value.gans == [1] and error.value.step == 0
+
+
+def test_train_yields_host_records_per_gan(backend):
+    config = dataclasses.replace(SMALL, steps=2, anneal="linear", anneal_steps=2)
+    population = fast_gan.PopulationConfig(config, seeds=(1, 2), noises=(0.2, 0.4))
+    records = list(fast_gan.train(population, fast_gan.init_state(population, backend)))
+    assert [r["step"] for r in records] == [0, 1]
+    for r in records:
+        assert all(isinstance(r[name], np.ndarray) and r[name].shape == (2,) for name in RECORD)
+    np.testing.assert_array_equal(records[1]["sigma"], np.float32([0.1, 0.2]))  # linear, half
+
+
+def test_mismatched_seeds_and_noises_are_rejected():
+    with pytest.raises(ValueError, match="one seed and one noise level per GAN"):
+        fast_gan.PopulationConfig(SMALL, seeds=(1, 2), noises=(0.1,))
