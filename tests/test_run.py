@@ -22,12 +22,17 @@ def read_history(folder: Path) -> list[dict]:
         return list(csv.DictReader(file))
 
 
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """python run.py args, as a user would type it, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+
+
 def test_cli_end_to_end(tmp_path):
     out = tmp_path / "run"
     args = [*TINY, "--noise", "0.1", "--anneal", "linear", "--seed", "3", "--out", str(out)]
-    done = subprocess.run(
-        [sys.executable, "run.py", *args], cwd=REPO, capture_output=True, text=True, timeout=120
-    )
+    done = run_cli(*args)
     assert done.returncode == 0, done.stderr
     assert "modes covered" in done.stdout and "final losses" in done.stdout
     assert {path.name for path in out.iterdir()} == OUTPUTS
@@ -106,13 +111,7 @@ def test_bad_out_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, case
 
 
 def test_cli_bad_input_has_no_traceback(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "run.py", "--noise", "nan", "--out", str(tmp_path / "run")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("--noise", "nan", "--out", str(tmp_path / "run"))
     assert done.returncode == run.EXIT_BAD_ARGUMENTS
     assert done.stderr == "run.py: error: --noise: expected a finite number >= 0, got 'nan'\n"
     assert list(tmp_path.iterdir()) == []
@@ -143,13 +142,7 @@ def test_non_finite_loss_stops_keeps_history_and_names_the_step(tmp_path, capsys
 def test_cli_absurd_learning_rate_overflows_and_exits_3(tmp_path):
     # Adam moves every weight by about lr per step: 1e200 overflows D's first matmul at once.
     out = tmp_path / "run"
-    done = subprocess.run(
-        [sys.executable, "run.py", *TINY, "--lr", "1e200", "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli(*TINY, "--lr", "1e200", "--out", str(out))
     assert done.returncode == run.EXIT_NON_FINITE
     assert "non-finite loss at step 0" in done.stderr.splitlines()[-1]
     assert "Warning" not in done.stderr
