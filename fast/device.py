@@ -123,7 +123,13 @@ def launch(filename: str, kernel: str, n: int, *args) -> None:
     """Run a one-thread-per-element kernel of fast/<filename> over n elements on the
     current stream. Scalars must be NumPy scalars of the kernel's C types."""
     blocks = max(1, -(-n // THREADS_PER_BLOCK))
-    cuda_module(filename).get_function(kernel)((blocks,), (THREADS_PER_BLOCK,), args)
+    cuda_kernel(filename, kernel)((blocks,), (THREADS_PER_BLOCK,), args)
+
+
+@functools.cache
+def cuda_kernel(filename: str, kernel: str):
+    """The named extern "C" kernel of fast/<filename>, looked up once."""
+    return cuda_module(filename).get_function(kernel)
 
 
 def step_word(step):

@@ -298,6 +298,9 @@ class GraphStep:
         # A blocking stream: ordered with the default stream that the state's other users
         # (and the host copies of records) run on, yet capturable.
         self.stream = cupy.cuda.Stream(non_blocking=False)
+        # Views of buffers that live as long as self: built once, not per step (at P = 1
+        # forming ~50 views would cost more than the step itself).
+        self.record, self.intermediates = self._record(), self._intermediates()
 
     def _launch_all(self) -> None:
         """Every kernel and GEMM of one step, in order, reading the step from the control
@@ -437,12 +440,11 @@ class GraphStep:
                 self._capture()
         self.state.adam_D.t += self.config.base.d_steps
         self.state.adam_G.t += 1
-        return self._record(step), self._intermediates()
+        return {"step": step, **self.record}, self.intermediates
 
-    def _record(self, step: int) -> dict:
+    def _record(self) -> dict:
         last, g = self.d_buffers[-1], self.g_buffers
         return {
-            "step": step,
             "sigma": self.sigma,
             "loss_D": last["loss_D"],
             "loss_G": g["loss_G"],

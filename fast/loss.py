@@ -132,7 +132,7 @@ def _logistic_loss_gpu(logit, target):
     P, n = logit.shape
     loss = cupy.empty(P, dtype=np.float32)
     dlogit = cupy.empty_like(logit)
-    device.cuda_module("loss.cu").get_function("logistic_loss_kernel")(
+    device.cuda_kernel("loss.cu", "logistic_loss_kernel")(
         (P,),
         (_LOSS_THREADS,),
         (logit, cupy.ascontiguousarray(target, dtype=np.float32), np.int32(n), loss, dlogit),
@@ -154,7 +154,7 @@ def generator_loss_into_gpu(loss, dlogit, logit_fake, kind: str) -> None:
     contiguous float32 on the device. non-saturating: loss(l, 1); minimax: -loss(l, 0)."""
     P, n = logit_fake.shape
     target, sign = (1.0, 1.0) if kind == "non-saturating" else (0.0, -1.0)
-    device.cuda_module("loss.cu").get_function("generator_loss_kernel")(
+    device.cuda_kernel("loss.cu", "generator_loss_kernel")(
         (P,),
         (_LOSS_THREADS,),
         (logit_fake, np.int32(n), np.float64(target), np.float64(sign), loss, dlogit),
@@ -192,7 +192,7 @@ def discriminator_loss_into_gpu(
     array."""
     P, two_batch = logits.shape[:2]
     batch = two_batch // 2
-    device.cuda_module("loss.cu").get_function("discriminator_loss_kernel")(
+    device.cuda_kernel("loss.cu", "discriminator_loss_kernel")(
         (P,),
         (_LOSS_THREADS,),
         (

@@ -277,7 +277,7 @@ def _activation_backward_gpu(dh, h, act: int, dtheta, n_params: int, b_start: in
     dtheta is None, the batch sum of the result into theta's bias slot b_start."""
     P, batch, n = dh.shape
     grid = (-(-n // _COLUMNS), P)
-    device.cuda_module("mlp.cu").get_function("activation_backward_kernel")(
+    device.cuda_kernel("mlp.cu", "activation_backward_kernel")(
         grid,
         (_COLUMNS, _ROWS),
         (
