@@ -70,24 +70,44 @@ def shifted(distribution: data.Mixture, offset) -> data.Mixture:
     return data.Mixture(distribution.means + offset, distribution.stds, distribution.weights)
 
 
-def log_density(distribution: data.Mixture, x: np.ndarray) -> np.ndarray:
-    """x: (N, D) -> log density (N,), by log-sum-exp over the K components, so that points
-    many stds from every component get a finite, accurate value rather than log 0."""
+def _log_terms(distribution: data.Mixture, x: np.ndarray) -> np.ndarray:
+    """x: (N, D) -> (N, K): log weights[k] + log N(x; means[k], diag(stds[k]^2))."""
     if np.any(distribution.stds <= 0.0):
         raise ValueError("log_density needs every std > 0: add instance noise (sigma > 0)")
     z = (x[:, None, :] - distribution.means[None]) / distribution.stds[None]  # (N, K, D)
-    log_component = -0.5 * np.sum(z * z, axis=2) - np.sum(
-        np.log(np.sqrt(2.0 * np.pi) * distribution.stds), axis=1
-    )  # (N, K)
-    terms = log_component + np.log(distribution.weights)
+    log_normaliser = np.sum(np.log(np.sqrt(2.0 * np.pi) * distribution.stds), axis=1)  # (K,)
+    return -0.5 * np.sum(z * z, axis=2) - log_normaliser + np.log(distribution.weights)
+
+
+def log_density(distribution: data.Mixture, x: np.ndarray) -> np.ndarray:
+    """x: (N, D) -> log density (N,), by log-sum-exp over the K components, so that points
+    many stds from every component get a finite, accurate value rather than log 0."""
+    terms = _log_terms(distribution, x)
     top = np.max(terms, axis=1, keepdims=True)
     return top[:, 0] + np.log(np.sum(np.exp(terms - top), axis=1))
+
+
+def log_density_gradient(distribution: data.Mixture, x: np.ndarray) -> np.ndarray:
+    """x: (N, D) -> d log density / dx: (N, D) = sum_k r_k(x) (means[k] - x) / stds[k]^2,
+    with r_k the components' responsibilities (a softmax of the log terms: never 0 / 0)."""
+    terms = _log_terms(distribution, x)
+    responsibility = np.exp(terms - log_density(distribution, x)[:, None])  # (N, K)
+    pull = (distribution.means[None] - x[:, None, :]) / distribution.stds[None] ** 2  # (N, K, D)
+    return np.sum(responsibility[:, :, None] * pull, axis=1)
 
 
 def optimal_logit(p: data.Mixture, q: data.Mixture, sigma: float, x: np.ndarray) -> np.ndarray:
     """x: (N, D) -> (N,): log p_sigma(x) - log q_sigma(x), the Bayes-optimal discriminator's
     logit, finite everywhere for sigma > 0."""
     return log_density(noisy(p, sigma), x) - log_density(noisy(q, sigma), x)
+
+
+def optimal_logit_gradient(
+    p: data.Mixture, q: data.Mixture, sigma: float, x: np.ndarray
+) -> np.ndarray:
+    """x: (N, D) -> (N, D): d(log p_sigma - log q_sigma)/dx, the direction in which the
+    optimal discriminator pushes a generated sample at x (the generator ascends the logit)."""
+    return log_density_gradient(noisy(p, sigma), x) - log_density_gradient(noisy(q, sigma), x)
 
 
 def optimal_discriminator(

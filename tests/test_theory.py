@@ -65,6 +65,40 @@ def test_log_density_is_exact_a_thousand_stds_out():
     assert_close("far log p", theory.log_density(single, x), exact, 0.0, 8 * FLOAT64_EPS)
 
 
+@given(mixtures_1d(), mixtures_1d(), sigmas)
+def test_optimal_logit_gradient_matches_central_differences(p, q, sigma):
+    x, _ = theory.quadrature_grid(p, q, sigma)
+    x = x[:: max(1, len(x) // 64)]  # a spread of points, tails included
+    h = 1e-3 * np.sqrt(min(np.min(p.stds), np.min(q.stds)) ** 2 + sigma**2)
+    logit = theory.optimal_logit(p, q, sigma, x)
+
+    def central(step):
+        after, before = (theory.optimal_logit(p, q, sigma, x + s) for s in (step, -step))
+        return (after - before) / (2 * step)
+
+    # Richardson: central(h) errs by about (central(2h) - central(h)) / 3; allow 3x that,
+    # plus the rounding of a difference of logits, 100 eps |l| / h.
+    tolerance = np.abs(central(2 * h) - central(h)) + 100 * FLOAT64_EPS * (1 + np.abs(logit)) / h
+    error = np.abs(theory.optimal_logit_gradient(p, q, sigma, x)[:, 0] - central(h))
+    assert np.all(error <= tolerance), np.max(error / tolerance)
+
+
+def test_log_density_gradient_in_two_dimensions():
+    rng = np.random.default_rng(4)
+    mix = data.mixture(rng.normal(size=(3, 2)), rng.uniform(0.3, 1.0, (3, 2)))
+    x, h = rng.normal(size=(20, 2)), 1e-5
+    central = np.stack(
+        [
+            (theory.log_density(mix, x + h * e) - theory.log_density(mix, x - h * e)) / (2 * h)
+            for e in np.eye(2)
+        ],
+        axis=1,
+    )
+    # Stds >= 0.3 and |x - m| <~ 5: third derivatives <~ 1e3, truncation h^2 / 6 * 1e3 ~ 2e-8;
+    # rounding eps * 30 / h ~ 7e-10.
+    assert_close("grad log p", theory.log_density_gradient(mix, x), central, 1e-7, 0.0)
+
+
 def test_densities_need_positive_stds():
     with pytest.raises(ValueError, match="std > 0"):
         theory.log_density(data.get_dataset("points"), np.zeros((1, 1)))
