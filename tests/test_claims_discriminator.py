@@ -48,12 +48,17 @@ def region(p, q, sigma) -> tuple[np.ndarray, np.ndarray]:
     return x, inside
 
 
-def logit_tolerance(p, q, sigma, x, steps: int, batch: int) -> np.ndarray:
-    """(N,): APPROXIMATION + Z local log-odds standard errors (see the module docstring)."""
-    n_effective = 2 * batch * steps / 3
+def logit_tolerance(posterior, density, sigma, steps: int, batch: int) -> np.ndarray:
+    """APPROXIMATION + Z local log-odds standard errors (see the module docstring), at
+    points where P(label real | x) = posterior and m_sigma(x) = density."""
+    window = 2 * batch * steps / 3 * sigma * density  # samples within 2 w = sigma of x
+    return APPROXIMATION + Z / np.sqrt(window * posterior * (1 - posterior))
+
+
+def optimal_logit_tolerance(p, q, sigma, x, steps: int, batch: int) -> np.ndarray:
+    """(N,): logit_tolerance for learning log p_sigma - log q_sigma at x: (N, 1)."""
     d_star = theory.optimal_discriminator(p, q, sigma, x)
-    window = n_effective * sigma * theory.mixture_density(p, q, sigma, x)  # 2 w = sigma
-    return APPROXIMATION + Z / np.sqrt(window * d_star * (1 - d_star))
+    return logit_tolerance(d_star, theory.mixture_density(p, q, sigma, x), sigma, steps, batch)
 
 
 # Each example trains a network (~1 s): a fifth of the profile's examples keeps the suite
@@ -65,7 +70,7 @@ def test_trained_noisy_discriminator_matches_the_likelihood_ratio(p, q, sigma, s
     fitted = discriminator.fit(p, q, sigma, steps, batch, HIDDEN, LR, seed, seed + 1)
     x, inside = region(p, q, sigma)
     error = np.abs(fitted.logit(x) - theory.optimal_logit(p, q, sigma, x))[inside]
-    tolerance = logit_tolerance(p, q, sigma, x, steps, batch)[inside]
+    tolerance = optimal_logit_tolerance(p, q, sigma, x, steps, batch)[inside]
     worst = int(np.argmax(error / tolerance))
     assert np.all(error <= tolerance), (
         f"logit off by {error[worst]:.3f} > {tolerance[worst]:.3f} at x = {x[inside][worst, 0]:.3f}"
@@ -119,6 +124,27 @@ def test_the_trained_loss_estimates_log_2_minus_js(trend_fits):
         assert abs(np.mean(last) - optimum) <= 5 * np.std(last) / np.sqrt(len(last)) + 1e-3
 
 
+def test_with_label_flips_the_trained_loss_estimates_log_2_minus_the_information():
+    # Flipped labels: the loss converges to log 2 - I(y~; x~), above log 2 - JS, and the
+    # learned logit to that of pi = (1 - eps) D* + eps (1 - D*), flattened towards 0.
+    label_flip, (steps, batch) = 0.2, BUDGETS["large"]
+    p, q, sigma = TREND_P, TREND_Q, TREND_SIGMA
+    fitted = discriminator.fit(p, q, sigma, steps, batch, HIDDEN, LR, 0, 100, label_flip)
+    optimum = theory.LOG_2 - theory.information_quadrature(p, q, sigma, label_flip)
+    assert optimum > theory.LOG_2 - theory.information_quadrature(p, q, sigma)
+    last = fitted.losses[-steps // 4 :]
+    # As in the test above: 5 standard errors of the mean of the last quarter, plus 1e-3.
+    assert abs(np.mean(last) - optimum) <= 5 * np.std(last) / np.sqrt(len(last)) + 1e-3
+    x, inside = region(p, q, sigma)
+    d_star = theory.optimal_discriminator(p, q, sigma, x)
+    pi = (1 - label_flip) * d_star + label_flip * (1 - d_star)
+    # The local log-odds model of the module docstring with pi in place of D*.
+    m = theory.mixture_density(p, q, sigma, x)
+    tolerance = logit_tolerance(pi, m, sigma, steps, batch)
+    error = np.abs(fitted.logit(x) - np.log(pi / (1 - pi)))
+    assert np.all(error[inside] <= tolerance[inside])
+
+
 # Claim 2 on the simplest disjoint pair: atoms at -1 (real) and +1 (fake). Six networks that
 # differ only in their initialisation (the batches and the noise are the same), trained
 # without noise to near-zero loss (400 steps of 64) and with sigma = 1 (800 steps of 128).
@@ -144,11 +170,11 @@ def unique_fits() -> dict:
 def test_with_noise_every_initialisation_finds_the_optimal_discriminator(unique_fits):
     p, q, sigma = UNIQUE_P, UNIQUE_Q, NOISY_SIGMA
     x, inside = region(p, q, sigma)
-    tolerance = logit_tolerance(p, q, sigma, x, *NOISY_BUDGET)
+    tolerance = optimal_logit_tolerance(p, q, sigma, x, *NOISY_BUDGET)
     optimal = theory.optimal_logit(p, q, sigma, x)
     gradient_star = theory.optimal_logit_gradient(p, q, sigma, FAKE)[:, 0]
     # A slope read off two logits, each within its tolerance, a resolution w = sigma / 2 apart.
-    fake_tolerance = logit_tolerance(p, q, sigma, FAKE, *NOISY_BUDGET)
+    fake_tolerance = optimal_logit_tolerance(p, q, sigma, FAKE, *NOISY_BUDGET)
     gradient_tolerance = 2 * fake_tolerance / (sigma / 2)
     for fitted in unique_fits[sigma]:
         assert np.all(np.abs(fitted.logit(x) - optimal)[inside] <= tolerance[inside])
