@@ -179,17 +179,23 @@ def information_quadrature(
 
 
 def expected_loss(
-    p: data.Mixture, q: data.Mixture, sigma: float, logit: np.ndarray, label_flip: float = 0.0
+    p: data.Mixture, q: data.Mixture, sigma: float, logit_fn, label_flip: float = 0.0
 ) -> float:
-    """1-D: the population value of the reference's discriminator loss for a discriminator
-    whose logits on `quadrature_grid(p, q, sigma)`'s points are given (N,):
-    E_m[softplus(l) - pi l]. Its minimum over logits, at l = logit(pi), is
-    log 2 - information_quadrature(p, q, sigma, label_flip)."""
-    x, spacing = quadrature_grid(p, q, sigma)
-    log_p, log_q = log_density(noisy(p, sigma), x), log_density(noisy(q, sigma), x)
-    pi = label_flip + (1.0 - 2.0 * label_flip) * loss.sigmoid(log_p - log_q)
-    per_point = loss.softplus(logit) - pi * logit
-    return spacing * float(np.sum(mixture_density(p, q, sigma, x) * per_point))
+    """The population value E_m[softplus(l) - pi l] of the reference's discriminator loss
+    (reference/loss.py, labels flipped at rate label_flip) for the discriminator whose logit
+    is logit_fn: (N, D) -> (N,). By quadrature in 1-D for sigma > 0; for point masses at
+    sigma = 0 a sum over the atoms. Its minimum, reached at l = logit(pi), is log 2 minus
+    information_quadrature (or information_atoms)."""
+    if sigma == 0.0:
+        x, mass_p, mass_q = _merged_atoms(p, q)
+        m, d = 0.5 * (mass_p + mass_q), mass_p / (mass_p + mass_q)
+        weight = 1.0
+    else:
+        x, weight = quadrature_grid(p, q, sigma)
+        m, d = mixture_density(p, q, sigma, x), optimal_discriminator(p, q, sigma, x)
+    pi = (1.0 - label_flip) * d + label_flip * (1.0 - d)
+    logit = logit_fn(x)
+    return weight * float(np.sum(m * (loss.softplus(logit) - pi * logit)))
 
 
 def sample_noisy(
@@ -228,19 +234,41 @@ def information_monte_carlo(
     return float(estimate), float(standard_error)
 
 
+def _merged_atoms(p: data.Mixture, q: data.Mixture) -> tuple[np.ndarray, ...]:
+    """Point masses only: (atoms: (A, D), mass_p: (A,), mass_q: (A,)), one row per distinct
+    position of p's and q's atoms, with the weights each distribution puts there."""
+    if np.any(p.stds != 0.0) or np.any(q.stds != 0.0):
+        raise ValueError("sigma = 0 needs point masses only (every std 0)")
+    atoms, index = np.unique(np.concatenate([p.means, q.means]), axis=0, return_inverse=True)
+    mass_p = np.bincount(index[: len(p.weights)], p.weights, minlength=len(atoms))
+    mass_q = np.bincount(index[len(p.weights) :], q.weights, minlength=len(atoms))
+    return atoms, mass_p, mass_q
+
+
 def information_atoms(p: data.Mixture, q: data.Mixture, label_flip: float = 0.0) -> float:
     """sigma = 0, p and q mixtures of point masses: I(y~; x) from the atoms' weights. At an
     atom a with weights P(a) in p and Q(a) in q, D(a) = P / (P + Q) and m(a) = (P + Q) / 2;
     atoms at the same position are merged. Disjoint supports give log 2 - h(label_flip)."""
-    if np.any(p.stds != 0.0) or np.any(q.stds != 0.0):
-        raise ValueError("information_atoms needs point masses only (every std 0)")
-    atoms, index = np.unique(np.concatenate([p.means, q.means]), axis=0, return_inverse=True)
-    mass_p = np.bincount(index[: len(p.weights)], p.weights, minlength=len(atoms))
-    mass_q = np.bincount(index[len(p.weights) :], q.weights, minlength=len(atoms))
+    _, mass_p, mass_q = _merged_atoms(p, q)
     total = mass_p + mass_q
     with np.errstate(divide="ignore"):
         entropy = _flipped_entropy(np.log(mass_p / total), np.log(mass_q / total), label_flip)
     return LOG_2 - float(np.sum(0.5 * total * entropy))
+
+
+def high_density_region(
+    p: data.Mixture, q: data.Mixture, sigma: float, mass: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """1-D, sigma > 0: (x: (N, 1), inside: (N,) bool): the quadrature grid and its smallest
+    subset holding the given fraction of m_sigma's mass, where a trained discriminator sees
+    enough samples for its logit to be compared with the optimal one."""
+    x, spacing = quadrature_grid(p, q, sigma)
+    m = mixture_density(p, q, sigma, x)
+    order = np.argsort(-m)
+    n_inside = np.searchsorted(np.cumsum(m[order]) * spacing, mass) + 1
+    inside = np.zeros(len(x), dtype=bool)
+    inside[order[:n_inside]] = True
+    return x, inside
 
 
 # Gauss-Hermite nodes for E over N(0, 1). The Dirac-GAN integrands are sigmoids of

@@ -31,21 +31,9 @@ from tests.strategies_theory import mixtures_1d
 
 HIDDEN = 16
 LR = 1e-2
-MASS = 0.9  # the region: the smallest set of grid points holding 90% of m_sigma's mass
+MASS = 0.9  # compare logits where m_sigma has 90% of its mass: theory.high_density_region
 Z = 4.0
 APPROXIMATION = 0.03
-
-
-def region(p, q, sigma) -> tuple[np.ndarray, np.ndarray]:
-    """(x: (N, 1), inside: (N,) bool): the quadrature grid and its highest-density region
-    of m_sigma = (p_sigma + q_sigma) / 2 holding MASS of the mass."""
-    x, spacing = theory.quadrature_grid(p, q, sigma)
-    m = theory.mixture_density(p, q, sigma, x)
-    order = np.argsort(-m)
-    n_inside = np.searchsorted(np.cumsum(m[order]) * spacing, MASS) + 1
-    inside = np.zeros(len(x), dtype=bool)
-    inside[order[:n_inside]] = True
-    return x, inside
 
 
 def logit_tolerance(posterior, density, sigma, steps: int, batch: int) -> np.ndarray:
@@ -68,7 +56,7 @@ def optimal_logit_tolerance(p, q, sigma, x, steps: int, batch: int) -> np.ndarra
 def test_trained_noisy_discriminator_matches_the_likelihood_ratio(p, q, sigma, seed):
     steps, batch = 600, 128
     fitted = discriminator.fit(p, q, sigma, steps, batch, HIDDEN, LR, seed, seed + 1)
-    x, inside = region(p, q, sigma)
+    x, inside = theory.high_density_region(p, q, sigma, MASS)
     error = np.abs(fitted.logit(x) - theory.optimal_logit(p, q, sigma, x))[inside]
     tolerance = optimal_logit_tolerance(p, q, sigma, x, steps, batch)[inside]
     worst = int(np.argmax(error / tolerance))
@@ -97,13 +85,15 @@ def trend_fits() -> dict:
 
 def test_the_error_shrinks_as_the_sample_budget_grows(trend_fits):
     p, q, sigma = TREND_P, TREND_Q, TREND_SIGMA
-    x, inside = region(p, q, sigma)
+    x, inside = theory.high_density_region(p, q, sigma, MASS)
     optimum = theory.LOG_2 - theory.information_quadrature(p, q, sigma)
     for seed in TREND_SEEDS:
         excess, worst = {}, {}
         for budget in BUDGETS:
             logit = trend_fits[budget, seed].logit(x)
-            excess[budget] = theory.expected_loss(p, q, sigma, logit) - optimum
+            excess[budget] = (
+                theory.expected_loss(p, q, sigma, trend_fits[budget, seed].logit) - optimum
+            )
             worst[budget] = np.max(np.abs(logit - theory.optimal_logit(p, q, sigma, x))[inside])
         # The excess loss is a Fisher-weighted mean square of the logit error: it falls like
         # 1 / N, so 16x the samples must at least halve it (the measured gain is 3-10x).
@@ -135,7 +125,7 @@ def test_with_label_flips_the_trained_loss_estimates_log_2_minus_the_information
     last = fitted.losses[-steps // 4 :]
     # As in the test above: 5 standard errors of the mean of the last quarter, plus 1e-3.
     assert abs(np.mean(last) - optimum) <= 5 * np.std(last) / np.sqrt(len(last)) + 1e-3
-    x, inside = region(p, q, sigma)
+    x, inside = theory.high_density_region(p, q, sigma, MASS)
     d_star = theory.optimal_discriminator(p, q, sigma, x)
     pi = (1 - label_flip) * d_star + label_flip * (1 - d_star)
     # The local log-odds model of the module docstring with pi in place of D*.
@@ -169,7 +159,7 @@ def unique_fits() -> dict:
 
 def test_with_noise_every_initialisation_finds_the_optimal_discriminator(unique_fits):
     p, q, sigma = UNIQUE_P, UNIQUE_Q, NOISY_SIGMA
-    x, inside = region(p, q, sigma)
+    x, inside = theory.high_density_region(p, q, sigma, MASS)
     tolerance = optimal_logit_tolerance(p, q, sigma, x, *NOISY_BUDGET)
     optimal = theory.optimal_logit(p, q, sigma, x)
     gradient_star = theory.optimal_logit_gradient(p, q, sigma, FAKE)[:, 0]

@@ -122,26 +122,56 @@ def test_optimal_discriminator_is_the_posterior_of_real(p, q, sigma):
     )
 
 
-@given(mixtures_1d(), mixtures_1d(), sigmas, label_flips, st.data())
-def test_bayes_optimal_loss_is_log_2_minus_the_information(p, q, sigma, label_flip, draw):
-    x, _ = theory.quadrature_grid(p, q, sigma)
-    logit = theory.optimal_logit(p, q, sigma, x)
-    # logit(pi) for pi = (1 - eps) D + eps (1 - D), in logs so that tiny eps stays exact.
+def flipped_logit(logit: np.ndarray, label_flip: float) -> np.ndarray:
+    """logit(pi) for pi = (1 - eps) D + eps (1 - D), D = sigmoid(logit), in logs so that a
+    tiny eps and a saturated D stay exact."""
     log_d, log_1md = -loss.softplus(-logit), -loss.softplus(logit)
     with np.errstate(divide="ignore"):
         log_keep, log_flip = np.log1p(-label_flip), np.log(label_flip)
-    best = np.logaddexp(log_keep + log_d, log_flip + log_1md) - np.logaddexp(
+    return np.logaddexp(log_keep + log_d, log_flip + log_1md) - np.logaddexp(
         log_flip + log_d, log_keep + log_1md
     )
+
+
+@given(mixtures_1d(), mixtures_1d(), sigmas, label_flips, st.floats(0.1, 1.0))
+def test_bayes_optimal_loss_is_log_2_minus_the_information(p, q, sigma, label_flip, wiggle):
+    def best(x):
+        return flipped_logit(theory.optimal_logit(p, q, sigma, x), label_flip)
+
+    def other(x):
+        return best(x) + wiggle * np.sin(3.0 * x[:, 0])
+
     optimum = theory.LOG_2 - theory.information_quadrature(p, q, sigma, label_flip)
-    tolerance = quadrature_sum_tolerance(len(x))
+    tolerance = quadrature_sum_tolerance(len(theory.quadrature_grid(p, q, sigma)[0]))
     # Two routes to E_m[h(pi)]: softplus(l) - pi l at l = logit(pi), and the entropy from logs.
-    assert_close(
-        "optimal loss", theory.expected_loss(p, q, sigma, best, label_flip), optimum, tolerance, 0.0
-    )
+    found = theory.expected_loss(p, q, sigma, best, label_flip)
+    assert_close("optimal loss", found, optimum, tolerance, 0.0)
     # Gibbs' inequality: any other discriminator does worse.
-    other = best + rng_from(draw.draw).normal(scale=0.5, size=best.shape)
     assert theory.expected_loss(p, q, sigma, other, label_flip) > optimum - tolerance
+
+
+@given(mixtures_1d(point_masses_only=True), mixtures_1d(point_masses_only=True), label_flips)
+def test_bayes_optimal_loss_on_atoms_is_log_2_minus_the_information(p, q, label_flip):
+    # sigma = 0: the loss is a sum over atoms; the best logit at an atom is log(P / Q),
+    # flipped. Disjoint atoms have infinite logits, so the test holds a large finite one,
+    # whose loss exceeds the optimum by ~ exp(-|l|) at most: 1e-13 at |l| = 30.
+    atoms, index = np.unique(np.concatenate([p.means, q.means]), axis=0, return_inverse=True)
+    mass_p = np.bincount(index[: len(p.weights)], p.weights, minlength=len(atoms))
+    mass_q = np.bincount(index[len(p.weights) :], q.weights, minlength=len(atoms))
+    with np.errstate(divide="ignore"):
+        logit_at_atoms = np.clip(np.log(mass_p) - np.log(mass_q), -30.0, 30.0)
+
+    def best(x):
+        at = np.argmin(np.abs(x - atoms.T), axis=1)
+        return flipped_logit(logit_at_atoms[at], label_flip)
+
+    optimum = theory.LOG_2 - theory.information_atoms(p, q, label_flip)
+    assert_close(
+        "optimal loss", theory.expected_loss(p, q, 0.0, best, label_flip), optimum, 1e-12, 0.0
+    )
+    # The constant D = 1/2 costs log 2 whatever the labels: softplus(0) summed over mass 1.
+    flat = theory.expected_loss(p, q, 0.0, lambda x: np.zeros(len(x)), label_flip)
+    assert_close("D = 1/2", flat, theory.LOG_2, 0.0, 8 * FLOAT64_EPS)
 
 
 @given(mixtures_1d(), mixtures_1d(), sigmas, label_flips)
