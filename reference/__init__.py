@@ -11,6 +11,7 @@ figures, the theory tests) is checked against it. One concept per file:
     gan.py      one training step with named intermediates, and the training loop
     metrics.py  modes captured, high-quality fraction, reverse KL, energy distance
     theory.py   the analytic side: noisy densities, the optimal discriminator, JS, Dirac-GAN
+    discriminator.py  fit D to two fixed distributions, to hold against theory.py's optimum
 
 Shapes are written in comments with these letters: B batch, D data dimension, H hidden
 width, Z latent dimension, K mixture components, N a generic count.
