@@ -309,6 +309,14 @@ def discriminator_output(config: gan.GANConfig, theta_D: np.ndarray, x: np.ndarr
     return loss.sigmoid(logit[:, 0])
 
 
+def noise_description(config: gan.GANConfig) -> str:
+    if config.noise == 0:
+        return "no instance noise"
+    if config.anneal == "none":
+        return f"instance noise σ = {config.noise:g}"
+    return f"instance noise σ0 = {config.noise:g}, {config.anneal} over {config.anneal_steps} steps"
+
+
 def plot(config, history, theta_D, x_real, x_fake, result, path: Path) -> None:
     """samples.png: D(x) with the evaluation samples on the left, the losses on the right."""
     import matplotlib
@@ -396,13 +404,8 @@ def plot(config, history, theta_D, x_real, x_fake, result, path: Path) -> None:
     else:
         right.legend(loc="upper right", fontsize=8)
     figure.suptitle(
-        f"{config.dataset}: σ0 = {config.noise:g} "
-        + (
-            "constant"
-            if config.anneal == "none"
-            else f"({config.anneal} over {config.anneal_steps})"
-        )
-        + f", label smoothing {config.label_smoothing:g}, flip {config.label_flip:g}, "
+        f"{config.dataset}: {noise_description(config)}, "
+        f"label smoothing {config.label_smoothing:g}, flip {config.label_flip:g}, "
         f"{config.steps} steps, batch {config.batch}, seed {config.seed}",
         fontsize=11,
     )
