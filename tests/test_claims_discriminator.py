@@ -26,7 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference import data, discriminator, theory
+from reference import data, discriminator, loss, theory
 from tests.strategies_theory import mixtures_1d
 
 HIDDEN = 16
@@ -36,17 +36,18 @@ Z = 4.0
 APPROXIMATION = 0.03
 
 
-def logit_tolerance(posterior, density, sigma, steps: int, batch: int) -> np.ndarray:
+def logit_tolerance(spread, density, sigma, steps: int, batch: int) -> np.ndarray:
     """APPROXIMATION + Z local log-odds standard errors (see the module docstring), at
-    points where P(label real | x) = posterior and m_sigma(x) = density."""
+    points where the label's Bernoulli variance pi (1 - pi) is spread and m_sigma = density."""
     window = 2 * batch * steps / 3 * sigma * density  # samples within 2 w = sigma of x
-    return APPROXIMATION + Z / np.sqrt(window * posterior * (1 - posterior))
+    return APPROXIMATION + Z / np.sqrt(window * spread)
 
 
 def optimal_logit_tolerance(p, q, sigma, x, steps: int, batch: int) -> np.ndarray:
-    """(N,): logit_tolerance for learning log p_sigma - log q_sigma at x: (N, 1)."""
-    d_star = theory.optimal_discriminator(p, q, sigma, x)
-    return logit_tolerance(d_star, theory.mixture_density(p, q, sigma, x), sigma, steps, batch)
+    """(N,): logit_tolerance for learning l* = log p_sigma - log q_sigma at x: (N, 1)."""
+    logit = theory.optimal_logit(p, q, sigma, x)
+    spread = loss.sigmoid(logit) * loss.sigmoid(-logit)  # D* (1 - D*), never rounded to 0
+    return logit_tolerance(spread, theory.mixture_density(p, q, sigma, x), sigma, steps, batch)
 
 
 # Each example trains a network (~1 s): a fifth of the profile's examples keeps the suite
@@ -130,7 +131,7 @@ def test_with_label_flips_the_trained_loss_estimates_log_2_minus_the_information
     pi = (1 - label_flip) * d_star + label_flip * (1 - d_star)
     # The local log-odds model of the module docstring with pi in place of D*.
     m = theory.mixture_density(p, q, sigma, x)
-    tolerance = logit_tolerance(pi, m, sigma, steps, batch)
+    tolerance = logit_tolerance(pi * (1 - pi), m, sigma, steps, batch)
     error = np.abs(fitted.logit(x) - np.log(pi / (1 - pi)))
     assert np.all(error[inside] <= tolerance[inside])
 
