@@ -22,47 +22,56 @@ from reference.noise import Stream, stream_id
 _TWO_PI = 2.0 * math.pi
 
 
+@njit
+def sample_one(out, component, is_circle, radius, means, stds, cumulative, k0, k1, step,
+               choice_stream, offset_stream):  # fmt: skip
+    """out: (n, D) float32 <- one GAN's batch; component: (n,) int64 scratch. A circle reads
+    only its radius, a mixture only its tables (sampler_tables)."""
+    n, D, K = out.shape[0], out.shape[1], cumulative.shape[0]
+    for block in range((n + 3) // 4):
+        w = stream_block(k0, k1, block, step, choice_stream)
+        for j in range(min(4, n - 4 * block)):
+            i, u = 4 * block + j, uniform_of(w[j])
+            if is_circle:
+                out[i, 0] = np.float32(radius * math.cos(_TWO_PI * u))
+                out[i, 1] = np.float32(radius * math.sin(_TWO_PI * u))
+            else:
+                # searchsorted(side='right'), then min() against rounding in the last cumsum
+                component[i] = min(np.searchsorted(cumulative, u, side="right"), K - 1)
+    if is_circle:
+        return
+    for block in range((n * D + 3) // 4):
+        w = stream_block(k0, k1, block, step, offset_stream)
+        z = box_muller(w[0], w[1], w[2], w[3])
+        for j in range(min(4, n * D - 4 * block)):
+            i, d = divmod(4 * block + j, D)
+            c = component[i]
+            out[i, d] = np.float32(means[c, d] + stds[c, d] * z[j])
+
+
+def sampler_tables(distribution: data.Distribution):
+    """(is_circle, radius, means (K, D), stds (K, D), cumulative weights (K,)) as sample_one
+    reads them; a circle gets a one-component placeholder table it never reads."""
+    if isinstance(distribution, data.Circle):
+        placeholder = np.zeros((1, distribution.dim))
+        return True, float(distribution.radius), placeholder, placeholder, np.ones(1)
+    return (
+        False,
+        0.0,
+        distribution.means,
+        distribution.stds,
+        np.cumsum(distribution.weights),
+    )
+
+
 @njit(parallel=True, cache=True)
-def _sample_mixture_cpu(means, stds, cumulative, key, step, choice_stream, offset_stream, n):
-    P, D, K = key.shape[0], means.shape[1], cumulative.shape[0]
-    out = np.empty((P, n, D), dtype=np.float32)
-    for p in prange(P):
-        k0, k1 = key[p, 0], key[p, 1]
+def _sample_cpu(is_circle, radius, means, stds, cumulative, key, step, choice_stream,
+                offset_stream, n):  # fmt: skip
+    out = np.empty((key.shape[0], n, means.shape[1]), dtype=np.float32)
+    for p in prange(key.shape[0]):
         component = np.empty(n, dtype=np.int64)
-        for block in range((n + 3) // 4):
-            w = stream_block(k0, k1, block, step, choice_stream)
-            for j in range(4):
-                i = 4 * block + j
-                if i < n:
-                    # searchsorted(side='right'), then min() against rounding in the last cumsum
-                    component[i] = min(
-                        np.searchsorted(cumulative, uniform_of(w[j]), side="right"), K - 1
-                    )
-        for block in range((n * D + 3) // 4):
-            w = stream_block(k0, k1, block, step, offset_stream)
-            z = box_muller(w[0], w[1], w[2], w[3])
-            for j in range(4):
-                e = 4 * block + j
-                if e < n * D:
-                    i, d = e // D, e % D
-                    c = component[i]
-                    out[p, i, d] = np.float32(means[c, d] + stds[c, d] * z[j])
-    return out
-
-
-@njit(parallel=True, cache=True)
-def _sample_circle_cpu(radius, key, step, choice_stream, n):
-    P = key.shape[0]
-    out = np.empty((P, n, 2), dtype=np.float32)
-    for p in prange(P):
-        for block in range((n + 3) // 4):
-            w = stream_block(key[p, 0], key[p, 1], block, step, choice_stream)
-            for j in range(4):
-                i = 4 * block + j
-                if i < n:
-                    angle = _TWO_PI * uniform_of(w[j])
-                    out[p, i, 0] = np.float32(radius * math.cos(angle))
-                    out[p, i, 1] = np.float32(radius * math.sin(angle))
+        sample_one(out[p], component, is_circle, radius, means, stds, cumulative, key[p, 0],
+                   key[p, 1], step, choice_stream, offset_stream)  # fmt: skip
     return out
 
 
@@ -70,17 +79,11 @@ def sample(distribution: data.Distribution, key, step: int, substep: int, n: int
     """(P, n, D) float32: GAN p's batch of the reference's sample(distribution, key[p], ...)."""
     if device.on_gpu(key):
         return _sample_gpu(distribution, key, step, substep, n)
-    key = np.asarray(key, np.uint32)
-    choice_stream = stream_id(Stream.DATA_CHOICE, substep)
-    if isinstance(distribution, data.Circle):
-        return _sample_circle_cpu(float(distribution.radius), key, step, choice_stream, n)
-    return _sample_mixture_cpu(
-        distribution.means,
-        distribution.stds,
-        np.cumsum(distribution.weights),
-        key,
+    return _sample_cpu(
+        *sampler_tables(distribution),
+        np.asarray(key, np.uint32),
         step,
-        choice_stream,
+        stream_id(Stream.DATA_CHOICE, substep),
         stream_id(Stream.DATA_OFFSET, substep),
         n,
     )

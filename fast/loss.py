@@ -28,20 +28,34 @@ def softplus_sigmoid(x):
     return max(x, 0.0) + math.log1p(e), sig
 
 
+@njit
+def logistic_one(logit, target, dlogit, sign):
+    """One GAN: logit, target (n,) -> dlogit (n,) = sign * gradient, returns sign * mean
+    loss (sign = -1 gives the minimax generator loss)."""
+    n, total = logit.shape[0], 0.0
+    for i in range(n):
+        x, t = np.float64(logit[i]), np.float64(target[i])
+        sp, sig = softplus_sigmoid(x)
+        total += sp - t * x
+        dlogit[i] = np.float32(sign * (sig - t) / n)
+    return sign * total / n
+
+
+@njit
+def mean_sigmoid(logit) -> float:
+    """mean(sigmoid(logit)) in float64: the record's D_real or D_fake."""
+    total = 0.0
+    for i in range(logit.shape[0]):
+        total += softplus_sigmoid(np.float64(logit[i]))[1]
+    return total / logit.shape[0]
+
+
 @njit(parallel=True, cache=True)
 def _logistic_loss_cpu(logit, target, sign):
-    """sign * mean loss and sign * its gradient: sign = -1 gives the minimax G loss."""
-    P, n = logit.shape
-    loss = np.empty(P, dtype=np.float32)
-    dlogit = np.empty((P, n), dtype=np.float32)
-    for p in prange(P):
-        total = 0.0
-        for i in range(n):
-            x, t = np.float64(logit[p, i]), np.float64(target[p, i])
-            sp, sig = softplus_sigmoid(x)
-            total += sp - t * x
-            dlogit[p, i] = np.float32(sign * (sig - t) / n)
-        loss[p] = np.float32(sign * total / n)
+    loss = np.empty(logit.shape[0], dtype=np.float32)
+    dlogit = np.empty(logit.shape, dtype=np.float32)
+    for p in prange(logit.shape[0]):
+        loss[p] = np.float32(logistic_one(logit[p], target[p], dlogit[p], sign))
     return loss, dlogit
 
 
@@ -54,35 +68,38 @@ def logistic_loss(logit, target):
     )
 
 
+@njit
+def discriminator_loss_one(logit, dlogit, smoothing, flip, k0, k1, step, stream):
+    """One GAN: logit (2B,), the real samples' then the fake ones' -> dlogit (2B,); returns
+    the mean loss. Flips on the LABEL_FLIP uniforms, then one-sided smoothing."""
+    n, batch, total = logit.shape[0], logit.shape[0] // 2, 0.0
+    for block in range((n + 3) // 4):
+        w = stream_block(k0, k1, block, step, stream)
+        for j in range(min(4, n - 4 * block)):
+            i = 4 * block + j
+            hard = 1.0 if i < batch else 0.0
+            if uniform_of(w[j]) < flip:
+                hard = 1.0 - hard
+            t, x = hard * smoothing, np.float64(logit[i])
+            sp, sig = softplus_sigmoid(x)
+            total += sp - t * x
+            dlogit[i] = np.float32((sig - t) / n)
+    return total / n
+
+
 @njit(parallel=True, cache=True)
 def _discriminator_loss_cpu(logit_real, logit_fake, smoothing, flip, key, step, stream):
     P, batch = logit_real.shape
-    n = 2 * batch
     loss = np.empty(P, dtype=np.float32)
-    dlogit_real = np.empty((P, batch), dtype=np.float32)
-    dlogit_fake = np.empty((P, batch), dtype=np.float32)
+    dlogit = np.empty((P, 2 * batch), dtype=np.float32)
     for p in prange(P):
-        total = 0.0
-        for block in range((n + 3) // 4):
-            w = stream_block(key[p, 0], key[p, 1], block, step, stream)
-            for j in range(4):
-                i = 4 * block + j
-                if i < n:
-                    real = i < batch
-                    hard = 1.0 if real else 0.0
-                    if uniform_of(w[j]) < flip:
-                        hard = 1.0 - hard
-                    t = hard * smoothing
-                    x = np.float64(logit_real[p, i] if real else logit_fake[p, i - batch])
-                    sp, sig = softplus_sigmoid(x)
-                    total += sp - t * x
-                    g = np.float32((sig - t) / n)
-                    if real:
-                        dlogit_real[p, i] = g
-                    else:
-                        dlogit_fake[p, i - batch] = g
-        loss[p] = np.float32(total / n)
-    return loss, dlogit_real, dlogit_fake
+        logit = np.concatenate((logit_real[p], logit_fake[p]))
+        loss[p] = np.float32(
+            discriminator_loss_one(
+                logit, dlogit[p], smoothing, flip, key[p, 0], key[p, 1], step, stream
+            )  # fmt: skip
+        )
+    return loss, dlogit[:, :batch], dlogit[:, batch:]
 
 
 def discriminator_loss(logit_real, logit_fake, label_smoothing, label_flip, key, step, substep):

@@ -112,6 +112,7 @@ def backward_one(theta, x, acts, dy, dtheta, dx, sizes, w_off, b_off, h_off, act
     widest = sizes.max()
     ping = np.empty(batch * widest, dtype=np.float32)
     pong = np.empty(batch * widest, dtype=np.float32)
+    unused_db = np.empty(widest, dtype=np.float32)  # the bias sums when dtheta is not wanted
     da = dy
     last_db = dtheta[b_off[n_layers - 1] : b_off[n_layers - 1] + sizes[n_layers]]
     if param_grad:
@@ -130,7 +131,10 @@ def backward_one(theta, x, acts, dy, dtheta, dx, sizes, w_off, b_off, h_off, act
         else:
             dh = (ping if layer % 2 == 0 else pong)[: batch * n_in].reshape(batch, n_in)
             np.dot(da, W.T, dh)
-            db = dtheta[b_off[layer - 1] : b_off[layer - 1] + n_in]
+            if param_grad:
+                db = dtheta[b_off[layer - 1] : b_off[layer - 1] + n_in]
+            else:
+                db = unused_db[:n_in]
             activation_backward_sum(dh, h_in, db, act)
             da = dh
 

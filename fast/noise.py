@@ -133,17 +133,22 @@ def uniform(key, step: int, stream: int, n: int):
     return (words.astype(np.float64) + 0.5) * _TWO_POW_MINUS_32
 
 
+@njit
+def normal_one(out, k0, k1, step, stream):
+    """out: (n,) float32 <- one GAN's standard normals of a stream, rounded once."""
+    n = out.shape[0]
+    for block in range((n + 3) // 4):
+        w = stream_block(k0, k1, block, step, stream)
+        z = box_muller(w[0], w[1], w[2], w[3])
+        for j in range(min(4, n - 4 * block)):
+            out[4 * block + j] = np.float32(z[j])
+
+
 @njit(parallel=True, cache=True)
 def _normal_cpu(key, step, stream, n):
-    P, n_blocks = key.shape[0], (n + 3) // 4
-    out = np.empty((P, n), dtype=np.float32)
-    for pb in prange(P * n_blocks):
-        p, block = pb // n_blocks, pb % n_blocks
-        w = stream_block(key[p, 0], key[p, 1], block, step, stream)
-        z = box_muller(w[0], w[1], w[2], w[3])
-        for j in range(4):
-            if 4 * block + j < n:
-                out[p, 4 * block + j] = np.float32(z[j])
+    out = np.empty((key.shape[0], n), dtype=np.float32)
+    for p in prange(key.shape[0]):
+        normal_one(out[p], key[p, 0], key[p, 1], step, stream)
     return out
 
 
@@ -156,28 +161,24 @@ def normal(key, step: int, stream: int, shape: tuple[int, ...]):
     return _normal_cpu(np.asarray(key, np.uint32), step, stream, n).reshape((key.shape[0], *shape))
 
 
-@njit(inline="always")
-def noise_block_into(out, x, p, block, n, sigma, k0, k1, step, stream):
-    """out[p, i] = x[p, i] + sigma * eps_i for the (up to) four elements i of one Philox
-    block of flat (P, n) arrays; the sum is formed in float64 and rounded once."""
-    w = stream_block(k0, k1, block, step, stream)
-    z = box_muller(w[0], w[1], w[2], w[3])
-    for j in range(4):
-        i = 4 * block + j
-        if i < n:
-            out[p, i] = np.float32(np.float64(x[p, i]) + sigma * z[j])
+@njit
+def instance_noise_one(out, x, sigma, k0, k1, step, stream):
+    """out = x + sigma * eps for one GAN's flat (n,) float32 x, one Philox call per four
+    elements; each sum is formed in float64 and rounded once."""
+    n = x.shape[0]
+    for block in range((n + 3) // 4):
+        w = stream_block(k0, k1, block, step, stream)
+        z = box_muller(w[0], w[1], w[2], w[3])
+        for j in range(min(4, n - 4 * block)):
+            i = 4 * block + j
+            out[i] = np.float32(np.float64(x[i]) + sigma * z[j])
 
 
 @njit(parallel=True, cache=True)
 def _add_instance_noise_cpu(x, sigma, key, step, stream):
-    P, n = x.shape
-    n_blocks = (n + 3) // 4
     out = np.empty_like(x)
-    for pb in prange(P * n_blocks):
-        p, block = pb // n_blocks, pb % n_blocks
-        noise_block_into(
-            out, x, p, block, n, np.float64(sigma[p]), key[p, 0], key[p, 1], step, stream
-        )
+    for p in prange(x.shape[0]):
+        instance_noise_one(out[p], x[p], np.float64(sigma[p]), key[p, 0], key[p, 1], step, stream)
     return out
 
 
@@ -197,16 +198,11 @@ def add_instance_noise(x, sigma, key, step: int, stream: int):
 @njit(parallel=True, cache=True)
 def _noisy_discriminator_input_cpu(x_real, x_fake, sigma, key, step, real_stream, fake_stream):
     P, n = x_real.shape
-    n_blocks = (n + 3) // 4
     out = np.empty((P, 2 * n), dtype=np.float32)
-    for pbh in prange(P * 2 * n_blocks):
-        p, rest = pbh // (2 * n_blocks), pbh % (2 * n_blocks)
-        half, block = rest // n_blocks, rest % n_blocks
+    for p in prange(P):
         s, k0, k1 = np.float64(sigma[p]), key[p, 0], key[p, 1]
-        if half == 0:
-            noise_block_into(out[:, :n], x_real, p, block, n, s, k0, k1, step, real_stream)
-        else:
-            noise_block_into(out[:, n:], x_fake, p, block, n, s, k0, k1, step, fake_stream)
+        instance_noise_one(out[p, :n], x_real[p], s, k0, k1, step, real_stream)
+        instance_noise_one(out[p, n:], x_fake[p], s, k0, k1, step, fake_stream)
     return out
 
 

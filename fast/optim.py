@@ -28,15 +28,28 @@ def adam_init(theta) -> AdamState:
     return AdamState(xp.zeros_like(theta), xp.zeros_like(theta))
 
 
+@njit(inline="always")
+def adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, correction2):
+    """The update of element i of flat buffers, in float64, each store rounded once."""
+    g = np.float64(grad[i])
+    mi = beta1 * np.float64(m[i]) + (1.0 - beta1) * g
+    vi = beta2 * np.float64(v[i]) + (1.0 - beta2) * g * g
+    m[i], v[i] = np.float32(mi), np.float32(vi)
+    step = lr * (mi / correction1) / (np.sqrt(vi / correction2) + eps)
+    theta[i] = np.float32(np.float64(theta[i]) - step)
+
+
+@njit
+def adam_one(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2):
+    """One GAN's update, serially (the fused CPU step runs one GAN per thread)."""
+    for i in range(theta.size):
+        adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, correction2)
+
+
 @njit(parallel=True, cache=True)
 def _adam_step_cpu(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2):
     for i in prange(theta.size):
-        g = np.float64(grad[i])
-        mi = beta1 * np.float64(m[i]) + (1.0 - beta1) * g
-        vi = beta2 * np.float64(v[i]) + (1.0 - beta2) * g * g
-        m[i], v[i] = np.float32(mi), np.float32(vi)
-        step = lr * (mi / correction1) / (np.sqrt(vi / correction2) + eps)
-        theta[i] = np.float32(np.float64(theta[i]) - step)
+        adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, correction2)
 
 
 def adam_step(theta, grad, state: AdamState, lr, beta1, beta2, eps=1e-8) -> None:

@@ -23,7 +23,7 @@ def test_forward_and_backward_match_the_reference(backend, spec, batch, P, data)
     on = device.to_device
     y, cache = fast_mlp.forward(spec, on(theta, backend), on(x, backend))
     dtheta, dx = fast_mlp.backward(spec, on(theta, backend), cache, on(dy, backend))
-    _, dx_only = fast_mlp.backward(spec, on(theta, backend), cache, on(dy, backend), False)
+    no_dtheta, dx_only = fast_mlp.backward(spec, on(theta, backend), cache, on(dy, backend), False)
     # forward then backward: 2 L chained layers, each a sum over <= max(widths, B) terms
     rtol = float32_tolerance(max(*spec.sizes, batch), depth=2 * spec.n_layers)
     for p in range(P):
@@ -35,8 +35,9 @@ def test_forward_and_backward_match_the_reference(backend, spec, batch, P, data)
                                        ("dx", dx, dx_ref)]:  # fmt: skip
             atol = rtol * (1.0 + np.abs(expected).max())
             assert_close(name, device.to_host(actual)[p], expected, atol=atol, rtol=0.0)
-    # the same GEMMs for dx, only the weight-gradient ones skipped
+    # the same GEMMs for dx, only the weight-gradient ones skipped, and nothing written
     assert np.array_equal(device.to_host(dx_only), device.to_host(dx))
+    assert not device.to_host(no_dtheta).any()
 
 
 @given(spec=mlp_specs(), P=populations)
