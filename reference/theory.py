@@ -333,16 +333,17 @@ def dirac_trajectory(
 ) -> np.ndarray:
     """(n_steps + 1, 2): the path (theta, psi) of gradient descent on the game, from
     (theta0, psi0), moving along h * v. Simultaneous: both players step from the same point.
-    Alternating: the generator steps first, then the discriminator from the new theta."""
+    Alternating: the discriminator steps first, then the generator from the new psi, the
+    order of reference/gan.py's training step."""
     path = np.empty((n_steps + 1, 2))
     path[0] = theta0, psi0
     theta, psi = theta0, psi0
     for k in range(1, n_steps + 1):
         v_theta, v_psi = dirac_vector_field(theta, psi, sigma)
-        theta_next = theta + step_size * float(v_theta)
+        psi_next = psi + step_size * float(v_psi)
         if alternating:
-            _, v_psi = dirac_vector_field(theta_next, psi, sigma)
-        psi = psi + step_size * float(v_psi)
-        theta = theta_next
+            v_theta, _ = dirac_vector_field(theta, psi_next, sigma)
+        theta = theta + step_size * float(v_theta)
+        psi = psi_next
         path[k] = theta, psi
     return path

@@ -111,3 +111,37 @@ def test_with_noise_small_step_descent_converges_to_the_equilibrium(
     n_steps = int(np.ceil(np.log(1e-6) / np.log(rho)))
     path = theory.dirac_trajectory(theta, psi, sigma, h, n_steps, alternating)
     assert np.hypot(*path[-1]) <= 1e-4 * max(1.0, np.hypot(theta, psi))
+
+
+@given(step_sizes, noise_sigmas)
+def test_alternating_steps_preserve_area_without_noise_and_shrink_it_with_noise(h, sigma):
+    # The one-step map of alternating descent, linearised at (0, 0), is a product of two
+    # shears, [[1, h J_tp], [0, 1]] after [[1, 0], [h J_pt, 1 + h J_pp]]: its determinant
+    # is 1 + h J_pp = 1 - h sigma^2 / 2, so without noise areas are kept (orbits neither
+    # shrink nor grow) and with noise they shrink.
+    d = 1e-6
+
+    def one_step(theta, psi):
+        return theory.dirac_trajectory(theta, psi, sigma, h, 1, alternating=True)[1]
+
+    jacobian = np.stack(
+        [
+            (one_step(d, 0.0) - one_step(-d, 0.0)) / (2 * d),
+            (one_step(0.0, d) - one_step(0.0, -d)) / (2 * d),
+        ],
+        axis=1,
+    )
+    # Central differences of a map with third derivatives <~ h (1 + sigma^3): truncation
+    # d^2 h 28 ~ 1e-11; rounding eps / d ~ 2e-10 per entry.
+    assert_close(
+        "det", np.linalg.det(jacobian), 1 + h * theory.dirac_jacobian(sigma)[1, 1], 2e-9, 0.0
+    )
+
+
+@given(starts, starts, step_sizes)
+def test_without_noise_alternating_descent_circles_without_converging(theta, psi, h):
+    path = theory.dirac_trajectory(theta, psi, 0.0, h, 500, alternating=True)
+    radius = np.hypot(path[:, 0], path[:, 1])
+    # Area-preserving (the test above): the orbit stays near the circle it starts on, here
+    # within a factor 2, and so never reaches the equilibrium.
+    assert np.all((radius >= radius[0] / 2) & (radius <= 2 * radius[0]))
