@@ -8,9 +8,9 @@ every std replaced by sqrt(std^2 + sigma^2).
 
 sigma = 0 and point masses. A density is only defined where every std is positive, so
 `log_density` and everything built on it require that (any sigma > 0 guarantees it). The
-sigma -> 0 limit for mixtures of point masses is given separately by `information_atoms`,
-which works from the atoms' weights directly; `information_quadrature` tends to it as
-sigma -> 0 (a property the tests check).
+sigma -> 0 limit for mixtures of point masses is given separately by `information_atoms`
+(and `expected_loss` at sigma = 0), which work from the atoms' weights directly;
+`information_quadrature` tends to it as sigma -> 0 (a property the tests check).
 
 The divergence. A fair coin y picks x ~ p (y = 1, 'real') or x ~ q (y = 0, 'fake'); the
 label the discriminator is trained on is y~, y flipped with probability eps (label_flip).
@@ -35,12 +35,12 @@ delta_theta, discriminator logit psi * x, and their game value
 
     L(theta, psi) = E[f(psi x~_fake)] + E[f(-psi x~_real)],   f(t) = -log(1 + exp(-t)),
 
-with x~_fake = theta + sigma eps, x~_real = sigma eps (no noise: sigma = 0). It is the
-negated logistic loss of reference/loss.py with the logit -psi x read as 'real' (flipping
-psi's sign mirrors the field and changes no eigenvalue). The generator descends L, the
-discriminator ascends it: v(theta, psi) = (-dL/dtheta, dL/dpsi). The noise expectations are
-computed by Gauss-Hermite quadrature, exactly for the smooth integrands here. At the
-equilibrium (0, 0), with f'(0) = 1/2 and f''(0) = -1/4,
+with x~_fake = theta + sigma eps, x~_real = sigma eps (no noise: sigma = 0). It is -2 times
+the loss of reference/loss.py (a mean over real and fake) with the logit -psi x read as
+'real' (flipping psi's sign mirrors the field and changes no eigenvalue). The generator
+descends L, the discriminator ascends it: v(theta, psi) = (-dL/dtheta, dL/dpsi). The noise
+expectations are computed by Gauss-Hermite quadrature, not sampled (its accuracy: see
+HERMITE_NODES). At the equilibrium (0, 0), with f'(0) = 1/2 and f''(0) = -1/4,
 
     J = [[0, -f'(0)], [f'(0), 2 f''(0) sigma^2]]
     eigenvalues = f''(0) sigma^2 +- sqrt(f''(0)^2 sigma^4 - f'(0)^2)
