@@ -39,7 +39,7 @@ try:
     props = runtime.getDeviceProperties(0)
     print("cuda runtime", runtime.runtimeGetVersion(), "driver", runtime.driverGetVersion(),
           "device", props["name"], "sm", f"{props['major']}.{props['minor']}",
-          "SMs", props["multiProcessorCount"], "clock kHz", props["clockRate"])
+          "SMs", props["multiProcessorCount"], "clock kHz", props.get("clockRate"))
 except Exception as error:
     print("cupy runtime query failed:", repr(error))
 PY
