@@ -74,36 +74,30 @@ def to_host(array) -> np.ndarray:
 
 
 @functools.cache
-def _scipy_openblas():
-    """(set_num_threads, default thread count) of the OpenBLAS that Numba's np.dot calls
-    (SciPy's, through scipy.linalg.cython_blas), or None where it cannot be found."""
+def single_threaded_blas() -> bool:
+    """Give the BLAS that Numba's np.dot calls (SciPy's OpenBLAS, through
+    scipy.linalg.cython_blas) one thread, once per process; False where it cannot be found.
+
+    The fast CPU path runs one GAN per core itself. A multithreaded GEMM called from several
+    Numba threads at once is several times slower than a serial one, and even for a single
+    GAN, OpenBLAS's threads (like any second thread) lose whole scheduler time slices on a
+    loaded machine: measured here, a P = 1 step ran 8 steps/s with two BLAS threads on a
+    busy 2-core machine and 285 with one. This also applies to scipy.linalg in the process.
+    """
     import ctypes
     import glob
     import os
 
     import scipy
 
-    libs = glob.glob(
-        os.path.join(os.path.dirname(scipy.__file__), "..", "scipy.libs", "*openblas*")
-    )
-    for path in libs:
+    folder = os.path.join(os.path.dirname(scipy.__file__), "..", "scipy.libs")
+    for path in glob.glob(os.path.join(folder, "*openblas*")):
         lib = ctypes.CDLL(path)
         for prefix in ("scipy_openblas", "openblas"):
             if hasattr(lib, f"{prefix}_set_num_threads"):
-                return getattr(lib, f"{prefix}_set_num_threads"), getattr(
-                    lib, f"{prefix}_get_num_threads"
-                )()
-    return None
-
-
-def cpu_blas_threads(parallel_over_population: bool) -> None:
-    """Give BLAS one thread where Numba already runs one GAN per core (a multithreaded GEMM
-    called from several Numba threads at once is several times slower than a serial one),
-    and its default thread count where a single GAN runs."""
-    blas = _scipy_openblas()
-    if blas is not None:
-        set_num_threads, default = blas
-        set_num_threads(1 if parallel_over_population else default)
+                getattr(lib, f"{prefix}_set_num_threads")(1)
+                return True
+    return False
 
 
 THREADS_PER_BLOCK = 256  # one-thread-per-element kernels; no result depends on it

@@ -15,6 +15,13 @@ and returns the reference's named intermediates ('d0/x_real_noisy', 'g/dW1_G', .
 with a leading P axis: views of buffers the step computes anyway, so returning them costs
 nothing. Every buffer lives on one device; the kernels dispatch on it (see fast/device.py).
 
+Two versions, which give identical bits on the CPU (tests/test_fast_gan.py): the readable
+composition of the public kernels (discriminator_substep, generator_substep; what the GPU
+runs, and GraphStep replays), and on the CPU one Numba call per step (_fused_step_cpu) that
+runs each GAN's whole step on one thread, GANs in parallel. At P = 1 the composition pays
+about twenty kernel launches and their Python per step; on a loaded machine every parallel
+launch waits for a second core.
+
 Shapes: keys (P, 2) uint32, sigma (P,), theta_G (P, n_params_G), theta_D (P, n_params_D).
 """
 
@@ -22,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit, prange
 
 from fast import data, device, loss, mlp, noise, optim
 from reference import gan as reference_gan
@@ -176,12 +184,194 @@ def generator_substep(
     }
 
 
+@njit
+def _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, tables,
+                  layout_G, layout_D, activations, streams, hyper, corrections):  # fmt: skip
+    """GAN p's whole step, serially, into its rows of the step's buffers (named in
+    _fused_step_cpu). Each stage is the per-GAN body of the public kernel it stands for, so
+    the arithmetic is theirs, element for element."""
+    theta_G, theta_D = params[0][p], params[1][p]
+    m_G, v_G, m_D, v_D = moments[0][p], moments[1][p], moments[2][p], moments[3][p]
+    x_real, z, x_fake, x_noisy = d_out[0][p], d_out[1][p], d_out[2][p], d_out[3][p]
+    logits, dlogits, dtheta_D = d_out[4][p], d_out[5][p], d_out[6][p]
+    z_g, x_fake_g, x_fake_noisy_g = g_out[0][p], g_out[1][p], g_out[2][p]
+    logits_g, dlogits_g, dx_fake, dtheta_G = g_out[3][p], g_out[4][p], g_out[5][p], g_out[6][p]
+    is_circle, radius, means, stds, cumulative = tables
+    sizes_G, w_G, b_G, h_G = layout_G
+    sizes_D, w_D, b_D, h_D2, h_D1 = layout_D
+    act_G, act_D = activations
+    smoothing, flip, generator_sign, lr, beta1, beta2, eps = hyper
+    k0, k1, sigma_p, result = keys[p, 0], keys[p, 1], np.float64(sigma[p]), results[p]
+    Z, D, S = sizes_G[0], sizes_D[0], x_real.shape[0]
+    B = z_g.shape[0] // Z
+    component = np.empty(B, dtype=np.int64)
+    acts_G = np.empty(h_G[-1], dtype=np.float32)
+    acts_D = np.empty(h_D2[-1], dtype=np.float32)
+    dx, dz = np.empty((2 * B, D), dtype=np.float32), np.empty((B, Z), dtype=np.float32)
+    unused_dtheta_D = np.empty_like(theta_D)
+    target_g = np.full(B, 1.0 if generator_sign > 0 else 0.0, dtype=np.float32)
+    for s in range(S):
+        data.sample_one(x_real[s].reshape(B, D), component, is_circle, radius, means, stds,
+                        cumulative, k0, k1, step, streams[s, 0], streams[s, 1])  # fmt: skip
+        noise.normal_one(z[s], k0, k1, step, streams[s, 2])
+        mlp.forward_one(theta_G, z[s].reshape(B, Z), acts_G, x_fake[s].reshape(B, D), sizes_G,
+                        w_G, b_G, h_G, act_G)  # fmt: skip
+        # real then fake, straight into D's (2B, D) input
+        noise.instance_noise_one(x_noisy[s, : B * D], x_real[s], sigma_p, k0, k1, step,
+                                 streams[s, 3])  # fmt: skip
+        noise.instance_noise_one(x_noisy[s, B * D :], x_fake[s], sigma_p, k0, k1, step,
+                                 streams[s, 4])  # fmt: skip
+        x_in = x_noisy[s].reshape(2 * B, D)
+        mlp.forward_one(theta_D, x_in, acts_D, logits[s].reshape(2 * B, 1), sizes_D, w_D, b_D,
+                        h_D2, act_D)  # fmt: skip
+        result[s] = loss.discriminator_loss_one(logits[s], dlogits[s], smoothing, flip, k0, k1,
+                                                step, streams[s, 5])  # fmt: skip
+        result[S + 1] = loss.mean_sigmoid(logits[s, :B])
+        result[S + 2] = loss.mean_sigmoid(logits[s, B:])
+        mlp.backward_one(theta_D, x_in, acts_D, dlogits[s].reshape(2 * B, 1), dtheta_D[s], dx,
+                         sizes_D, w_D, b_D, h_D2, act_D, True)  # fmt: skip
+        optim.adam_one(theta_D, dtheta_D[s], m_D, v_D, lr, beta1, beta2, eps, corrections[s, 0],
+                       corrections[s, 1])  # fmt: skip
+    noise.normal_one(z_g, k0, k1, step, streams[S, 2])
+    mlp.forward_one(theta_G, z_g.reshape(B, Z), acts_G, x_fake_g.reshape(B, D), sizes_G, w_G,
+                    b_G, h_G, act_G)  # fmt: skip
+    noise.instance_noise_one(x_fake_noisy_g, x_fake_g, sigma_p, k0, k1, step, streams[S, 4])
+    x_in = x_fake_noisy_g.reshape(B, D)
+    mlp.forward_one(theta_D, x_in, acts_D, logits_g.reshape(B, 1), sizes_D, w_D, b_D, h_D1,
+                    act_D)  # fmt: skip
+    result[S] = loss.logistic_one(logits_g, target_g, dlogits_g, generator_sign)
+    # D's weight gradients are not needed here: only its input gradient reaches G.
+    mlp.backward_one(theta_D, x_in, acts_D, dlogits_g.reshape(B, 1), unused_dtheta_D,
+                     dx_fake.reshape(B, D), sizes_D, w_D, b_D, h_D1, act_D, False)  # fmt: skip
+    mlp.backward_one(theta_G, z_g.reshape(B, Z), acts_G, dx_fake.reshape(B, D), dtheta_G, dz,
+                     sizes_G, w_G, b_G, h_G, act_G, True)  # fmt: skip
+    optim.adam_one(theta_G, dtheta_G, m_G, v_G, lr, beta1, beta2, eps, corrections[S, 0],
+                   corrections[S, 1])  # fmt: skip
+
+
+@njit(cache=True)
+def _fused_step_serial(params, moments, keys, sigma, step, d_out, g_out, results, tables,
+                       layout_G, layout_D, activations, streams, hyper, corrections):  # fmt: skip
+    """The GANs one after another on this thread: no parallel region to start, which at
+    P = 1 would cost more than it saves."""
+    for p in range(keys.shape[0]):
+        _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, tables,
+                      layout_G, layout_D, activations, streams, hyper, corrections)  # fmt: skip
+
+
+@njit(parallel=True, cache=True)
+def _fused_step_parallel(params, moments, keys, sigma, step, d_out, g_out, results, tables,
+                         layout_G, layout_D, activations, streams, hyper, corrections):  # fmt: skip
+    """One GAN per thread (BLAS then runs single-threaded inside each)."""
+    for p in prange(keys.shape[0]):
+        _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, tables,
+                      layout_G, layout_D, activations, streams, hyper, corrections)  # fmt: skip
+
+
+def _fused_step_cpu(config: PopulationConfig, state: PopulationState, step: int, sigma):
+    """train_step on the CPU as one Numba call for the whole population: every stage of
+    every substep of GAN p runs on one thread, GANs in parallel. Returns what train_step
+    returns; the intermediates are views of the buffers allocated here."""
+    base, P, S = config.base, config.population, config.base.d_steps
+    B, Z, D = base.batch, base.latent, base.dim
+    spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
+
+    def buffer(*shape):
+        return np.empty((P, *shape), dtype=np.float32)
+
+    x_real, z, x_fake = buffer(S, B * D), buffer(S, B * Z), buffer(S, B * D)
+    x_noisy, logits, dlogits = buffer(S, 2 * B * D), buffer(S, 2 * B), buffer(S, 2 * B)
+    dtheta_D = buffer(S, spec_D.n_params)
+    z_g, x_fake_g, x_fake_noisy_g = buffer(B * Z), buffer(B * D), buffer(B * D)
+    logits_g, dlogits_g, dx_fake = buffer(B), buffer(B), buffer(B * D)
+    dtheta_G = buffer(spec_G.n_params)
+    results = np.empty((P, S + 3))  # loss_D per substep, loss_G, D_real, D_fake (float64)
+    layout_G = mlp._layout(spec_G, B)
+    layout_D = (*mlp._layout(spec_D, 2 * B), mlp._layout(spec_D, B)[3])
+    streams = np.array(
+        [[stream_id(kind, s) for kind in Stream] for s in range(S + 1)], dtype=np.int64
+    )
+    adam_D_t, adam_G_t = state.adam_D.t, state.adam_G.t
+    corrections = np.array(
+        [[1.0 - base.beta1 ** (adam_D_t + s + 1), 1.0 - base.beta2 ** (adam_D_t + s + 1)]
+         for s in range(S)]
+        + [[1.0 - base.beta1 ** (adam_G_t + 1), 1.0 - base.beta2 ** (adam_G_t + 1)]]
+    )  # fmt: skip
+    generator_sign = loss.generator_sign(base.generator_loss)
+    device.single_threaded_blas()
+    kernel = _fused_step_parallel if P > 1 else _fused_step_serial
+    kernel(
+        (state.theta_G, state.theta_D),
+        (state.adam_G.m, state.adam_G.v, state.adam_D.m, state.adam_D.v),
+        state.keys,
+        np.asarray(sigma, np.float32),
+        step,
+        (x_real, z, x_fake, x_noisy, logits, dlogits, dtheta_D),
+        (z_g, x_fake_g, x_fake_noisy_g, logits_g, dlogits_g, dx_fake, dtheta_G),
+        results,
+        data.sampler_tables(reference_gan.data.get_dataset(base.dataset)),
+        layout_G,
+        layout_D,
+        (mlp.activation_code(spec_G), mlp.activation_code(spec_D)),
+        streams,
+        (
+            base.label_smoothing,
+            base.label_flip,
+            generator_sign,
+            base.lr,
+            base.beta1,
+            base.beta2,
+            1e-8,
+        ),  # fmt: skip
+        corrections,
+    )
+    state.adam_D.t += S
+    state.adam_G.t += 1
+    intermediates = {}
+    for s in range(S):
+        intermediates.update({
+            f"d{s}/x_real": x_real[:, s].reshape(P, B, D),
+            f"d{s}/z": z[:, s].reshape(P, B, Z),
+            f"d{s}/x_fake": x_fake[:, s].reshape(P, B, D),
+            f"d{s}/x_real_noisy": x_noisy[:, s, : B * D].reshape(P, B, D),
+            f"d{s}/x_fake_noisy": x_noisy[:, s, B * D :].reshape(P, B, D),
+            f"d{s}/logit_real": logits[:, s, :B],
+            f"d{s}/logit_fake": logits[:, s, B:],
+            f"d{s}/loss_D": results[:, s].astype(np.float32),
+            f"d{s}/dlogit_real": dlogits[:, s, :B],
+            f"d{s}/dlogit_fake": dlogits[:, s, B:],
+            **{f"d{s}/{name}": value for name, value in
+               mlp.named_parameters(spec_D, dtheta_D[:, s], prefix="d", suffix="_D").items()},
+        })  # fmt: skip
+    intermediates.update({
+        "g/z": z_g.reshape(P, B, Z),
+        "g/x_fake": x_fake_g.reshape(P, B, D),
+        "g/x_fake_noisy": x_fake_noisy_g.reshape(P, B, D),
+        "g/logit_fake": logits_g,
+        "g/loss_G": results[:, S].astype(np.float32),
+        "g/dlogit_fake": dlogits_g,
+        "g/dx_fake": dx_fake.reshape(P, B, D),
+        **{f"g/{name}": value for name, value in
+           mlp.named_parameters(spec_G, dtheta_G, prefix="d", suffix="_G").items()},
+    })  # fmt: skip
+    record = {
+        "step": step,
+        "sigma": np.asarray(sigma, np.float32),
+        "loss_D": results[:, S - 1].astype(np.float32),
+        "loss_G": results[:, S].astype(np.float32),
+        "D_real": results[:, S + 1].astype(np.float32),
+        "D_fake": results[:, S + 2].astype(np.float32),
+    }
+    return record, intermediates
+
+
 def train_step(config: PopulationConfig, state: PopulationState, step: int) -> tuple[dict, dict]:
     """One step of all P GANs, updating state in place. Returns (record, intermediates)
     with the reference's keys; record values are (P,) arrays on the state's device."""
     sigma = config.sigma(step)
-    if state.device == "gpu":
-        sigma = device.to_device(sigma, "gpu")
+    if state.device == "cpu":
+        return _fused_step_cpu(config, state, step, sigma)
+    sigma = device.to_device(sigma, "gpu")
     intermediates = {}
     for substep in range(config.base.d_steps):
         d_out = discriminator_substep(config, state, step, substep, sigma)

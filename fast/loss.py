@@ -123,19 +123,22 @@ def discriminator_loss(logit_real, logit_fake, label_smoothing, label_flip, key,
     )
 
 
+def generator_sign(kind: str) -> float:
+    """+1 for the non-saturating loss, loss(l, 1); -1 for minimax, -loss(l, 0). The target
+    is 1 where the sign is +1 and 0 where it is -1."""
+    if kind not in GENERATOR_LOSSES:
+        raise ValueError(f"generator loss must be one of {GENERATOR_LOSSES}, got {kind!r}")
+    return 1.0 if kind == "non-saturating" else -1.0
+
+
 def generator_loss(logit_fake, kind: str):
     """logit_fake: (P, B) -> (loss: (P,), dloss/dlogit_fake: (P, B)); the kinds of
     reference.loss.generator_loss."""
-    if kind not in GENERATOR_LOSSES:
-        raise ValueError(f"generator loss must be one of {GENERATOR_LOSSES}, got {kind!r}")
+    sign = generator_sign(kind)
     if device.on_gpu(logit_fake):
         return _generator_loss_gpu(logit_fake, kind)
-    # non-saturating: loss(l, 1); minimax: -loss(l, 0)
-    non_saturating = kind == "non-saturating"
-    target = np.full(logit_fake.shape, 1.0 if non_saturating else 0.0, dtype=np.float32)
-    return _logistic_loss_cpu(
-        np.asarray(logit_fake, np.float32), target, np.float64(1.0 if non_saturating else -1.0)
-    )
+    target = np.full(logit_fake.shape, 1.0 if sign > 0 else 0.0, dtype=np.float32)
+    return _logistic_loss_cpu(np.asarray(logit_fake, np.float32), target, np.float64(sign))
 
 
 # The GPU path: the kernels of fast/loss.cu, one thread block per GAN.

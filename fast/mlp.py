@@ -14,7 +14,7 @@ have a > 0 exactly where h > 0; tanh' = 1 - h^2), so the forward pass stores no
 pre-activations: the cache holds each layer's input h0, h1, ..., h_{L-1}.
 
 On the CPU one Numba kernel runs the whole stack for every GAN, parallel over the
-population; with P = 1 BLAS gets the cores instead (fast.device.cpu_blas_threads).
+population, each GAN's GEMMs on one BLAS thread (fast.device.single_threaded_blas).
 
 Shapes: x (P, B, n0), y (P, B, nL), theta and dtheta (P, n_params).
 """
@@ -185,7 +185,7 @@ def forward(spec: MLPSpec, theta, x):
     x = np.ascontiguousarray(x, dtype=np.float32)
     P, batch = x.shape[:2]
     sizes, w_off, b_off, h_off = _layout(spec, batch)
-    device.cpu_blas_threads(P > 1)
+    device.single_threaded_blas()
     y, acts = _forward_cpu(theta, x, sizes, w_off, b_off, h_off, activation_code(spec))
     cache = {"h0": x, "acts": acts}
     for layer, n in enumerate(spec.sizes[1:-1], start=1):
@@ -202,7 +202,7 @@ def backward(spec: MLPSpec, theta, cache: dict, dy, param_grad: bool = True):
     dy = np.ascontiguousarray(dy, dtype=np.float32)
     x = cache["h0"]
     sizes, w_off, b_off, h_off = _layout(spec, x.shape[1])
-    device.cpu_blas_threads(x.shape[0] > 1)
+    device.single_threaded_blas()
     return _backward_cpu(
         theta, x, cache["acts"], dy, sizes, w_off, b_off, h_off, activation_code(spec), param_grad
     )
