@@ -47,6 +47,13 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_ARGUMENTS, f"run.py: error: {message.removeprefix('argument ')}\n")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where the help already says what None means."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def number(text: str, low: float, high: float, low_open: bool, description: str) -> float:
     """text as a finite float in [low, high] (or (low, high] with low_open), else an
     ArgumentTypeError whose message names the expectation and the value."""
@@ -104,7 +111,7 @@ def make_parser() -> ArgumentParser:
         epilog=f"Exit status: 0 done; {EXIT_BAD_ARGUMENTS} bad arguments (nothing written); "
         f"{EXIT_NON_FINITE} a loss turned non-finite (--out keeps history.csv and metrics.json "
         "up to that step).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     noise_group = parser.add_argument_group("instance noise and label noise")
     noise_group.add_argument(

@@ -147,3 +147,12 @@ def test_cli_absurd_learning_rate_overflows_and_exits_3(tmp_path):
     assert "non-finite loss at step 0" in done.stderr.splitlines()[-1]
     assert "Warning" not in done.stderr
     assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
+
+
+def test_help_documents_every_option_the_issue_names():
+    parser = run.make_parser()
+    options = {option: action for action in parser._actions for option in action.option_strings}
+    named = "noise anneal anneal-steps label-smoothing label-flip dataset steps batch hidden latent"
+    for name in [*named.split(), "lr", "d-steps", "seed", "out", "backend"]:
+        assert options[f"--{name}"].help, name
+    assert all(action.help for action in parser._actions)
