@@ -25,6 +25,7 @@ launch waits for a second core.
 Shapes: keys (P, 2) uint32, sigma (P,), theta_G (P, n_params_G), theta_D (P, n_params_D).
 """
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -268,6 +269,30 @@ def _fused_step_parallel(params, moments, keys, sigma, step, d_out, g_out, resul
                       layout_G, layout_D, activations, streams, hyper, corrections)  # fmt: skip
 
 
+@functools.cache
+def _fused_tables(base: reference_gan.GANConfig) -> tuple:
+    """What the fused step reads that depends only on the configuration, built once per
+    configuration: (tables, layout_G, layout_D, activations, streams, hyper)."""
+    B, S = base.batch, base.d_steps
+    spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
+    return (
+        data.sampler_tables(reference_gan.data.get_dataset(base.dataset)),
+        mlp._layout(spec_G, B),
+        (*mlp._layout(spec_D, 2 * B), mlp._layout(spec_D, B)[3]),  # h offsets for 2B and B rows
+        (mlp.activation_code(spec_G), mlp.activation_code(spec_D)),
+        np.array([[stream_id(kind, s) for kind in Stream] for s in range(S + 1)], np.int64),
+        (
+            base.label_smoothing,
+            base.label_flip,
+            loss.generator_sign(base.generator_loss),
+            base.lr,
+            base.beta1,
+            base.beta2,
+            1e-8,
+        ),  # fmt: skip
+    )
+
+
 def _fused_step_cpu(config: PopulationConfig, state: PopulationState, step: int, sigma):
     """train_step on the CPU as one Numba call for the whole population: every stage of
     every substep of GAN p runs on one thread, GANs in parallel. Returns what train_step
@@ -286,18 +311,13 @@ def _fused_step_cpu(config: PopulationConfig, state: PopulationState, step: int,
     logits_g, dlogits_g, dx_fake = buffer(B), buffer(B), buffer(B * D)
     dtheta_G = buffer(spec_G.n_params)
     results = np.empty((P, S + 3))  # loss_D per substep, loss_G, D_real, D_fake (float64)
-    layout_G = mlp._layout(spec_G, B)
-    layout_D = (*mlp._layout(spec_D, 2 * B), mlp._layout(spec_D, B)[3])
-    streams = np.array(
-        [[stream_id(kind, s) for kind in Stream] for s in range(S + 1)], dtype=np.int64
-    )
+    tables, layout_G, layout_D, activations, streams, hyper = _fused_tables(base)
     adam_D_t, adam_G_t = state.adam_D.t, state.adam_G.t
     corrections = np.array(
         [[1.0 - base.beta1 ** (adam_D_t + s + 1), 1.0 - base.beta2 ** (adam_D_t + s + 1)]
          for s in range(S)]
         + [[1.0 - base.beta1 ** (adam_G_t + 1), 1.0 - base.beta2 ** (adam_G_t + 1)]]
     )  # fmt: skip
-    generator_sign = loss.generator_sign(base.generator_loss)
     device.single_threaded_blas()
     kernel = _fused_step_parallel if P > 1 else _fused_step_serial
     kernel(
@@ -309,20 +329,12 @@ def _fused_step_cpu(config: PopulationConfig, state: PopulationState, step: int,
         (x_real, z, x_fake, x_noisy, logits, dlogits, dtheta_D),
         (z_g, x_fake_g, x_fake_noisy_g, logits_g, dlogits_g, dx_fake, dtheta_G),
         results,
-        data.sampler_tables(reference_gan.data.get_dataset(base.dataset)),
+        tables,
         layout_G,
         layout_D,
-        (mlp.activation_code(spec_G), mlp.activation_code(spec_D)),
+        activations,
         streams,
-        (
-            base.label_smoothing,
-            base.label_flip,
-            generator_sign,
-            base.lr,
-            base.beta1,
-            base.beta2,
-            1e-8,
-        ),  # fmt: skip
+        hyper,
         corrections,
     )
     state.adam_D.t += S
