@@ -384,7 +384,7 @@ def plot(config, history, theta_D, x_real, x_fake, result, path: Path) -> None:
         left.set_ylim(centre[1] - half, centre[1] + half)
         left.set_aspect("equal")
         left.set_xlabel("x1")
-        left.set_ylabel("x2")
+        left.set_ylabel("x2" + (" (samples projected along x3)" * (config.dim > 2)))
         left.legend(loc="upper right", fontsize=8, framealpha=0.9)
     left.set_title(
         f"modes {result['modes_captured']}/{result['modes_total']}, "
