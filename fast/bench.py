@@ -120,7 +120,7 @@ def measure_fast(config, where: str, population: int, repeats: int) -> dict:
     return row("fast", where, population, seconds, config)
 
 
-@njit
+@njit(error_model="numpy")
 def _gemm_pass(theta, w_off, sizes, h, acts, out, backward, param_grad, dtheta):
     """The GEMMs of one fast.mlp pass on h (n, n0), in its order and shapes: forward
     h_l @ W_l; backward (from the output, reading `out` as dy) h_l^T @ da and da @ W_l^T.
@@ -141,7 +141,7 @@ def _gemm_pass(theta, w_off, sizes, h, acts, out, backward, param_grad, dtheta):
         np.dot(h_out, W.T, h_in)
 
 
-@njit
+@njit(error_model="numpy")
 def _matmuls_one(p, G, D, z, x, d_steps):
     """GAN p's GEMMs of fast.gan.train_step: per D substep G forward (B rows), D forward and
     full backward (2B rows); then G forward, D forward and input-gradient backward and G's
@@ -160,13 +160,13 @@ def _matmuls_one(p, G, D, z, x, d_steps):
             _gemm_pass(theta_G[p], w_G, sizes_G, zp, acts_G[p], out_G[p], True, True, dtheta_G[p])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _matmuls_only_serial(G, D, z, x, d_steps):
     for p in range(z.shape[0]):
         _matmuls_one(p, G, D, z, x, d_steps)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _matmuls_only_parallel(G, D, z, x, d_steps):
     for p in prange(z.shape[0]):
         _matmuls_one(p, G, D, z, x, d_steps)

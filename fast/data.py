@@ -22,7 +22,7 @@ from reference.noise import Stream, stream_id
 _TWO_PI = 2.0 * math.pi
 
 
-@njit
+@njit(error_model="numpy")
 def sample_one(out, component, is_circle, radius, means, stds, cumulative, k0, k1, step,
                choice_stream, offset_stream):  # fmt: skip
     """out: (n, D) float32 <- one GAN's batch; component: (n,) int64 scratch. A circle reads
@@ -64,7 +64,7 @@ def sampler_tables(distribution: data.Distribution):
     )
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _sample_cpu(is_circle, radius, means, stds, cumulative, key, step, choice_stream,
                 offset_stream, n):  # fmt: skip
     out = np.empty((key.shape[0], n, means.shape[1]), dtype=np.float32)

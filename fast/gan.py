@@ -185,7 +185,7 @@ def generator_substep(
     }
 
 
-@njit
+@njit(error_model="numpy")
 def _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, tables,
                   layout_G, layout_D, activations, streams, hyper, corrections):  # fmt: skip
     """GAN p's whole step, serially, into its rows of the step's buffers (named in
@@ -250,7 +250,7 @@ def _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, 
                    corrections[S, 1])  # fmt: skip
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _fused_step_serial(params, moments, keys, sigma, step, d_out, g_out, results, tables,
                        layout_G, layout_D, activations, streams, hyper, corrections):  # fmt: skip
     """The GANs one after another on this thread: no parallel region to start, which at
@@ -260,7 +260,7 @@ def _fused_step_serial(params, moments, keys, sigma, step, d_out, g_out, results
                       layout_G, layout_D, activations, streams, hyper, corrections)  # fmt: skip
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _fused_step_parallel(params, moments, keys, sigma, step, d_out, g_out, results, tables,
                          layout_G, layout_D, activations, streams, hyper, corrections):  # fmt: skip
     """One GAN per thread (BLAS then runs single-threaded inside each)."""

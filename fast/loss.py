@@ -20,7 +20,7 @@ from reference.loss import GENERATOR_LOSSES
 from reference.noise import Stream, stream_id
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def softplus_sigmoid(x):
     """(softplus(x), sigmoid(x)) in float64, overflow-free for any finite x."""
     e = math.exp(-abs(x))
@@ -28,7 +28,7 @@ def softplus_sigmoid(x):
     return max(x, 0.0) + math.log1p(e), sig
 
 
-@njit
+@njit(error_model="numpy")
 def logistic_one(logit, target, dlogit, sign):
     """One GAN: logit, target (n,) -> dlogit (n,) = sign * gradient, returns sign * mean
     loss (sign = -1 gives the minimax generator loss)."""
@@ -41,7 +41,7 @@ def logistic_one(logit, target, dlogit, sign):
     return sign * total / n
 
 
-@njit
+@njit(error_model="numpy")
 def mean_sigmoid(logit) -> float:
     """mean(sigmoid(logit)) in float64: the record's D_real or D_fake."""
     total = 0.0
@@ -50,7 +50,7 @@ def mean_sigmoid(logit) -> float:
     return total / logit.shape[0]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _logistic_loss_cpu(logit, target, sign):
     loss = np.empty(logit.shape[0], dtype=np.float32)
     dlogit = np.empty(logit.shape, dtype=np.float32)
@@ -68,7 +68,7 @@ def logistic_loss(logit, target):
     )
 
 
-@njit
+@njit(error_model="numpy")
 def discriminator_loss_one(logit, dlogit, smoothing, flip, k0, k1, step, stream):
     """One GAN: logit (2B,), the real samples' then the fake ones' -> dlogit (2B,); returns
     the mean loss. Flips on the LABEL_FLIP uniforms, then one-sided smoothing."""
@@ -87,7 +87,7 @@ def discriminator_loss_one(logit, dlogit, smoothing, flip, k0, k1, step, stream)
     return total / n
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _discriminator_loss_cpu(logit_real, logit_fake, smoothing, flip, key, step, stream):
     P, batch = logit_real.shape
     loss = np.empty(P, dtype=np.float32)

@@ -46,20 +46,20 @@ def _layout(spec: MLPSpec, batch: int):
     return (np.array(spec.sizes, dtype=np.int64), offsets[:, 0], offsets[:, 1], hidden)
 
 
-@njit
+@njit(error_model="numpy")
 def _weight(theta, sizes, w_off, layer):
     n_in, n_out = sizes[layer], sizes[layer + 1]
     return theta[w_off[layer] : w_off[layer] + n_in * n_out].reshape(n_in, n_out)
 
 
-@njit
+@njit(error_model="numpy")
 def _hidden(acts, sizes, h_off, layer, batch):
     """The output of hidden layer `layer` (0-based) as a (B, n) view of the flat buffer."""
     n = sizes[layer + 1]
     return acts[h_off[layer] : h_off[layer] + batch * n].reshape(batch, n)
 
 
-@njit
+@njit(error_model="numpy")
 def bias_activation(a, b, act):
     """a <- act(a + b) in place, a: (B, n); act 0 relu, 1 leaky relu, 2 tanh, -1 linear."""
     for i in range(a.shape[0]):
@@ -74,7 +74,7 @@ def bias_activation(a, b, act):
             a[i, j] = v
 
 
-@njit
+@njit(error_model="numpy")
 def activation_backward_sum(dh, h, db, act):
     """dh <- act'(h) * dh in place (the activation read from its output h), and
     db = the batch sum of the result. dh, h: (B, n), db: (n,)."""
@@ -92,7 +92,7 @@ def activation_backward_sum(dh, h, db, act):
             db[j] += g
 
 
-@njit
+@njit(error_model="numpy")
 def forward_one(theta, x, acts, y, sizes, w_off, b_off, h_off, act):
     """One GAN: x (B, n0) -> y (B, nL), hidden outputs into acts (flat)."""
     batch, n_layers = x.shape[0], sizes.shape[0] - 1
@@ -105,7 +105,7 @@ def forward_one(theta, x, acts, y, sizes, w_off, b_off, h_off, act):
         h = out
 
 
-@njit
+@njit(error_model="numpy")
 def backward_one(theta, x, acts, dy, dtheta, dx, sizes, w_off, b_off, h_off, act, param_grad):
     """One GAN: dy (B, nL) -> dtheta (only when param_grad) and dx (B, n0)."""
     batch, n_layers = x.shape[0], sizes.shape[0] - 1
@@ -139,7 +139,7 @@ def backward_one(theta, x, acts, dy, dtheta, dx, sizes, w_off, b_off, h_off, act
             da = dh
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _forward_cpu(theta, x, sizes, w_off, b_off, h_off, act):
     P, batch = x.shape[0], x.shape[1]
     acts = np.empty((P, h_off[-1]), dtype=np.float32)
@@ -149,7 +149,7 @@ def _forward_cpu(theta, x, sizes, w_off, b_off, h_off, act):
     return y, acts
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _backward_cpu(theta, x, acts, dy, sizes, w_off, b_off, h_off, act, param_grad):
     P, batch = x.shape[0], x.shape[1]
     dtheta = np.zeros_like(theta)

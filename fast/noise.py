@@ -35,7 +35,7 @@ _TWO_POW_MINUS_32 = 2.0**-32
 _TWO_PI = 2.0 * math.pi
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def philox_block(c0, c1, c2, c3, k0, k1, rounds):
     """Philox4x32 of one counter (c0..c3) under key (k0, k1); all uint64 words < 2**32."""
     for r in range(rounds):
@@ -48,7 +48,7 @@ def philox_block(c0, c1, c2, c3, k0, k1, rounds):
     return c0, c1, c2, c3
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def stream_block(k0, k1, block, step, stream):
     """The four words of block `block` of a (key, step, stream) stream, as uint64."""
     return philox_block(
@@ -62,13 +62,13 @@ def stream_block(k0, k1, block, step, stream):
     )
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def uniform_of(word):
     """uint32 word -> float64 in (0, 1), the reference formula."""
     return (np.float64(word) + 0.5) * _TWO_POW_MINUS_32
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def box_muller(w0, w1, w2, w3):
     """The four standard normals (float64) of one Philox block, the reference formula."""
     r0 = math.sqrt(-2.0 * math.log(uniform_of(w0)))
@@ -78,7 +78,7 @@ def box_muller(w0, w1, w2, w3):
     return r0 * math.cos(a0), r0 * math.sin(a0), r1 * math.cos(a1), r1 * math.sin(a1)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _philox4x32_cpu(counter, key, rounds):
     out = np.empty_like(counter)
     k0, k1 = np.uint64(key[0]), np.uint64(key[1])
@@ -106,7 +106,7 @@ def philox4x32(counter, key, rounds: int = PHILOX_ROUNDS):
     )
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _random_words_cpu(key, step, stream, n):
     P, n_blocks = key.shape[0], (n + 3) // 4
     out = np.empty((P, n), dtype=np.uint32)
@@ -133,7 +133,7 @@ def uniform(key, step: int, stream: int, n: int):
     return (words.astype(np.float64) + 0.5) * _TWO_POW_MINUS_32
 
 
-@njit
+@njit(error_model="numpy")
 def normal_one(out, k0, k1, step, stream):
     """out: (n,) float32 <- one GAN's standard normals of a stream, rounded once."""
     n = out.shape[0]
@@ -144,7 +144,7 @@ def normal_one(out, k0, k1, step, stream):
             out[4 * block + j] = np.float32(z[j])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _normal_cpu(key, step, stream, n):
     out = np.empty((key.shape[0], n), dtype=np.float32)
     for p in prange(key.shape[0]):
@@ -161,7 +161,7 @@ def normal(key, step: int, stream: int, shape: tuple[int, ...]):
     return _normal_cpu(np.asarray(key, np.uint32), step, stream, n).reshape((key.shape[0], *shape))
 
 
-@njit
+@njit(error_model="numpy")
 def instance_noise_one(out, x, sigma, k0, k1, step, stream):
     """out = x + sigma * eps for one GAN's flat (n,) float32 x, one Philox call per four
     elements; each sum is formed in float64 and rounded once."""
@@ -174,7 +174,7 @@ def instance_noise_one(out, x, sigma, k0, k1, step, stream):
             out[i] = np.float32(np.float64(x[i]) + sigma * z[j])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _add_instance_noise_cpu(x, sigma, key, step, stream):
     out = np.empty_like(x)
     for p in prange(x.shape[0]):
@@ -195,7 +195,7 @@ def add_instance_noise(x, sigma, key, step: int, stream: int):
     )
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _noisy_discriminator_input_cpu(x_real, x_fake, sigma, key, step, real_stream, fake_stream):
     P, n = x_real.shape
     out = np.empty((P, 2 * n), dtype=np.float32)

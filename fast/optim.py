@@ -28,7 +28,7 @@ def adam_init(theta) -> AdamState:
     return AdamState(xp.zeros_like(theta), xp.zeros_like(theta))
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, correction2):
     """The update of element i of flat buffers, in float64, each store rounded once."""
     g = np.float64(grad[i])
@@ -39,14 +39,14 @@ def adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, corre
     theta[i] = np.float32(np.float64(theta[i]) - step)
 
 
-@njit
+@njit(error_model="numpy")
 def adam_one(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2):
     """One GAN's update, serially (the fused CPU step runs one GAN per thread)."""
     for i in range(theta.size):
         adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, correction2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _adam_step_cpu(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2):
     for i in prange(theta.size):
         adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, correction2)
@@ -73,7 +73,7 @@ def adam_step(theta, grad, state: AdamState, lr, beta1, beta2, eps=1e-8) -> None
     )
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _sgd_step_cpu(theta, grad, lr):
     for i in prange(theta.size):
         theta[i] = np.float32(np.float64(theta[i]) - lr * np.float64(grad[i]))
