@@ -406,9 +406,14 @@ def train_step(config: PopulationConfig, state: PopulationState, step: int) -> t
 def train(config: PopulationConfig, state: PopulationState) -> Iterator[dict]:
     """Run config.base.steps steps on state in place, yielding each step's record (host
     (P,) arrays). Raises NonFiniteLossError at the first step where any GAN's loss is not
-    finite, before yielding it."""
+    finite, before yielding it. On the GPU the steps are GraphStep's: one CUDA graph
+    replayed per step (the same arithmetic as train_step, launched at once)."""
+    if state.device == "gpu":
+        step_function = GraphStep(config, state)
+    else:
+        step_function = functools.partial(train_step, config, state)
     for step in range(config.base.steps):
-        record, _ = train_step(config, state, step)
+        record, _ = step_function(step)
         record = {
             name: value if name == "step" else device.to_host(value)
             for name, value in record.items()
