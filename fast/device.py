@@ -44,7 +44,7 @@ def resolve(name: str) -> str:
         return "gpu" if gpu_available() else "cpu"
     if name == "gpu" and not gpu_available():
         raise DeviceUnavailableError(
-            "--device gpu needs CuPy and a CUDA device; none found (use --device cpu or auto)"
+            "gpu needs CuPy and a CUDA device, and none was found (use cpu or auto)"
         )
     return name
 
