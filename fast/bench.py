@@ -271,6 +271,8 @@ def environment(config) -> dict:
     env = {
         "device": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        # other work on the machine slows every row, the multithreaded ones most
+        "load_average_1_5_15_min": os.getloadavg(),
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
         "python": platform.python_version(),
         "numpy": np.__version__,
