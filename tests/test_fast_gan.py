@@ -8,6 +8,7 @@ is compared is the float32 arithmetic alone; its tolerance comes from
 tests/tolerance.py::float32_tolerance.
 """
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from fast import device
 from fast import gan as fast_gan
-from reference import data, gan, loss
+from reference import data, gan, loss, mlp, noise, optim
 from tests.strategies import label_flips, label_smoothings, seeds, sigmas
 from tests.tolerance import assert_close, float32_tolerance
 
@@ -50,20 +51,57 @@ def assert_matches(name: str, actual, expected, rtol: float) -> None:
     assert_close(name, device.to_host(actual), expected, atol=atol, rtol=0.0)
 
 
+def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediates, p: int):
+    """reference.gan.train_step's (record, intermediates) for GAN p, except that each D
+    substep's Adam update takes the fast path's gradient of that substep.
+
+    Adam turns a gradient that is zero up to rounding (an exact cancellation: saturated
+    logits give dlogits of exactly -1/2B and +1/2B, whose sums cancel) into a step of +-lr
+    whose sign is the rounding's, so float32 and float64 would leave such a parameter 2 lr
+    apart, and a scaled-up output layer turns that into a visible logit shift. With the fast
+    gradient, every substep starts from the same parameters up to one rounding, so each
+    tensor's error is its own substep's float32 arithmetic."""
+    key, sigma = noise.key_from_seed(member.seed), member.sigma(step)
+    spec_D, intermediates = member.discriminator_spec(), {}
+    for s in range(member.d_steps):
+        theta_D, adam_D = ref_state.theta_D.copy(), copy.deepcopy(ref_state.adam_D)
+        out = gan.discriminator_substep(member, ref_state, key, step, s, sigma)
+        intermediates |= {f"d{s}/{name}": value for name, value in out.items()}
+        names = mlp.named_parameters(spec_D, theta_D, prefix="d", suffix="_D")  # flat order
+        fast_grad = np.concatenate(
+            [device.to_host(fast_intermediates[f"d{s}/{name}"])[p].ravel() for name in names]
+        )
+        ref_state.theta_D[...], ref_state.adam_D = theta_D, adam_D
+        optim.adam_step(
+            ref_state.theta_D, fast_grad.astype(np.float64), ref_state.adam_D, member.lr,
+            member.beta1, member.beta2,
+        )  # fmt: skip
+    out = gan.generator_substep(member, ref_state, key, step, member.d_steps, sigma)
+    intermediates |= {f"g/{name}": value for name, value in out.items()}
+    last = f"d{member.d_steps - 1}/"
+    record = {
+        "sigma": sigma,
+        "loss_D": intermediates[last + "loss_D"],
+        "loss_G": intermediates["g/loss_G"],
+        "D_real": float(np.mean(loss.sigmoid(intermediates[last + "logit_real"]))),
+        "D_fake": float(np.mean(loss.sigmoid(intermediates[last + "logit_fake"]))),
+    }
+    return record, intermediates
+
+
 def assert_step_matches(population, state, ref_states, step: int) -> None:
     record, intermediates = fast_gan.train_step(population, state, step)
     rtol = step_tolerance(population.base)
     for p, ref_state in enumerate(ref_states):
-        ref_record, ref_intermediates = gan.train_step(population.member(p), ref_state, step)
+        member = population.member(p)
+        ref_record, ref_intermediates = reference_step(member, ref_state, step, intermediates, p)
         assert set(intermediates) == set(ref_intermediates)
         for name, expected in ref_intermediates.items():  # a failure names the tensor
-            assert_matches(
-                f"GAN {p} {name}", device.to_host(intermediates[name])[p], expected, rtol
-            )
+            actual = device.to_host(intermediates[name])[p]
+            assert_matches(f"GAN {p} {name}", actual, expected, rtol)
         for name in RECORD:
-            assert_matches(
-                f"GAN {p} {name}", device.to_host(record[name])[p], ref_record[name], rtol
-            )
+            actual = device.to_host(record[name])[p]
+            assert_matches(f"GAN {p} {name}", actual, ref_record[name], rtol)
     assert record["step"] == step
 
 
