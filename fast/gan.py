@@ -272,10 +272,12 @@ def _fused_step_parallel(params, moments, keys, sigma, step, d_out, g_out, resul
 @functools.cache
 def _fused_tables(base: reference_gan.GANConfig) -> tuple:
     """What the fused step reads that depends only on the configuration, built once per
-    configuration: (tables, layout_G, layout_D, activations, streams, hyper)."""
+    configuration: ((spec_G, spec_D, D), tables, layout_G, layout_D, activations, streams,
+    hyper)."""
     B, S = base.batch, base.d_steps
     spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
     return (
+        (spec_G, spec_D, base.dim),
         data.sampler_tables(reference_gan.data.get_dataset(base.dataset)),
         mlp._layout(spec_G, B),
         (*mlp._layout(spec_D, 2 * B), mlp._layout(spec_D, B)[3]),  # h offsets for 2B and B rows
@@ -298,8 +300,10 @@ def _fused_step_cpu(config: PopulationConfig, state: PopulationState, step: int,
     every substep of GAN p runs on one thread, GANs in parallel. Returns what train_step
     returns; the intermediates are views of the buffers allocated here."""
     base, P, S = config.base, config.population, config.base.d_steps
-    B, Z, D = base.batch, base.latent, base.dim
-    spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
+    (spec_G, spec_D, D), tables, layout_G, layout_D, activations, streams, hyper = _fused_tables(
+        base
+    )
+    B, Z = base.batch, base.latent
 
     def buffer(*shape):
         return np.empty((P, *shape), dtype=np.float32)
@@ -311,7 +315,6 @@ def _fused_step_cpu(config: PopulationConfig, state: PopulationState, step: int,
     logits_g, dlogits_g, dx_fake = buffer(B), buffer(B), buffer(B * D)
     dtheta_G = buffer(spec_G.n_params)
     results = np.empty((P, S + 3))  # loss_D per substep, loss_G, D_real, D_fake (float64)
-    tables, layout_G, layout_D, activations, streams, hyper = _fused_tables(base)
     adam_D_t, adam_G_t = state.adam_D.t, state.adam_G.t
     corrections = np.array(
         [[1.0 - base.beta1 ** (adam_D_t + s + 1), 1.0 - base.beta2 ** (adam_D_t + s + 1)]

@@ -19,6 +19,8 @@ population, each GAN's GEMMs on one BLAS thread (fast.device.single_threaded_bla
 Shapes: x (P, B, n0), y (P, B, nL), theta and dtheta (P, n_params).
 """
 
+import functools
+
 import numpy as np
 from numba import njit, prange
 
@@ -26,14 +28,24 @@ from fast import device
 from reference.mlp import ACTIVATIONS, LEAKY_RELU_SLOPE, MLPSpec
 
 
+@functools.cache
+def _offsets(spec: MLPSpec) -> tuple:
+    """((w_start, b_start, b_end, n_in, n_out) per layer): spec.offsets() with the widths,
+    computed once per spec (the fused step names its gradients' views every step)."""
+    return tuple(
+        (*offsets, n_in, n_out)
+        for offsets, n_in, n_out in zip(
+            spec.offsets(), spec.sizes[:-1], spec.sizes[1:], strict=True
+        )
+    )
+
+
 def layer_views(spec: MLPSpec, theta) -> list:
     """[(W_l: (P, n_{l-1}, n_l), b_l: (P, n_l)) per layer], views into theta: (P, n_params)."""
     P = theta.shape[0]
     return [
         (theta[:, w_start:b_start].reshape(P, n_in, n_out), theta[:, b_start:b_end])
-        for (w_start, b_start, b_end), n_in, n_out in zip(
-            spec.offsets(), spec.sizes[:-1], spec.sizes[1:], strict=True
-        )
+        for w_start, b_start, b_end, n_in, n_out in _offsets(spec)
     ]
 
 
