@@ -225,10 +225,9 @@ def _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, 
         x_in = x_noisy[s].reshape(2 * B, D)
         mlp.forward_one(theta_D, x_in, acts_D, logits[s].reshape(2 * B, 1), sizes_D, w_D, b_D,
                         h_D2, act_D)  # fmt: skip
-        result[s] = loss.discriminator_loss_one(logits[s], dlogits[s], smoothing, flip, k0, k1,
-                                                step, streams[s, 5])  # fmt: skip
-        result[S + 1] = loss.mean_sigmoid(logits[s, :B])
-        result[S + 2] = loss.mean_sigmoid(logits[s, B:])
+        result[s], result[S + 1], result[S + 2] = loss.discriminator_loss_one(
+            logits[s], dlogits[s], smoothing, flip, k0, k1, step, streams[s, 5]
+        )
         mlp.backward_one(theta_D, x_in, acts_D, dlogits[s].reshape(2 * B, 1), dtheta_D[s], dx,
                          sizes_D, w_D, b_D, h_D2, act_D, True)  # fmt: skip
         optim.adam_one(theta_D, dtheta_D[s], m_D, v_D, lr, beta1, beta2, eps, corrections[s, 0],

@@ -41,15 +41,6 @@ def logistic_one(logit, target, dlogit, sign):
     return sign * total / n
 
 
-@njit(error_model="numpy")
-def mean_sigmoid(logit) -> float:
-    """mean(sigmoid(logit)) in float64: the record's D_real or D_fake."""
-    total = 0.0
-    for i in range(logit.shape[0]):
-        total += softplus_sigmoid(np.float64(logit[i]))[1]
-    return total / logit.shape[0]
-
-
 @njit(parallel=True, cache=True, error_model="numpy")
 def _logistic_loss_cpu(logit, target, sign):
     loss = np.empty(logit.shape[0], dtype=np.float32)
@@ -71,8 +62,10 @@ def logistic_loss(logit, target):
 @njit(error_model="numpy")
 def discriminator_loss_one(logit, dlogit, smoothing, flip, k0, k1, step, stream):
     """One GAN: logit (2B,), the real samples' then the fake ones' -> dlogit (2B,); returns
-    the mean loss. Flips on the LABEL_FLIP uniforms, then one-sided smoothing."""
+    (the mean loss, mean D(x) on the real half, on the fake half), all float64. Flips on the
+    LABEL_FLIP uniforms, then one-sided smoothing."""
     n, batch, total = logit.shape[0], logit.shape[0] // 2, 0.0
+    sig_real, sig_fake = 0.0, 0.0
     for block in range((n + 3) // 4):
         w = stream_block(k0, k1, block, step, stream)
         for j in range(min(4, n - 4 * block)):
@@ -84,7 +77,11 @@ def discriminator_loss_one(logit, dlogit, smoothing, flip, k0, k1, step, stream)
             sp, sig = softplus_sigmoid(x)
             total += sp - t * x
             dlogit[i] = np.float32((sig - t) / n)
-    return total / n
+            if i < batch:
+                sig_real += sig
+            else:
+                sig_fake += sig
+    return total / n, sig_real / batch, sig_fake / batch
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -97,7 +94,7 @@ def _discriminator_loss_cpu(logit_real, logit_fake, smoothing, flip, key, step, 
         loss[p] = np.float32(
             discriminator_loss_one(
                 logit, dlogit[p], smoothing, flip, key[p, 0], key[p, 1], step, stream
-            )  # fmt: skip
+            )[0]
         )
     return loss, dlogit[:, :batch], dlogit[:, batch:]
 
