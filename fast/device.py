@@ -100,6 +100,80 @@ def single_threaded_blas() -> bool:
     return False
 
 
+CUBLAS_WORKSPACE_BYTES = 32 * 1024 * 1024  # NVIDIA's recommended cuBLAS workspace on Hopper
+
+
+class _Cublas:
+    """libcublas called through ctypes, with a handle and a workspace of our own.
+
+    CuPy's cuBLAS wrappers refuse to run while a stream is being captured into a CUDA graph
+    ("calling cuBLAS API during stream capture is currently unsupported"), although cuBLAS
+    itself supports capture once its handle has a user-provided workspace (cuBLAS docs,
+    "CUDA Graphs support"): without that, a captured step could not contain its GEMMs. The
+    library is the one CuPy already loaded, found by path in /proc/self/maps.
+    """
+
+    def __init__(self):
+        import ctypes
+
+        from cupy_backends.cuda.libs import cublas  # noqa: F401  (loads libcublas)
+
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/libcublas.so" in line}
+        if len(paths) != 1:
+            raise RuntimeError(f"expected one libcublas loaded by CuPy, found {sorted(paths)}")
+        c = ctypes
+        self.lib = lib = c.CDLL(paths.pop())
+        lib.cublasCreate_v2.argtypes = [c.POINTER(c.c_void_p)]
+        lib.cublasSetWorkspace_v2.argtypes = [c.c_void_p, c.c_void_p, c.c_size_t]
+        lib.cublasSetStream_v2.argtypes = [c.c_void_p, c.c_void_p]
+        lib.cublasSgemmStridedBatched.argtypes = [
+            c.c_void_p, c.c_int, c.c_int, c.c_int, c.c_int, c.c_int,
+            c.POINTER(c.c_float), c.c_void_p, c.c_int, c.c_longlong,
+            c.c_void_p, c.c_int, c.c_longlong,
+            c.POINTER(c.c_float), c.c_void_p, c.c_int, c.c_longlong, c.c_int,
+        ]  # fmt: skip
+        self.handle = c.c_void_p()
+        self._check("cublasCreate_v2", lib.cublasCreate_v2(c.byref(self.handle)))
+        # A new handle computes in plain FP32 (no TF32) with host-side alpha and beta.
+        self.workspace = _cupy().empty(CUBLAS_WORKSPACE_BYTES, dtype=np.uint8)
+        self._check(
+            "cublasSetWorkspace_v2",
+            lib.cublasSetWorkspace_v2(self.handle, self.workspace.data.ptr, CUBLAS_WORKSPACE_BYTES),
+        )
+        self.one, self.zero = c.c_float(1.0), c.c_float(0.0)
+        self.byref = c.byref
+
+    @staticmethod
+    def _check(name: str, status: int) -> None:
+        if status != 0:
+            raise RuntimeError(f"{name} failed with cuBLAS status {status}")
+
+    def sgemm_strided_batched(
+        self, trans_a, trans_b, m, n, k, a, lda, stride_a, b, ldb, stride_b, c, ldc, stride_c,
+        batch,
+    ) -> None:  # fmt: skip
+        """C_i = op(A_i) op(B_i) (column-major, alpha 1, beta 0) for i < batch, on raw
+        device pointers, on CuPy's current stream."""
+        lib, handle = self.lib, self.handle
+        stream = _cupy().cuda.get_current_stream().ptr
+        self._check("cublasSetStream_v2", lib.cublasSetStream_v2(handle, stream))
+        self._check(
+            "cublasSgemmStridedBatched",
+            lib.cublasSgemmStridedBatched(
+                handle, int(trans_a), int(trans_b), m, n, k, self.byref(self.one),
+                a, lda, stride_a, b, ldb, stride_b, self.byref(self.zero),
+                c, ldc, stride_c, batch,
+            ),
+        )  # fmt: skip
+
+
+@functools.cache
+def cublas() -> _Cublas:
+    """The process's one cuBLAS binding, created on first use."""
+    return _Cublas()
+
+
 THREADS_PER_BLOCK = 256  # one-thread-per-element kernels; no result depends on it
 
 

@@ -229,7 +229,6 @@ def named_parameters(spec: MLPSpec, theta, prefix: str = "", suffix: str = "") -
     return named
 
 
-_ONE, _ZERO = np.ones(1, np.float32), np.zeros(1, np.float32)  # cuBLAS's alpha, beta (host)
 _COLUMNS, _ROWS = 32, 8  # activation_backward_kernel's block, as in fast/mlp.cu
 _FLOAT32_BYTES = 4
 
@@ -237,17 +236,11 @@ _FLOAT32_BYTES = 4
 def _gemm_gpu(trans_a, trans_b, m, n, k, a, lda, stride_a, b, ldb, stride_b, c, ldc, stride_c, P):
     """C_p = op(A_p) @ op(B_p) for p < P, column-major, on raw device pointers, on the
     current stream: one cuBLAS strided-batched sgemm (plain FP32; TF32 would change the
-    results). A row-major (r, c) matrix is read here as its column-major transpose."""
-    import cupy
-    from cupy_backends.cuda.libs import cublas
-
-    handle = cupy.cuda.device.get_cublas_handle()
-    cublas.setPointerMode(handle, cublas.CUBLAS_POINTER_MODE_HOST)
-    op = {False: cublas.CUBLAS_OP_N, True: cublas.CUBLAS_OP_T}
-    cublas.sgemmStridedBatched(
-        handle, op[trans_a], op[trans_b], m, n, k, _ONE.ctypes.data,
-        a, lda, stride_a, b, ldb, stride_b, _ZERO.ctypes.data, c, ldc, stride_c, P,
-    )  # fmt: skip
+    results), capturable into a CUDA graph (see fast.device.cublas). A row-major (r, c)
+    matrix is read here as its column-major transpose."""
+    device.cublas().sgemm_strided_batched(
+        trans_a, trans_b, m, n, k, a, lda, stride_a, b, ldb, stride_b, c, ldc, stride_c, P
+    )
 
 
 def _param_ptr(theta, offset: int) -> int:
