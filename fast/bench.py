@@ -226,13 +226,14 @@ def measure_torch(config, where: str, repeats: int) -> dict | None:
 
     G = network(spec_G, initial.theta_G, torch.nn.ReLU)
     D = network(spec_D, initial.theta_D, lambda: torch.nn.LeakyReLU(reference_mlp.LEAKY_RELU_SLOPE))
-    optimizers = []
+    optimizers, adam = [], "fused"
     for net in (G, D):
         kwargs = dict(lr=config.lr, betas=(config.beta1, config.beta2), eps=1e-8)
         try:
             optimizers.append(torch.optim.Adam(net.parameters(), fused=True, **kwargs))
         except (RuntimeError, TypeError):
             optimizers.append(torch.optim.Adam(net.parameters(), foreach=True, **kwargs))
+            adam = "foreach"
     opt_G, opt_D = optimizers
     dataset = reference_gan.data.get_dataset(config.dataset)
     means = torch.tensor(dataset.means, dtype=torch.float32, device=torch_device)
@@ -260,7 +261,7 @@ def measure_torch(config, where: str, repeats: int) -> dict | None:
         opt_G.step()
 
     seconds = seconds_per_step(step, where, 5, repeats, 10)
-    return row("torch", where, 1, seconds, config)
+    return row("torch", where, 1, seconds, config) | {"adam": adam}
 
 
 def environment(config) -> dict:
