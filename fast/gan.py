@@ -27,7 +27,7 @@ Shapes: keys (P, 2) uint32, sigma (P,), theta_G (P, n_params_G), theta_D (P, n_p
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit, prange
@@ -81,6 +81,8 @@ class PopulationState:
     adam_G: optim.AdamState
     adam_D: optim.AdamState
     keys: object  # (P, 2) uint32
+    # the fused CPU step's scratch, allocated on its first step and reused by the next ones
+    workspace: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def device(self) -> str:
@@ -186,7 +188,7 @@ def generator_substep(
 
 
 @njit(error_model="numpy")
-def _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, tables,
+def _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, scratch, tables,
                   layout_G, layout_D, activations, streams, hyper, corrections):  # fmt: skip
     """GAN p's whole step, serially, into its rows of the step's buffers (named in
     _fused_step_cpu). Each stage is the per-GAN body of the public kernel it stands for, so
@@ -205,12 +207,9 @@ def _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, 
     k0, k1, sigma_p, result = keys[p, 0], keys[p, 1], np.float64(sigma[p]), results[p]
     Z, D, S = sizes_G[0], sizes_D[0], x_real.shape[0]
     B = z_g.shape[0] // Z
-    component = np.empty(B, dtype=np.int64)
-    acts_G = np.empty(h_G[-1], dtype=np.float32)
-    acts_D = np.empty(h_D2[-1], dtype=np.float32)
-    dx, dz = np.empty((2 * B, D), dtype=np.float32), np.empty((B, Z), dtype=np.float32)
-    unused_dtheta_D = np.empty_like(theta_D)
-    target_g = np.full(B, 1.0 if generator_sign > 0 else 0.0, dtype=np.float32)
+    component, acts_G, acts_D = scratch[0][p], scratch[1][p], scratch[2][p]
+    dx, dz = scratch[3][p].reshape(2 * B, D), scratch[4][p].reshape(B, Z)
+    unused_dtheta_D, work, target_g = scratch[5][p], scratch[6][p], scratch[7][p]
     for s in range(S):
         data.sample_one(x_real[s].reshape(B, D), component, is_circle, radius, means, stds,
                         cumulative, k0, k1, step, streams[s, 0], streams[s, 1])  # fmt: skip
@@ -229,7 +228,7 @@ def _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, 
             logits[s], dlogits[s], smoothing, flip, k0, k1, step, streams[s, 5]
         )
         mlp.backward_one(theta_D, x_in, acts_D, dlogits[s].reshape(2 * B, 1), dtheta_D[s], dx,
-                         sizes_D, w_D, b_D, h_D2, act_D, True)  # fmt: skip
+                         sizes_D, w_D, b_D, h_D2, act_D, True, work)  # fmt: skip
         optim.adam_one(theta_D, dtheta_D[s], m_D, v_D, lr, beta1, beta2, eps, corrections[s, 0],
                        corrections[s, 1])  # fmt: skip
     noise.normal_one(z_g, k0, k1, step, streams[S, 2])
@@ -242,30 +241,34 @@ def _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, 
     result[S] = loss.logistic_one(logits_g, target_g, dlogits_g, generator_sign)
     # D's weight gradients are not needed here: only its input gradient reaches G.
     mlp.backward_one(theta_D, x_in, acts_D, dlogits_g.reshape(B, 1), unused_dtheta_D,
-                     dx_fake.reshape(B, D), sizes_D, w_D, b_D, h_D1, act_D, False)  # fmt: skip
+                     dx_fake.reshape(B, D), sizes_D, w_D, b_D, h_D1, act_D, False,
+                     work)  # fmt: skip
     mlp.backward_one(theta_G, z_g.reshape(B, Z), acts_G, dx_fake.reshape(B, D), dtheta_G, dz,
-                     sizes_G, w_G, b_G, h_G, act_G, True)  # fmt: skip
+                     sizes_G, w_G, b_G, h_G, act_G, True, work)  # fmt: skip
     optim.adam_one(theta_G, dtheta_G, m_G, v_G, lr, beta1, beta2, eps, corrections[S, 0],
                    corrections[S, 1])  # fmt: skip
 
 
 @njit(cache=True, error_model="numpy")
-def _fused_step_serial(params, moments, keys, sigma, step, d_out, g_out, results, tables,
+def _fused_step_serial(params, moments, keys, sigma, step, d_out, g_out, results, scratch, tables,
                        layout_G, layout_D, activations, streams, hyper, corrections):  # fmt: skip
     """The GANs one after another on this thread: no parallel region to start, which at
     P = 1 would cost more than it saves."""
     for p in range(keys.shape[0]):
-        _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, tables,
-                      layout_G, layout_D, activations, streams, hyper, corrections)  # fmt: skip
+        _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, scratch,
+                      tables, layout_G, layout_D, activations, streams, hyper,
+                      corrections)  # fmt: skip
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _fused_step_parallel(params, moments, keys, sigma, step, d_out, g_out, results, tables,
+def _fused_step_parallel(params, moments, keys, sigma, step, d_out, g_out, results, scratch,
+                         tables,
                          layout_G, layout_D, activations, streams, hyper, corrections):  # fmt: skip
     """One GAN per thread (BLAS then runs single-threaded inside each)."""
     for p in prange(keys.shape[0]):
-        _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, tables,
-                      layout_G, layout_D, activations, streams, hyper, corrections)  # fmt: skip
+        _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, scratch,
+                      tables, layout_G, layout_D, activations, streams, hyper,
+                      corrections)  # fmt: skip
 
 
 @functools.cache
@@ -292,6 +295,28 @@ def _fused_tables(base: reference_gan.GANConfig) -> tuple:
             1e-8,
         ),  # fmt: skip
     )
+
+
+def _scratch(config: PopulationConfig, state: PopulationState) -> tuple:
+    """The fused step's per-GAN scratch, made on the state's first step and reused: fresh
+    buffers of this size cost page faults every step (a quarter of the step at P = 1).
+    (component (P, B) int64, acts_G, acts_D, dx, dz, unused dtheta_D, backward work,
+    target_G (P, B)); the last is the generator loss's constant target."""
+    base, P = config.base, config.population
+    if base not in state.workspace:
+        (spec_G, spec_D, D), _, layout_G, layout_D, _, _, hyper = _fused_tables(base)
+        B, Z = base.batch, base.latent
+
+        def buffer(n):
+            return np.empty((P, n), dtype=np.float32)
+
+        work = max(mlp.backward_work(spec_G.sizes, B), mlp.backward_work(spec_D.sizes, 2 * B))
+        target = np.full((P, B), 1.0 if hyper[2] > 0 else 0.0, dtype=np.float32)
+        state.workspace[base] = (
+            np.empty((P, B), dtype=np.int64), buffer(layout_G[3][-1]), buffer(layout_D[3][-1]),
+            buffer(2 * B * D), buffer(B * Z), buffer(spec_D.n_params), buffer(work), target,
+        )  # fmt: skip
+    return state.workspace[base]
 
 
 def _fused_step_cpu(config: PopulationConfig, state: PopulationState, step: int, sigma):
@@ -331,6 +356,7 @@ def _fused_step_cpu(config: PopulationConfig, state: PopulationState, step: int,
         (x_real, z, x_fake, x_noisy, logits, dlogits, dtheta_D),
         (z_g, x_fake_g, x_fake_noisy_g, logits_g, dlogits_g, dx_fake, dtheta_G),
         results,
+        _scratch(config, state),
         tables,
         layout_G,
         layout_D,

@@ -118,13 +118,15 @@ def forward_one(theta, x, acts, y, sizes, w_off, b_off, h_off, act):
 
 
 @njit(error_model="numpy")
-def backward_one(theta, x, acts, dy, dtheta, dx, sizes, w_off, b_off, h_off, act, param_grad):
-    """One GAN: dy (B, nL) -> dtheta (only when param_grad) and dx (B, n0)."""
+def backward_one(theta, x, acts, dy, dtheta, dx, sizes, w_off, b_off, h_off, act, param_grad, work):
+    """One GAN: dy (B, nL) -> dtheta (only when param_grad) and dx (B, n0). work: float32
+    scratch of at least backward_work(sizes, B) elements (callers keep it across calls: a
+    fresh allocation of this size costs page faults every step)."""
     batch, n_layers = x.shape[0], sizes.shape[0] - 1
     widest = sizes.max()
-    ping = np.empty(batch * widest, dtype=np.float32)
-    pong = np.empty(batch * widest, dtype=np.float32)
-    unused_db = np.empty(widest, dtype=np.float32)  # the bias sums when dtheta is not wanted
+    ping = work[: batch * widest]
+    pong = work[batch * widest : 2 * batch * widest]
+    unused_db = work[2 * batch * widest : 2 * batch * widest + widest]  # dtheta not wanted
     da = dy
     last_db = dtheta[b_off[n_layers - 1] : b_off[n_layers - 1] + sizes[n_layers]]
     if param_grad:
@@ -161,11 +163,17 @@ def _forward_cpu(theta, x, sizes, w_off, b_off, h_off, act):
     return y, acts
 
 
+def backward_work(sizes, batch: int) -> int:
+    """The scratch backward_one needs: two (B, widest) buffers and one (widest,)."""
+    return (2 * batch + 1) * max(sizes)
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def _backward_cpu(theta, x, acts, dy, sizes, w_off, b_off, h_off, act, param_grad):
     P, batch = x.shape[0], x.shape[1]
     dtheta = np.zeros_like(theta)
     dx = np.empty((P, batch, sizes[0]), dtype=np.float32)
+    work = np.empty((P, (2 * batch + 1) * sizes.max()), dtype=np.float32)
     for p in prange(P):
         backward_one(
             theta[p],
@@ -180,6 +188,7 @@ def _backward_cpu(theta, x, acts, dy, sizes, w_off, b_off, h_off, act, param_gra
             h_off,
             act,
             param_grad,
+            work[p],
         )
     return dtheta, dx
 
