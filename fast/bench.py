@@ -488,7 +488,9 @@ def print_table(rows: list[dict]) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m fast.bench", description=__doc__.split("\n")[0]
+        prog="python -m fast.bench",
+        description="Time one training step of the standard configuration for every implementation "
+        "available here, side by side.",
     )
     parser.add_argument("--json", help="also write the rows and the environment to this file")
     parser.add_argument("--repeats", type=int, default=15, help="timed blocks per row")
