@@ -6,7 +6,8 @@ The standard configuration: `ring` data, latent 8, two hidden layers of 128 in e
 and one G step. Rows (one per implementation, device and population size P):
 
     reference     the float64 NumPy reference, P = 1
-    fast          fast.gan.train_step, P GANs at once (CPU: P in {1, 16}; GPU: P in
+    fast          fast.gan.train_step, P GANs at once (CPU: P in {1, 16}, plus the
+                  'composed' variant: the public kernels one stage at a time; GPU: P in
                   {1, 64, 1024}, each as three variants: train_step, GraphStep eager over
                   preallocated buffers ('preallocated'), and GraphStep replayed as one
                   CUDA graph ('graph'))
@@ -118,6 +119,23 @@ def measure_fast(config, where: str, population: int, repeats: int) -> dict:
     state = fast_gan.init_state(pop, where)
     seconds = seconds_per_step(lambda s: fast_gan.train_step(pop, state, s), where, 5, repeats, 10)
     return row("fast", where, population, seconds, config)
+
+
+def measure_composed_cpu(config, population: int, repeats: int) -> dict:
+    """fast's readable version on the CPU, the composition of its public kernels
+    (fast.gan.discriminator_substep and generator_substep, one Numba kernel per stage), to
+    set against the fused step of the 'fast' rows, which computes the same bits."""
+    pop = population_config(config, population)
+    state = fast_gan.init_state(pop, "cpu")
+
+    def step(s):
+        sigma = pop.sigma(s)
+        for substep in range(config.d_steps):
+            fast_gan.discriminator_substep(pop, state, s, substep, sigma)
+        fast_gan.generator_substep(pop, state, s, config.d_steps, sigma)
+
+    seconds = seconds_per_step(step, "cpu", 5, repeats, 10)
+    return {**row("fast", "cpu", population, seconds, config), "variant": "composed"}
 
 
 @njit(error_model="numpy")
@@ -320,6 +338,7 @@ def measure_all(
     rows = [measure_reference(config, repeats)]
     if where in ("all", "cpu"):
         rows += [measure_fast(config, "cpu", P, repeats) for P in CPU_POPULATIONS]
+        rows += [measure_composed_cpu(config, P, repeats) for P in CPU_POPULATIONS]
         torch_row = measure_torch(config, "cpu", repeats)
         rows += [torch_row] if torch_row else []
         rows += [measure_matmuls_only(config, "cpu", P, repeats) for P in CPU_POPULATIONS]
@@ -470,7 +489,7 @@ def print_table(rows: list[dict]) -> None:
     fast_one = {
         r["device"]: r["gan_steps_per_s"]
         for r in rows
-        if r["impl"] == "fast" and r["population"] == 1
+        if r["impl"] == "fast" and r["population"] == 1 and r.get("variant") != "composed"
     }
     print(
         f"{'impl':26s} {'device':6s} {'P':>5s} {'steps/s':>10s} {'GAN-steps/s':>12s} "
