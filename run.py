@@ -9,6 +9,13 @@ prints a summary and writes into a new folder --out (never an existing one):
     metrics.json   reference/metrics.py's metrics, final losses, seconds, arguments, versions
     history.csv    one row per logged step: step, sigma, loss_D, loss_G, D_real, D_fake
 
+With --population P > 1 it trains P GANs at once (fast backend; seeds seed, seed + 1, ...,
+one --noise value each) and writes instead
+
+    population.csv one row per GAN: gan, seed, noise, its metrics and final losses
+    metrics.json   the per-GAN rows, a summary per noise level, seconds, arguments, versions
+    history.csv    one row per GAN per logged step: step, gan, sigma, loss_D, ...
+
 Everything is checked before anything is written; the outputs are built in a temporary
 folder beside --out and renamed into place at the end, so --out is either complete or absent.
 A run whose loss turns non-finite keeps what it wrote up to that step and exits with status 3.
@@ -31,11 +38,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from fast import device as fast_device
 from reference import data, gan, loss, metrics, mlp, noise
 
 EXIT_BAD_ARGUMENTS = 2
 EXIT_NON_FINITE = 3
 HISTORY_COLUMNS = ("step", "sigma", "loss_D", "loss_G", "D_real", "D_fake")
+POPULATION_HISTORY_COLUMNS = ("step", "gan", "sigma", "loss_D", "loss_G", "D_real", "D_fake")
+METRIC_NAMES = ("modes_captured", "modes_total", "high_quality_fraction", "reverse_kl",
+                "energy_distance")  # fmt: skip
+POPULATION_COLUMNS = ("gan", "seed", "noise", *METRIC_NAMES, "final_loss_D", "final_loss_G")
 DEFAULTS = gan.GANConfig()
 
 
@@ -82,6 +94,18 @@ def smoothing(text: str) -> float:
     return number(text, 0.0, 1.0, True, "a target in (0, 1]")
 
 
+def noise_list(text: str) -> tuple[float, ...]:
+    """'0.1' or '0,0.05,0.1': one finite sigma0 >= 0 per GAN, or one for all."""
+    if "," not in text:
+        return (non_negative(text),)
+    try:
+        return tuple(non_negative(item) for item in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected finite numbers >= 0 separated by commas, got {text!r}"
+        ) from None
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -116,9 +140,10 @@ def make_parser() -> ArgumentParser:
     noise_group = parser.add_argument_group("instance noise and label noise")
     noise_group.add_argument(
         "--noise",
-        type=non_negative,
-        default=DEFAULTS.noise,
-        help="initial instance-noise std sigma0; 0 turns instance noise off",
+        type=noise_list,
+        default=(DEFAULTS.noise,),
+        help="initial instance-noise std sigma0; 0 turns instance noise off. With "
+        "--population P, a comma-separated list of P values (one per GAN) or one for all",
     )
     noise_group.add_argument(
         "--anneal",
@@ -180,8 +205,22 @@ def make_parser() -> ArgumentParser:
     model.add_argument(
         "--backend",
         choices=tuple(BACKENDS),
-        default="reference",
-        help="reference: NumPy float64, written to be read",
+        default="fast",
+        help="fast: float32 fused kernels (Numba on the CPU, CUDA on a GPU); "
+        "reference: NumPy float64, written to be read",
+    )
+    model.add_argument(
+        "--device",
+        choices=fast_device.DEVICES,
+        default="auto",
+        help="where --backend fast runs: auto takes the GPU when CuPy sees one, else the CPU",
+    )
+    model.add_argument(
+        "--population",
+        type=positive_int,
+        default=1,
+        help="train P independent GANs at once (--backend fast), GAN p with seed --seed + p "
+        "and its own --noise value; one row of metrics per GAN in population.csv",
     )
     output = parser.add_argument_group("output")
     output.add_argument(
@@ -235,6 +274,21 @@ def parse_config(
     args = parser.parse_args(argv)
     if args.anneal_steps is None:
         args.anneal_steps = args.steps
+    noises, P = args.noise, args.population
+    if len(noises) not in (1, P):
+        parser.error(f"--noise: expected 1 or {P} values (one per GAN), got {len(noises)}")
+    args.noise = noises * P if len(noises) == 1 else noises
+    if P > 1 and args.backend != "fast":
+        parser.error(f"--population: {P} GANs need --backend fast")
+    if args.seed + P > 2**64:
+        parser.error(f"--seed: the seeds --seed + p must stay below 2**64, got {args.seed}")
+    if args.backend == "reference" and args.device == "gpu":
+        parser.error("--device: gpu needs --backend fast")
+    if args.backend == "fast":
+        try:
+            args.device = fast_device.resolve(args.device)
+        except fast_device.DeviceUnavailableError as unavailable:
+            parser.error(f"--device: {unavailable}")
     config = gan.GANConfig(
         dataset=args.dataset,
         steps=args.steps,
@@ -243,7 +297,7 @@ def parse_config(
         latent=args.latent,
         lr=args.lr,
         d_steps=args.d_steps,
-        noise=args.noise,
+        noise=args.noise[0],
         anneal=args.anneal,
         anneal_steps=args.anneal_steps,
         label_smoothing=args.label_smoothing,
@@ -258,14 +312,49 @@ def parse_config(
     return args, config
 
 
-def train_reference(config: gan.GANConfig):
+def train_reference(config: gan.GANConfig, args: argparse.Namespace):
     """(records, final) for the NumPy reference: an iterator over gan.train's records, and a
     function returning the trained (theta_G, theta_D) as float64."""
     state = gan.init_state(config)
     return gan.train(config, state), lambda: (state.theta_G, state.theta_D)
 
 
-BACKENDS = {"reference": train_reference}
+def population_config(config: gan.GANConfig, args: argparse.Namespace):
+    from fast import gan as fast_gan
+
+    seeds = tuple(config.seed + p for p in range(args.population))
+    return fast_gan.PopulationConfig(config, seeds, tuple(args.noise))
+
+
+def train_fast(config: gan.GANConfig, args: argparse.Namespace):
+    """(records, final) for the fast path on args.device: GAN p of the population is the
+    reference GAN with seed --seed + p and noise --noise[p]. A record holds (P,) arrays;
+    final returns the trained (theta_G, theta_D) as (P, n) float64 host arrays."""
+    from fast import gan as fast_gan
+
+    population = population_config(config, args)
+    state = fast_gan.init_state(population, args.device)
+
+    def final():
+        return tuple(
+            fast_device.to_host(theta).astype(np.float64)
+            for theta in (state.theta_G, state.theta_D)
+        )
+
+    return fast_gan.train(population, state), final
+
+
+def train_fast_one(config: gan.GANConfig, args: argparse.Namespace):
+    """train_fast for one GAN, with the reference's record and parameter shapes."""
+    records, final = train_fast(config, args)
+    scalar_records = (
+        {name: value if name == "step" else float(value[0]) for name, value in record.items()}
+        for record in records
+    )
+    return scalar_records, lambda: tuple(theta[0] for theta in final())
+
+
+BACKENDS = {"fast": train_fast_one, "reference": train_reference}
 
 
 def versions() -> dict:
@@ -280,7 +369,7 @@ def versions() -> dict:
 def train_and_log(config: gan.GANConfig, args: argparse.Namespace, folder: Path):
     """Train, writing history.csv in folder as it goes. Returns (history rows, final
     parameters or None, the NonFiniteLossError that stopped training or None)."""
-    records, final = BACKENDS[args.backend](config)
+    records, final = BACKENDS[args.backend](config, args)
     history, error = [], None
     # An overflow is reported once, as the NonFiniteLossError below, not as NumPy warnings.
     with (
@@ -421,6 +510,77 @@ def plot(config, history, theta_D, x_real, x_fake, result, path: Path) -> None:
     plt.close(figure)
 
 
+def train_population(config: gan.GANConfig, args: argparse.Namespace, folder: Path):
+    """Train args.population GANs at once, writing history.csv (a row per GAN per logged
+    step) in folder as it goes. Returns (the last logged record, final parameters or None,
+    the NonFiniteLossError that stopped training or None)."""
+    records, final = train_fast(config, args)
+    last, error = None, None
+    with (
+        open(folder / "history.csv", "w", newline="") as file,
+        np.errstate(over="ignore", invalid="ignore"),
+    ):
+        writer = csv.DictWriter(file, POPULATION_HISTORY_COLUMNS)
+        writer.writeheader()
+        bar = tqdm(total=config.steps, unit="step", dynamic_ncols=True)
+        try:
+            for record in records:
+                if record["step"] % args.log_every == 0 or record["step"] == config.steps - 1:
+                    last = record
+                    writer.writerows(
+                        {"step": record["step"], "gan": p}
+                        | {name: float(record[name][p]) for name in HISTORY_COLUMNS[1:]}
+                        for p in range(args.population)
+                    )
+                    bar.set_postfix(
+                        D=f"{np.median(record['loss_D']):.3f}",
+                        G=f"{np.median(record['loss_G']):.3f}",
+                    )
+                bar.update()
+        except gan.NonFiniteLossError as failure:
+            writer.writerow({"gan": failure.gans[0]} | failure.record)
+            error = failure
+        finally:
+            bar.close()
+    return last, (None if error else final()), error
+
+
+def evaluate_population(config: gan.GANConfig, args, last: dict, theta_G) -> list[dict]:
+    """One row per GAN: its seed and noise, the metrics of its generator (evaluated like a
+    single run's) and its final losses."""
+    population, rows = population_config(config, args), []
+    for p in range(args.population):
+        member = population.member(p)
+        x_real, x_fake = metrics.evaluation_samples(member, theta_G[p])
+        result = metrics.evaluate(data.get_dataset(config.dataset), x_real, x_fake)
+        rows.append(
+            {"gan": p, "seed": member.seed, "noise": member.noise}
+            | {name: result[name] for name in METRIC_NAMES}
+            | {"final_loss_D": float(last["loss_D"][p]), "final_loss_G": float(last["loss_G"][p])}
+        )
+    return rows
+
+
+def noise_level_summary(rows: list[dict]) -> list[dict]:
+    """Per distinct noise level: how many GANs, the fraction that captured every mode, and
+    the mean of each metric."""
+    summary = []
+    for level in dict.fromkeys(row["noise"] for row in rows):
+        group = [row for row in rows if row["noise"] == level]
+        summary.append(
+            {
+                "noise": level,
+                "gans": len(group),
+                "all_modes_fraction": float(
+                    np.mean([row["modes_captured"] == row["modes_total"] for row in group])
+                ),
+            }
+            | {f"mean_{name}": float(np.mean([row[name] for row in group])) for name in
+               ("modes_captured", "high_quality_fraction", "reverse_kl", "energy_distance")}
+        )  # fmt: skip
+    return summary
+
+
 def write_json(path: Path, content: dict) -> None:
     path.write_text(json.dumps(content, indent=2) + "\n")
 
@@ -432,7 +592,6 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.", dir=args.out.absolute().parent))
     try:
         started = time.perf_counter()
-        history, final, error = train_and_log(config, args, folder)
         summary = {
             "arguments": {
                 name: str(value) if isinstance(value, Path) else value
@@ -443,7 +602,18 @@ def main(argv: list[str] | None = None) -> int:
             "evaluation": {"samples": metrics.EVAL_SAMPLES, "counter_step": metrics.EVAL_STEP},
             "versions": versions(),
         }
-        if error is None:
+        if args.population > 1:
+            last, final, error = train_population(config, args, folder)
+        else:
+            history, final, error = train_and_log(config, args, folder)
+        if error is None and args.population > 1:
+            rows = evaluate_population(config, args, last, final[0])
+            with open(folder / "population.csv", "w", newline="") as file:
+                writer = csv.DictWriter(file, POPULATION_COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+            summary |= {"noise_levels": noise_level_summary(rows), "gans": rows}
+        elif error is None:
             theta_G, theta_D = final
             x_real, x_fake = metrics.evaluation_samples(config, theta_G)
             result = metrics.evaluate(data.get_dataset(config.dataset), x_real, x_fake)
@@ -455,6 +625,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = result | summary
         else:
             summary |= {"error": str(error), "failed_step": error.step}
+            if args.population > 1:
+                summary["failed_gans"] = error.gans
         summary["seconds"] = time.perf_counter() - started
         write_json(folder / "metrics.json", summary)
         if args.out.exists():
@@ -471,6 +643,19 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_NON_FINITE
+    if args.population > 1:
+        for level in summary["noise_levels"]:
+            print(
+                f"noise {level['noise']:g}: {level['gans']} GAN(s), all modes covered by "
+                f"{100 * level['all_modes_fraction']:.0f}%, mean high-quality fraction "
+                f"{level['mean_high_quality_fraction']:.3f}, mean reverse KL "
+                f"{level['mean_reverse_kl']:.4f}"
+            )
+        print(
+            f"{args.population} GANs on {args.device}; {summary['seconds']:.1f} s; "
+            f"wrote {args.out}/{{population.csv,metrics.json,history.csv}}"
+        )
+        return 0
     print(
         f"modes covered {result['modes_captured']}/{result['modes_total']}, "
         f"high-quality fraction {result['high_quality_fraction']:.3f}, "

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import run
+from fast import device as fast_device
 from reference import data, gan, metrics
+from tests.tolerance import assert_close, float32_tolerance
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--steps", "12", "--batch", "16", "--hidden", "8", "--latent", "2", "--log-every", "5"]
@@ -32,7 +34,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_end_to_end(tmp_path):
     out = tmp_path / "run"
     args = [*TINY, "--noise", "0.1", "--anneal", "linear", "--seed", "3", "--out", str(out)]
-    done = run_cli(*args)
+    done = run_cli(*args, "--backend", "reference")
     assert done.returncode == 0, done.stderr
     assert "modes covered" in done.stdout and "final losses" in done.stdout
     assert {path.name for path in out.iterdir()} == OUTPUTS
@@ -83,6 +85,11 @@ def test_every_dataset_runs_and_plots(tmp_path, name):
         ("--label-smoothing", "0"),
         ("--lr", "0"),
         ("--seed", "-1"),
+        ("--noise", "0.1,,0.2"),
+        ("--noise", "0.1,-1"),
+        ("--population", "0"),
+        ("--device", "tpu"),
+        ("--backend", "torch"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, option, value):
@@ -129,7 +136,7 @@ def test_non_finite_loss_stops_keeps_history_and_names_the_step(tmp_path, capsys
 
     monkeypatch.setattr(gan, "train_step", train_step_failing_at_7)
     out = tmp_path / "run"
-    assert run.main([*TINY, "--out", str(out)]) == run.EXIT_NON_FINITE
+    assert run.main([*TINY, "--backend", "reference", "--out", str(out)]) == run.EXIT_NON_FINITE
     stderr = capsys.readouterr().err.splitlines()
     assert f"non-finite loss at step {failing_step}" in stderr[-1]
     assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
@@ -153,6 +160,102 @@ def test_help_documents_every_option_the_issue_names():
     parser = run.make_parser()
     options = {option: action for action in parser._actions for option in action.option_strings}
     named = "noise anneal anneal-steps label-smoothing label-flip dataset steps batch hidden latent"
-    for name in [*named.split(), "lr", "d-steps", "seed", "out", "backend"]:
+    for name in [*named.split(), "lr", "d-steps", "seed", "out", "backend", "device",
+                 "population"]:  # fmt: skip
         assert options[f"--{name}"].help, name
     assert all(action.help for action in parser._actions)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--population", "3", "--noise", "0.1,0.2"], "--noise"),
+        (["--population", "2", "--backend", "reference"], "--population"),
+        (["--device", "gpu", "--backend", "reference"], "--device"),
+        (["--population", "2", "--seed", str(2**64 - 1)], "--seed"),
+    ],
+)
+def test_bad_population_options_exit_2_with_one_line(tmp_path, capsys, args, option):
+    with pytest.raises(SystemExit) as exit_info:
+        run.main([*TINY, *args, "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == run.EXIT_BAD_ARGUMENTS
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and stderr.startswith(f"run.py: error: {option}: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(fast_device.gpu_available(), reason="this machine has a GPU")
+def test_asking_for_a_missing_gpu_exits_2(tmp_path):
+    done = run_cli(*TINY, "--device", "gpu", "--out", str(tmp_path / "run"))
+    assert done.returncode == run.EXIT_BAD_ARGUMENTS
+    assert done.stderr.startswith("run.py: error: --device: gpu needs CuPy")
+    assert done.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_fast_backend_tracks_the_reference_run(tmp_path):
+    histories = {}
+    for backend in ("fast", "reference"):
+        out = tmp_path / backend
+        args = [*TINY, "--noise", "0.1", "--backend", backend, "--device", "cpu"]
+        assert run.main([*args, "--out", str(out)]) == 0
+        assert {path.name for path in out.iterdir()} == OUTPUTS
+        histories[backend] = read_history(out)
+    summaries = {b: json.loads((tmp_path / b / "metrics.json").read_text()) for b in histories}
+    assert set(summaries["fast"]) == set(summaries["reference"])
+    # float32 against float64 from the same float32-rounded start: 12 steps, each within the
+    # one-step bound of a step of this size (tests/test_fast_gan.py), to first order
+    config = gan.GANConfig(batch=16, hidden=8, latent=2)
+    rtol = 12 * float32_tolerance(2 * config.batch, 4 * (gan.HIDDEN_LAYERS + 1))
+    for fast_row, reference_row in zip(histories["fast"], histories["reference"], strict=True):
+        assert fast_row["step"] == reference_row["step"]
+        for name in ("loss_D", "loss_G", "D_real", "D_fake"):
+            expected = float(reference_row[name])
+            atol = rtol * (1 + abs(expected))
+            assert_close(name, float(fast_row[name]), expected, atol=atol, rtol=0.0)
+
+
+def test_population_writes_one_row_per_gan_and_each_gan_is_its_own_run(tmp_path):
+    out = tmp_path / "population"
+    args = [*TINY, "--device", "cpu", "--seed", "5"]
+    assert run.main([*args, "--population", "3", "--noise", "0,0.1,0.2", "--out", str(out)]) == 0
+    assert {path.name for path in out.iterdir()} == {
+        "population.csv",
+        "metrics.json",
+        "history.csv",
+    }
+    with open(out / "population.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(int(r["gan"]), int(r["seed"]), float(r["noise"])) for r in rows] == [
+        (0, 5, 0.0), (1, 6, 0.1), (2, 7, 0.2)
+    ]  # fmt: skip
+    history = read_history(out)
+    assert [(int(r["step"]), int(r["gan"])) for r in history[:4]] == [
+        (0, 0),
+        (0, 1),
+        (0, 2),
+        (5, 0),
+    ]
+    summary = json.loads((out / "metrics.json").read_text())
+    assert [level["noise"] for level in summary["noise_levels"]] == [0.0, 0.1, 0.2]
+    assert len(summary["gans"]) == 3
+    # GAN 1 alone: seed 6, noise 0.1. Bit-identical on the CPU, whatever P (each GAN's
+    # arithmetic is its own), so its metrics and logged losses are the population's row 1.
+    single = tmp_path / "single"
+    assert run.main([*args, "--seed", "6", "--noise", "0.1", "--out", str(single)]) == 0
+    alone = json.loads((single / "metrics.json").read_text())
+    for name in run.METRIC_NAMES:
+        assert summary["gans"][1][name] == alone[name], name
+    assert summary["gans"][1]["final_loss_G"] == alone["final_loss_G"]
+    mine = [r for r in history if r["gan"] == "1"]
+    for row, alone_row in zip(mine, read_history(single), strict=True):
+        assert all(row[name] == alone_row[name] for name in run.HISTORY_COLUMNS), row
+
+
+def test_population_stopped_by_a_non_finite_loss_names_its_gans(tmp_path):
+    # lr 1e200 overflows every GAN's discriminator at the first step (as for one GAN above)
+    out = tmp_path / "population"
+    args = [*TINY, "--device", "cpu", "--population", "2", "--lr", "1e200", "--out", str(out)]
+    assert run.main(args) == run.EXIT_NON_FINITE
+    assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["failed_step"] == 0 and summary["failed_gans"] == [0, 1]
