@@ -262,8 +262,8 @@ def _fused_step_serial(params, moments, keys, sigma, step, d_out, g_out, results
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _fused_step_parallel(params, moments, keys, sigma, step, d_out, g_out, results, scratch,
-                         tables,
-                         layout_G, layout_D, activations, streams, hyper, corrections):  # fmt: skip
+                         tables, layout_G, layout_D, activations, streams, hyper,
+                         corrections):  # fmt: skip
     """One GAN per thread (BLAS then runs single-threaded inside each)."""
     for p in prange(keys.shape[0]):
         _gan_step_one(p, params, moments, keys, sigma, step, d_out, g_out, results, scratch,
@@ -281,9 +281,10 @@ def _fused_tables(base: reference_gan.GANConfig) -> tuple:
     return (
         (spec_G, spec_D, base.dim),
         data.sampler_tables(reference_gan.data.get_dataset(base.dataset)),
-        mlp._layout(spec_G, B),
-        (*mlp._layout(spec_D, 2 * B), mlp._layout(spec_D, B)[3]),  # h offsets for 2B and B rows
+        mlp.layout(spec_G, B),
+        (*mlp.layout(spec_D, 2 * B), mlp.layout(spec_D, B)[3]),  # h offsets for 2B and B rows
         (mlp.activation_code(spec_G), mlp.activation_code(spec_D)),
+        # streams[s, kind]: the counter's stream word of each Stream kind in substep s
         np.array([[stream_id(kind, s) for kind in Stream] for s in range(S + 1)], np.int64),
         (
             base.label_smoothing,
@@ -293,7 +294,7 @@ def _fused_tables(base: reference_gan.GANConfig) -> tuple:
             base.beta1,
             base.beta2,
             1e-8,
-        ),  # fmt: skip
+        ),
     )
 
 

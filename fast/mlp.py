@@ -49,7 +49,7 @@ def layer_views(spec: MLPSpec, theta) -> list:
     ]
 
 
-def _layout(spec: MLPSpec, batch: int):
+def layout(spec: MLPSpec, batch: int):
     """The integer tables the kernels read: sizes (L+1,), weight and bias offsets in theta
     (L,), and the offset of each hidden output in the flat activation buffer (L,), whose
     last entry is its total length."""
@@ -205,7 +205,7 @@ def forward(spec: MLPSpec, theta, x):
         return _forward_gpu(spec, theta, x)
     x = np.ascontiguousarray(x, dtype=np.float32)
     P, batch = x.shape[:2]
-    sizes, w_off, b_off, h_off = _layout(spec, batch)
+    sizes, w_off, b_off, h_off = layout(spec, batch)
     device.single_threaded_blas()
     y, acts = _forward_cpu(theta, x, sizes, w_off, b_off, h_off, activation_code(spec))
     cache = {"h0": x, "acts": acts}
@@ -222,7 +222,7 @@ def backward(spec: MLPSpec, theta, cache: dict, dy, param_grad: bool = True):
         return _backward_gpu(spec, theta, cache, dy, param_grad)
     dy = np.ascontiguousarray(dy, dtype=np.float32)
     x = cache["h0"]
-    sizes, w_off, b_off, h_off = _layout(spec, x.shape[1])
+    sizes, w_off, b_off, h_off = layout(spec, x.shape[1])
     device.single_threaded_blas()
     return _backward_cpu(
         theta, x, cache["acts"], dy, sizes, w_off, b_off, h_off, activation_code(spec), param_grad
