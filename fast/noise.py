@@ -21,17 +21,22 @@ import numpy as np
 from numba import njit, prange
 
 from fast import device
-from reference.noise import PHILOX_ROUNDS
+from reference.noise import (
+    MASK32,
+    PHILOX_M0,
+    PHILOX_M1,
+    PHILOX_ROUNDS,
+    PHILOX_W0,
+    PHILOX_W1,
+    TWO_POW_MINUS_32,
+)
 
 # Numba types mixed signed/unsigned integer arithmetic as float64, so every constant the
-# kernels combine with uint64 words is itself a uint64.
-_M0 = np.uint64(0xD2511F53)
-_M1 = np.uint64(0xCD9E8D57)
-_W0 = np.uint64(0x9E3779B9)
-_W1 = np.uint64(0xBB67AE85)
-_MASK = np.uint64(0xFFFFFFFF)
+# kernels combine with uint64 words is itself a uint64 (the reference's, widened).
+_M0, _M1, _MASK = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1), np.uint64(MASK32)
+_W0, _W1 = np.uint64(PHILOX_W0), np.uint64(PHILOX_W1)
 _SHIFT = np.uint64(32)
-_TWO_POW_MINUS_32 = 2.0**-32
+_TWO_POW_MINUS_32 = TWO_POW_MINUS_32
 _TWO_PI = 2.0 * math.pi
 
 
