@@ -102,7 +102,7 @@ def assert_step_matches(population, state, ref_states, step: int, logit_scale=1.
     for p, ref_state in enumerate(ref_states):
         member = population.member(p)
         ref_record, ref_intermediates = reference_step(member, ref_state, step, intermediates, p)
-        assert set(intermediates) == set(ref_intermediates)
+        assert list(intermediates) == list(ref_intermediates)  # the same names, in order
         for name, expected in ref_intermediates.items():  # a failure names the tensor
             actual = device.to_host(intermediates[name])[p]
             scale = 1.0 if name.split("/")[1] in UPSTREAM_OF_D else logit_scale
