@@ -646,9 +646,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.population > 1:
         for level in summary["noise_levels"]:
             print(
-                f"noise {level['noise']:g}: {level['gans']} GAN(s), all modes covered by "
-                f"{100 * level['all_modes_fraction']:.0f}%, mean high-quality fraction "
-                f"{level['mean_high_quality_fraction']:.3f}, mean reverse KL "
+                f"noise {level['noise']:g}: {level['gans']} GAN(s), "
+                f"{100 * level['all_modes_fraction']:.0f}% cover every mode, "
+                f"mean high-quality fraction {level['mean_high_quality_fraction']:.3f}, "
+                f"mean reverse KL "
                 f"{level['mean_reverse_kl']:.4f}"
             )
         print(

@@ -43,7 +43,7 @@ DISCRIMINATOR_ACTIVATION = "leaky_relu"
 @dataclass(frozen=True)
 class GANConfig:
     dataset: str = "ring"
-    steps: int = 2000
+    steps: int = 3000
     batch: int = 256
     hidden: int = 128
     latent: int = 8
@@ -53,7 +53,7 @@ class GANConfig:
     d_steps: int = 1
     noise: float = 0.0  # initial instance-noise std sigma0; 0 turns instance noise off
     anneal: str = "none"
-    anneal_steps: int = 2000
+    anneal_steps: int = 3000
     label_smoothing: float = 1.0  # target for real labels; 1.0 means no smoothing
     label_flip: float = 0.0  # probability of flipping each label
     generator_loss: str = "non-saturating"
