@@ -28,6 +28,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -106,14 +107,25 @@ def noise_list(text: str) -> tuple[float, ...]:
         ) from None
 
 
-def positive_int(text: str) -> int:
+def positive_int(text: str, maximum: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value < 1 or (maximum is not None and value > maximum):
+        expected = "a positive integer" + ("" if maximum is None else f" up to {maximum}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def step_count(text: str) -> int:
+    # The evaluation samples are drawn at counter step EVAL_STEP, which training must not reach.
+    return positive_int(text, metrics.EVAL_STEP)
+
+
+def population_size(text: str) -> int:
+    # A population lives in one process; 2**20 GANs of the default size are already ~150 GB.
+    return positive_int(text, 2**20)
 
 
 def seed(text: str) -> int:
@@ -178,7 +190,7 @@ def make_parser() -> ArgumentParser:
         help="ring: 8 Gaussians on a circle; grid: 5x5 Gaussians; circle: a zero-width circle; "
         "ring3d: the ring in the plane x3 = 0 of 3-D; points: two point masses on a line",
     )
-    model.add_argument("--steps", type=positive_int, default=DEFAULTS.steps, help="training steps")
+    model.add_argument("--steps", type=step_count, default=DEFAULTS.steps, help="training steps")
     model.add_argument("--batch", type=positive_int, default=DEFAULTS.batch, help="batch size B")
     model.add_argument(
         "--hidden",
@@ -195,6 +207,13 @@ def make_parser() -> ArgumentParser:
         type=positive_int,
         default=DEFAULTS.d_steps,
         help="discriminator updates per generator update",
+    )
+    model.add_argument(
+        "--generator-loss",
+        choices=loss.GENERATOR_LOSSES,
+        default=DEFAULTS.generator_loss,
+        help="non-saturating: minimise -log D(G(z)); minimax: minimise log(1 - D(G(z))), "
+        "the game's own value, which saturates when D wins",
     )
     model.add_argument(
         "--seed",
@@ -217,7 +236,7 @@ def make_parser() -> ArgumentParser:
     )
     model.add_argument(
         "--population",
-        type=positive_int,
+        type=population_size,
         default=1,
         help="train P independent GANs at once (--backend fast), GAN p with seed --seed + p "
         "and its own --noise value; one row of metrics per GAN in population.csv",
@@ -276,7 +295,9 @@ def parse_config(
         args.anneal_steps = args.steps
     noises, P = args.noise, args.population
     if len(noises) not in (1, P):
-        parser.error(f"--noise: expected 1 or {P} values (one per GAN), got {len(noises)}")
+        listed = ",".join(f"{value:g}" for value in noises)
+        expected = "one value" if P == 1 else f"one value or {P} (one per GAN)"
+        parser.error(f"--noise: expected {expected} for --population {P}, got {listed!r}")
     args.noise = noises * P if len(noises) == 1 else noises
     if P > 1 and args.backend != "fast":
         parser.error(f"--population: {P} GANs need --backend fast")
@@ -284,7 +305,9 @@ def parse_config(
         parser.error(f"--seed: the seeds --seed + p must stay below 2**64, got {args.seed}")
     if args.backend == "reference" and args.device == "gpu":
         parser.error("--device: gpu needs --backend fast")
-    if args.backend == "fast":
+    if args.backend == "reference":
+        args.device = "cpu"
+    else:
         try:
             args.device = fast_device.resolve(args.device)
         except fast_device.DeviceUnavailableError as unavailable:
@@ -302,6 +325,7 @@ def parse_config(
         anneal_steps=args.anneal_steps,
         label_smoothing=args.label_smoothing,
         label_flip=args.label_flip,
+        generator_loss=args.generator_loss,
         seed=args.seed,
     )
     if args.out is None:
@@ -347,8 +371,10 @@ def train_fast(config: gan.GANConfig, args: argparse.Namespace):
 def train_fast_one(config: gan.GANConfig, args: argparse.Namespace):
     """train_fast for one GAN, with the reference's record and parameter shapes."""
     records, final = train_fast(config, args)
+    # sigma from the float64 schedule: the record holds the float32 the kernels used.
     scalar_records = (
         {name: value if name == "step" else float(value[0]) for name, value in record.items()}
+        | {"sigma": config.sigma(record["step"])}
         for record in records
     )
     return scalar_records, lambda: tuple(theta[0] for theta in final())
@@ -515,7 +541,7 @@ def train_population(config: gan.GANConfig, args: argparse.Namespace, folder: Pa
     step) in folder as it goes. Returns (the last logged record, final parameters or None,
     the NonFiniteLossError that stopped training or None)."""
     records, final = train_fast(config, args)
-    last, error = None, None
+    population, last, error = population_config(config, args), None, None
     with (
         open(folder / "history.csv", "w", newline="") as file,
         np.errstate(over="ignore", invalid="ignore"),
@@ -527,9 +553,11 @@ def train_population(config: gan.GANConfig, args: argparse.Namespace, folder: Pa
             for record in records:
                 if record["step"] % args.log_every == 0 or record["step"] == config.steps - 1:
                     last = record
+                    step = record["step"]
                     writer.writerows(
-                        {"step": record["step"], "gan": p}
+                        {"step": step, "gan": p}
                         | {name: float(record[name][p]) for name in HISTORY_COLUMNS[1:]}
+                        | {"sigma": population.member(p).sigma(step)}
                         for p in range(args.population)
                     )
                     bar.set_postfix(
@@ -585,9 +613,8 @@ def write_json(path: Path, content: dict) -> None:
     path.write_text(json.dumps(content, indent=2) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
-    args, config = parse_config(parser, sys.argv[1:] if argv is None else argv)
+def run(args: argparse.Namespace, config: gan.GANConfig) -> int:
+    """Train, evaluate and write --out; returns the exit status."""
     args.out.absolute().parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.", dir=args.out.absolute().parent))
     try:
@@ -665,6 +692,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary['seconds']:.1f} s; wrote {args.out}/{{samples.png,metrics.json,history.csv}}"
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args, config = parse_config(parser, sys.argv[1:] if argv is None else argv)
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so run() removes its temporary folder.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        return run(args, config)
+    except MemoryError:
+        parser.error(
+            f"--batch {args.batch}, --hidden {args.hidden}, --latent {args.latent}, "
+            f"--population {args.population}: more memory than this machine has"
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 import csv
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +90,9 @@ def test_every_dataset_runs_and_plots(tmp_path, name):
         ("--noise", "0.1,,0.2"),
         ("--noise", "0.1,-1"),
         ("--population", "0"),
+        ("--population", str(2**20 + 1)),
+        ("--steps", str(metrics.EVAL_STEP + 1)),
+        ("--generator-loss", "wasserstein"),
         ("--device", "tpu"),
         ("--backend", "torch"),
     ],
@@ -160,8 +165,8 @@ def test_help_documents_every_option_the_issue_names():
     parser = run.make_parser()
     options = {option: action for action in parser._actions for option in action.option_strings}
     named = "noise anneal anneal-steps label-smoothing label-flip dataset steps batch hidden latent"
-    for name in [*named.split(), "lr", "d-steps", "seed", "out", "backend", "device",
-                 "population"]:  # fmt: skip
+    for name in [*named.split(), "lr", "d-steps", "generator-loss", "seed", "out", "backend",
+                 "device", "population"]:  # fmt: skip
         assert options[f"--{name}"].help, name
     assert all(action.help for action in parser._actions)
 
@@ -182,6 +187,39 @@ def test_bad_population_options_exit_2_with_one_line(tmp_path, capsys, args, opt
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith(f"run.py: error: {option}: ")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_running_out_of_memory_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
+    def exhausted(args, config):
+        raise MemoryError
+
+    monkeypatch.setattr(run, "run", exhausted)
+    with pytest.raises(SystemExit) as exit_info:
+        run.main([*TINY, "--batch", "16", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == run.EXIT_BAD_ARGUMENTS
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and stderr.startswith("run.py: error: --batch 16, ")
+
+
+def test_sigterm_leaves_no_temporary_folder(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "--backend", "reference", "--out", str(tmp_path / "run")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    # Wait until training has started (the temporary folder exists), then stop it.
+    deadline = time.monotonic() + 120
+    while not any(tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_minimax_generator_loss_runs(tmp_path):
+    out = tmp_path / "run"
+    args = [*TINY, "--generator-loss", "minimax", "--backend", "reference", "--out", str(out)]
+    assert run.main(args) == 0
+    assert json.loads((out / "metrics.json").read_text())["config"]["generator_loss"] == "minimax"
 
 
 @pytest.mark.skipif(fast_device.gpu_available(), reason="this machine has a GPU")
