@@ -19,4 +19,17 @@ from float32 and the reduction lengths; the random numbers are bit-identical.
 
 Each public function dispatches on where its arrays live: `if device.on_gpu(x)` it runs the
 CUDA kernels of the .cu file beside it, otherwise the Numba kernels above it.
+
+Names beyond the reference's follow two patterns: `<name>_one` is the Numba body of <name>
+for one GAN (the population kernels and the fused CPU step call it), and `<name>_into_gpu`
+writes into buffers made once (what the captured CUDA graph replays). A few kernels fuse
+what the reference does in separate functions: `mlp.bias_activation` (bias add +
+activation_forward), `mlp.activation_backward_sum` (activation_backward + the bias
+gradient), `loss.softplus_sigmoid` (softplus and sigmoid in one pass; the label targets of
+loss.discriminator_targets are formed inside the fused loss kernel) and
+`noise.noisy_discriminator_input` (add_instance_noise on real and fake samples in one pass).
+What needs no speed (key_from_seed, stream_id, sigma_schedule, the datasets, init_params) is
+imported from the reference, not written twice. Extra arguments: `gan.init_state` takes the
+device, and `mlp.backward` can skip the weight gradients (`param_grad=False`: the generator's
+step needs only D's input gradient).
 """
