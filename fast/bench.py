@@ -131,8 +131,8 @@ def measure_composed_cpu(config, population: int, repeats: int) -> dict:
     def step(s):
         sigma = pop.sigma(s)
         for substep in range(config.d_steps):
-            fast_gan.discriminator_substep(pop, state, s, substep, sigma)
-        fast_gan.generator_substep(pop, state, s, config.d_steps, sigma)
+            fast_gan.discriminator_substep(pop, state, state.keys, s, substep, sigma)
+        fast_gan.generator_substep(pop, state, state.keys, s, config.d_steps, sigma)
 
     seconds = seconds_per_step(step, "cpu", 5, repeats, 10)
     return {**row("fast", "cpu", population, seconds, config), "variant": "composed"}

@@ -119,9 +119,9 @@ def generate(config: PopulationConfig, theta_G, key, step: int, substep: int, n:
 
 
 def discriminator_substep(
-    config: PopulationConfig, state: PopulationState, step: int, substep: int, sigma
+    config: PopulationConfig, state: PopulationState, key, step: int, substep: int, sigma
 ) -> dict:
-    base, key = config.base, state.keys
+    base = config.base
     spec_D, batch = base.discriminator_spec(), base.batch
     x_real = data.sample(reference_gan.data.get_dataset(base.dataset), key, step, substep, batch)
     z, x_fake = generate(config, state.theta_G, key, step, substep, batch)
@@ -159,9 +159,9 @@ def discriminator_substep(
 
 
 def generator_substep(
-    config: PopulationConfig, state: PopulationState, step: int, substep: int, sigma
+    config: PopulationConfig, state: PopulationState, key, step: int, substep: int, sigma
 ) -> dict:
-    base, key = config.base, state.keys
+    base = config.base
     spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
     z = noise.normal(key, step, stream_id(Stream.LATENT, substep), (base.batch, base.latent))
     x_fake, cache_G = mlp.forward(spec_G, state.theta_G, z)
@@ -460,9 +460,9 @@ def train_step(config: PopulationConfig, state: PopulationState, step: int) -> t
     sigma = device.to_device(sigma, "gpu")
     intermediates = {}
     for substep in range(config.base.d_steps):
-        d_out = discriminator_substep(config, state, step, substep, sigma)
+        d_out = discriminator_substep(config, state, state.keys, step, substep, sigma)
         intermediates.update({f"d{substep}/{name}": value for name, value in d_out.items()})
-    g_out = generator_substep(config, state, step, config.base.d_steps, sigma)
+    g_out = generator_substep(config, state, state.keys, step, config.base.d_steps, sigma)
     intermediates.update({f"g/{name}": value for name, value in g_out.items()})
     xp = device.array_module(state.theta_G)
     # sigmoid as 0.5 (1 + tanh(l / 2)): no overflow for any logit

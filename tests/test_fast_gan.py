@@ -228,10 +228,14 @@ def test_fused_cpu_step_is_the_composition_of_the_public_kernels():
         _, intermediates = fast_gan.train_step(population, fused, step)
         sigma = population.sigma(step)
         for s in range(config.d_steps):
-            out = fast_gan.discriminator_substep(population, composed, step, s, sigma)
+            out = fast_gan.discriminator_substep(
+                population, composed, composed.keys, step, s, sigma
+            )
             for name, value in out.items():
                 assert np.array_equal(intermediates[f"d{s}/{name}"], value), f"d{s}/{name}"
-        out = fast_gan.generator_substep(population, composed, step, config.d_steps, sigma)
+        out = fast_gan.generator_substep(
+            population, composed, composed.keys, step, config.d_steps, sigma
+        )
         for name, value in out.items():
             assert np.array_equal(intermediates[f"g/{name}"], value), f"g/{name}"
     for name in ("theta_G", "theta_D"):
