@@ -4,7 +4,7 @@ on the same float64 uniform, so it is the same component)."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from fast import data as fast_data
@@ -21,7 +21,6 @@ TINY = float(np.finfo(np.float32).tiny)
 @pytest.mark.parametrize("name", sorted(data.DATASETS))
 @given(seed_list=st.lists(seeds, min_size=1, max_size=3), step=steps,
        substep=st.integers(0, 2), n=st.integers(1, 300))  # fmt: skip
-@settings(max_examples=5)  # five datasets share the ci budget
 def test_samples_are_the_reference_rounded_once(backend, name, seed_list, step, substep, n):
     distribution = data.get_dataset(name)
     keys = np.stack([noise.key_from_seed(seed) for seed in seed_list])

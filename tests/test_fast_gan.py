@@ -5,7 +5,7 @@ exactly, twenty steps, and a population of P GANs equal to P separate runs.
 
 The reference starts from the fast path's float32 parameters (cast to float64), so what
 is compared is the float32 arithmetic alone; its tolerance comes from
-tests/tolerance.py::float32_tolerance.
+tests/tolerance.py::float32_atol, through step_atol.
 """
 
 import copy
@@ -20,18 +20,77 @@ from fast import device
 from fast import gan as fast_gan
 from reference import data, gan, loss, mlp, noise, optim
 from tests.strategies import label_flips, label_smoothings, seeds, sigmas
-from tests.tolerance import assert_close, float32_tolerance
+from tests.tolerance import assert_close, float32_atol, network_terms
 
 SMALL = gan.GANConfig(batch=64, hidden=32, noise=0.3, label_flip=0.05, label_smoothing=0.9)
 RECORD = ("sigma", "loss_D", "loss_G", "D_real", "D_fake")
 
 
-def step_tolerance(config: gan.GANConfig) -> float:
-    """A step chains G forward, D forward, D backward and G backward: 4 L layers, each a
-    float32 sum over at most max(2B, H, Z) terms (D's weight gradients sum over all 2B
-    noisy samples)."""
+def step_terms(config: gan.GANConfig) -> tuple[int, int]:
+    """(n_terms, depth) of a step for tests/tolerance.py::float32_atol: it chains G forward,
+    D forward, D backward and G backward, 4 L layers, each a float32 sum over at most
+    max(2B, H, Z) terms (D's weight gradients sum over all 2B noisy samples)."""
     n_layers = config.discriminator_spec().n_layers
-    return float32_tolerance(max(2 * config.batch, config.hidden, config.latent), 4 * n_layers)
+    return max(2 * config.batch, config.hidden, config.latent), 4 * n_layers
+
+
+def step_atol(config: gan.GANConfig, name: str, expected, intermediates=None,
+              terms: float = 0.0, logit_scale: float = 1.0, steps: int = 1) -> float:  # fmt: skip
+    """The tolerance of one of a step's tensors (an intermediate 'd0/dW1_D' or a record
+    entry 'loss_D'), from float32_atol at the step's (n_terms, depth): scaled by the
+    tensor's own max |expected|, or by `terms` (max ||terms||_2 of the sums that made it,
+    network_terms) where that is larger, i.e. where the sum cancels. `intermediates`: the
+    step's expected intermediates, for the dlogits of the tensor's substep. `steps`
+    one-step bounds add up to first order over that many steps.
+
+    - Logits are sums of O(1) terms (O(1) inputs, weights of at most 1 / sqrt(fan_in)) and
+      losses means of softplus of them, so they are O(1) by construction (floor 1) and may
+      cancel to far less; logit_scale multiplies D's output layer, so their terms, floor.
+    - dlogit = (sigmoid(logit) - target) / n, n = 2B logits in a D substep and B in the G
+      substep: a difference of terms of size 1 / n (floor 1 / n), which cancels when D is
+      right. sigmoid' <= 1/4, so a logit error of logit_scale times its own arithmetic's
+      (the unsaturated logits, |logit| = O(1), are cancellations of logit_scale-sized
+      terms) reaches the dlogit divided by 4: gain max(1, logit_scale / 4).
+    - Every gradient (D's weights, D's input g/dx_fake, G's weights) is linear in its
+      substep's dlogits, so it inherits their floor and gain: its floor is its own max
+      scaled up by 1 / (n max |dlogit|) (>= 1; large where the dlogits cancel or underflow:
+      saturated logits give float32 dlogits of 0 where float64 has 1e-186). D's output
+      bias gradient is the sum of the dlogits: at least their ||.||_2 (it cancels often).
+    - D_real, D_fake are means of sigmoid(logit): scale at least sigmoid' * logit_scale.
+    - Everything upstream of D (data, z, G's output, the noisy inputs) and sigma: its own
+      scale, gain 1; a noisy input x + sigma eps is at least its terms' |x| + |sigma eps|.
+    """
+    n_terms, depth = step_terms(config)
+    kind = name.split("/")[-1]
+    n_logits = config.batch if name.startswith("g/") else 2 * config.batch
+    downstream_gain = max(1.0, logit_scale / 4)
+    if kind in {"logit_real", "logit_fake", "loss_D", "loss_G"}:
+        floor, gain = logit_scale, 1.0
+    elif kind in {"D_real", "D_fake"}:
+        floor, gain = logit_scale / 4, 1.0
+    elif kind in {"x_real_noisy", "x_fake_noisy"}:  # x + sigma eps: at least its terms'
+        x = device.to_host(intermediates[name.removesuffix("_noisy")])
+        floor, gain = max_abs(np.abs(x) + np.abs(np.asarray(expected) - x)), 1.0
+    elif kind in UPSTREAM_OF_D or kind == "sigma":
+        floor, gain = 0.0, 1.0
+    elif kind in {"dlogit_real", "dlogit_fake"}:
+        floor, gain = 1 / n_logits, downstream_gain
+    else:  # a gradient
+        prefix = name.split("/")[0] + "/"
+        dlogits = np.concatenate([
+            np.ravel(device.to_host(intermediates[prefix + k]))
+            for k in ("dlogit_real", "dlogit_fake") if prefix + k in intermediates
+        ])  # fmt: skip
+        own, dlogit_max = max_abs(expected), max_abs(dlogits)
+        floor = own / (n_logits * dlogit_max) if dlogit_max > 0 else 0.0
+        if kind == f"db{config.discriminator_spec().n_layers}_D":
+            floor = max(floor, float(np.sqrt(np.sum(dlogits**2))))
+        gain = downstream_gain
+    return float32_atol(expected, n_terms, depth, max(floor, terms), steps * gain)
+
+
+def max_abs(values) -> float:
+    return float(np.abs(np.asarray(values, dtype=np.float64)).max(initial=0.0))
 
 
 def reference_states(population: fast_gan.PopulationConfig, state) -> list[gan.GANState]:
@@ -45,10 +104,10 @@ def reference_states(population: fast_gan.PopulationConfig, state) -> list[gan.G
     return states
 
 
-def assert_matches(name: str, actual, expected, rtol: float) -> None:
+def assert_matches(label: str, actual, expected, atol: float) -> float:
+    """The worst error as a fraction of atol, asserted <= 1."""
     expected = np.asarray(expected, dtype=np.float64)
-    atol = rtol * (1.0 + float(np.abs(expected).max(initial=0.0)))
-    assert_close(name, device.to_host(actual), expected, atol=atol, rtol=0.0)
+    return assert_close(label, device.to_host(actual), expected, atol=atol, rtol=0.0)
 
 
 def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediates, p: int):
@@ -62,11 +121,23 @@ def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediat
     gradient, every substep starts from the same parameters up to one rounding, so each
     tensor's error is its own substep's float32 arithmetic."""
     key, sigma = noise.key_from_seed(member.seed), member.sigma(step)
-    spec_D, intermediates = member.discriminator_spec(), {}
+    spec_D, spec_G, intermediates, terms = (
+        member.discriminator_spec(),
+        member.generator_spec(),
+        {},
+        {},
+    )
     for s in range(member.d_steps):
         theta_D, adam_D = ref_state.theta_D.copy(), copy.deepcopy(ref_state.adam_D)
         out = gan.discriminator_substep(member, ref_state, key, step, s, sigma)
         intermediates |= {f"d{s}/{name}": value for name, value in out.items()}
+        x = np.concatenate([out["x_real_noisy"], out["x_fake_noisy"]])
+        dy = np.concatenate([out["dlogit_real"], out["dlogit_fake"]])[:, None]
+        network = network_terms(spec_D, theta_D, x, dy, "d", "_D")
+        network["logit_real"] = network["logit_fake"] = network.pop("y")
+        zeros = np.zeros_like(out["x_fake"])  # G's backward is not part of a D substep
+        network["x_fake"] = network_terms(spec_G, ref_state.theta_G, out["z"], zeros, "", "")["y"]
+        terms |= {f"d{s}/{name}": value for name, value in network.items()}
         names = mlp.named_parameters(spec_D, theta_D, prefix="d", suffix="_D")  # flat order
         fast_grad = np.concatenate(
             [device.to_host(fast_intermediates[f"d{s}/{name}"])[p].ravel() for name in names]
@@ -76,8 +147,14 @@ def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediat
             ref_state.theta_D, fast_grad.astype(np.float64), ref_state.adam_D, member.lr,
             member.beta1, member.beta2,
         )  # fmt: skip
+    theta_G = ref_state.theta_G.copy()
     out = gan.generator_substep(member, ref_state, key, step, member.d_steps, sigma)
     intermediates |= {f"g/{name}": value for name, value in out.items()}
+    network = network_terms(spec_D, ref_state.theta_D, out["x_fake_noisy"],
+                            out["dlogit_fake"][:, None], "", "")  # fmt: skip
+    terms |= {"g/logit_fake": network["y"], "g/dx_fake": network["dx"]}
+    network = network_terms(spec_G, theta_G, out["z"], out["dx_fake"], "d", "_G")
+    terms |= {"g/x_fake": network.pop("y")} | {f"g/{k}": v for k, v in network.items() if k != "dx"}
     last = f"d{member.d_steps - 1}/"
     record = {
         "sigma": sigma,
@@ -86,31 +163,34 @@ def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediat
         "D_real": float(np.mean(loss.sigmoid(intermediates[last + "logit_real"]))),
         "D_fake": float(np.mean(loss.sigmoid(intermediates[last + "logit_fake"]))),
     }
-    return record, intermediates
+    return record, intermediates, terms
 
 
 UPSTREAM_OF_D = {"x_real", "z", "x_fake", "x_real_noisy", "x_fake_noisy"}  # G and noise only
 
 
 def assert_step_matches(population, state, ref_states, step: int, logit_scale=1.0) -> None:
-    """One fast step against reference_step for every GAN, tensor by tensor. A D output layer
-    scaled by logit_scale makes each logit a sum of terms logit_scale times larger than
-    unscaled ones, which can cancel to a logit of order 1: the float32 error of the logits,
-    and of everything computed from them, grows by that factor; D's inputs are unaffected."""
+    """One fast step against reference_step for every GAN, tensor by tensor, each within
+    step_atol: its own scale, or its terms' (network_terms) where a sum cancels. A D output
+    layer scaled by logit_scale makes the logits sums of logit_scale times larger terms
+    (step_atol's floor and gain); D's inputs are unaffected."""
     record, intermediates = fast_gan.train_step(population, state, step)
-    rtol = step_tolerance(population.base)
+    config = population.base
     for p, ref_state in enumerate(ref_states):
         member = population.member(p)
-        ref_record, ref_intermediates = reference_step(member, ref_state, step, intermediates, p)
+        ref_record, ref_intermediates, terms = reference_step(
+            member, ref_state, step, intermediates, p
+        )
         assert list(intermediates) == list(ref_intermediates)  # the same names, in order
         for name, expected in ref_intermediates.items():  # a failure names the tensor
             actual = device.to_host(intermediates[name])[p]
-            scale = 1.0 if name.split("/")[1] in UPSTREAM_OF_D else logit_scale
-            assert_matches(f"GAN {p} {name}", actual, expected, scale * rtol)
+            atol = step_atol(config, name, expected, ref_intermediates, terms.get(name, 0.0),
+                             logit_scale)  # fmt: skip
+            assert_matches(f"GAN {p} {name}", actual, expected, atol)
         for name in RECORD:
             actual = device.to_host(record[name])[p]
-            scale = 1.0 if name == "sigma" else logit_scale
-            assert_matches(f"GAN {p} {name}", actual, ref_record[name], scale * rtol)
+            atol = step_atol(config, name, ref_record[name], logit_scale=logit_scale)
+            assert_matches(f"GAN {p} {name}", actual, ref_record[name], atol)
     assert record["step"] == step
 
 
@@ -172,7 +252,6 @@ def test_twenty_steps_track_the_reference(backend):
     population = fast_gan.PopulationConfig(SMALL, seeds=(0, 5), noises=(0.3, 0.0))
     state = fast_gan.init_state(population, backend)
     ref_states = reference_states(population, state)
-    rtol = step_tolerance(SMALL)
     for step in range(20):
         record, _ = fast_gan.train_step(population, state, step)
         for p, ref_state in enumerate(ref_states):
@@ -181,9 +260,8 @@ def test_twenty_steps_track_the_reference(backend):
             # step + 1 one-step bounds to first order.
             for name in ("loss_D", "loss_G"):
                 actual = device.to_host(record[name])[p]
-                assert_matches(
-                    f"GAN {p} {name}@{step}", actual, ref_record[name], (step + 1) * rtol
-                )
+                atol = step_atol(SMALL, name, ref_record[name], steps=step + 1)
+                assert_matches(f"GAN {p} {name}@{step}", actual, ref_record[name], atol)
     # Adam moves every parameter by about lr per step whatever its gradient's size, so an
     # update whose gradient sits at the rounding level can differ by up to lr: a tenth of
     # lr over 20 steps bounds it for this configuration (measured ~2e-7 on the CPU).
@@ -215,7 +293,9 @@ def test_a_population_equals_separate_runs(backend):
                     assert np.array_equal(actual, expected), f"GAN {p} {name}"
                 else:
                     # cuBLAS may choose another GEMM algorithm for another batch count.
-                    assert_matches(f"GAN {p} {name}", actual, expected, step_tolerance(base))
+                    assert_matches(
+                        f"GAN {p} {name}", actual, expected, step_atol(base, name, expected, alone)
+                    )
 
 
 def test_fused_cpu_step_is_the_composition_of_the_public_kernels():

@@ -13,7 +13,8 @@ import pytest
 from fast import device
 from fast import gan as fast_gan
 from reference import gan
-from tests.tolerance import assert_close, float32_tolerance
+from tests.test_fast_gan import step_atol, step_terms
+from tests.tolerance import assert_close, float32_atol
 
 pytestmark = [
     pytest.mark.gpu,
@@ -23,12 +24,6 @@ pytestmark = [
 
 def host(array) -> np.ndarray:
     return device.to_host(array)
-
-
-def step_tolerance(config: gan.GANConfig, scale: float) -> float:
-    """A step chains three networks' passes; each element is a float32 reduction over at
-    most max(2B, H) terms (D's weight gradients sum over the 2B noisy samples)."""
-    return 4 * float32_tolerance(max(2 * config.batch, config.hidden)) * scale
 
 
 @pytest.mark.parametrize("use_graph", [False, True], ids=["eager", "graph"])
@@ -53,10 +48,17 @@ def test_graph_step_replays_train_step(use_graph):
                 continue
             expected = host(value).astype(np.float64)
             actual = host({**graph_intermediates, **graph_record}[name])
-            atol = step_tolerance(base, 1.0 + float(np.abs(expected).max(initial=0.0)))
+            # each tensor at its own scale (tests/test_fast_gan.py::step_atol), all GANs'
+            # values together
+            atol = step_atol(base, name, expected, intermediates)
             assert_close(f"{name}@{step}", actual, expected, atol=atol, rtol=0.0)
     assert use_graph == (graph_step.graph is not None), "capture failed: see the printed reason"
-    atol = step_tolerance(base, 1.0)  # |theta| < 1 from init_params' bound
-    assert_close("theta_G", host(replayed.theta_G), host(plain.theta_G), atol=atol, rtol=0.0)
-    assert_close("theta_D", host(replayed.theta_D), host(plain.theta_D), atol=atol, rtol=0.0)
+    # Parameters are O(1) by construction (init bound 1 / sqrt(fan_in) <= 1, plus at most lr
+    # per Adam update): floor 1. Adam normalises each update, so a gradient's relative error
+    # d moves a parameter by about d lr per update: the 12 updates stay far inside one bound.
+    n_terms, depth = step_terms(base)
+    for name in ("theta_G", "theta_D"):
+        expected = host(getattr(plain, name))
+        atol = float32_atol(expected, n_terms, depth, floor=1.0)
+        assert_close(name, host(getattr(replayed, name)), expected, atol=atol, rtol=0.0)
     assert (replayed.adam_D.t, replayed.adam_G.t) == (plain.adam_D.t, plain.adam_G.t) == (8, 4)

@@ -11,7 +11,7 @@ from fast import device
 from fast import mlp as fast_mlp
 from reference import mlp
 from tests.strategies import batch_sizes, mlp_specs, populations, rng_from
-from tests.tolerance import assert_close, float32_tolerance
+from tests.tolerance import assert_close, float32_atol, network_terms
 
 
 @given(spec=mlp_specs(), batch=batch_sizes, P=populations, data=st.data())
@@ -25,15 +25,18 @@ def test_forward_and_backward_match_the_reference(backend, spec, batch, P, data)
     dtheta, dx = fast_mlp.backward(spec, on(theta, backend), cache, on(dy, backend))
     no_dtheta, dx_only = fast_mlp.backward(spec, on(theta, backend), cache, on(dy, backend), False)
     # forward then backward: 2 L chained layers, each a sum over <= max(widths, B) terms
-    rtol = float32_tolerance(max(*spec.sizes, batch), depth=2 * spec.n_layers)
+    n_terms, depth = max(*spec.sizes, batch), 2 * spec.n_layers
     for p in range(P):
         # the reference on the same float32 inputs, so only the arithmetic differs
         theta64 = theta[p].astype(np.float64)
         y_ref, cache_ref = mlp.forward(spec, theta64, x[p].astype(np.float64))
         dtheta_ref, dx_ref = mlp.backward(spec, theta64, cache_ref, dy[p].astype(np.float64))
+        # each tensor at its own scale, or its terms' where a sum cancels (batch 1, width 1)
+        terms = network_terms(spec, theta64, x[p].astype(np.float64), dy[p].astype(np.float64))
+        floors = {"y": terms.pop("y"), "dx": terms.pop("dx"), "dtheta": max(terms.values())}
         for name, actual, expected in [("y", y, y_ref), ("dtheta", dtheta, dtheta_ref),
                                        ("dx", dx, dx_ref)]:  # fmt: skip
-            atol = rtol * (1.0 + np.abs(expected).max())
+            atol = float32_atol(expected, n_terms, depth, floor=floors[name])
             assert_close(name, device.to_host(actual)[p], expected, atol=atol, rtol=0.0)
     # the same GEMMs for dx, only the weight-gradient ones skipped, and nothing written
     assert np.array_equal(device.to_host(dx_only), device.to_host(dx))

@@ -1,11 +1,14 @@
 """The one agreement helper every comparison test uses.
 
-A value passes when |actual - expected| <= atol + rtol * |expected| elementwise. Failures
+A value passes when |actual - expected| <= atol + rtol * |expected| elementwise; a float32
+result against the float64 reference takes atol from float32_atol. Failures
 report the worst error as a multiple of the tolerance and where it occurred, so a failing
 test names the tensor and how far off it is (the llm.c validate_result habit).
 """
 
 import numpy as np
+
+from reference import mlp
 
 FLOAT32_EPS = float(np.finfo(np.float32).eps)  # 2**-23, the spacing of float32 at 1.0
 FLOAT64_EPS = float(np.finfo(np.float64).eps)  # 2**-52
@@ -21,7 +24,10 @@ def assert_close(name: str, actual, expected, atol: float, rtol: float) -> float
     assert np.all(np.isfinite(actual)), f"{name}: non-finite values in the actual result"
     error = np.abs(actual - expected)
     tolerance = atol + rtol * np.abs(expected)
-    ratio = error / tolerance
+    # an exact match passes even at zero tolerance (a tensor that is exactly 0, e.g. the
+    # gradient of a dead ReLU layer, must be exactly 0); any error there is infinitely far
+    ratio = np.divide(error, tolerance, out=np.zeros_like(error), where=error > 0)
+    ratio[(error > 0) & (tolerance <= 0)] = np.inf
     worst = int(np.argmax(ratio))
     fraction = float(ratio.reshape(-1)[worst])
     where = np.unravel_index(worst, actual.shape)
@@ -34,15 +40,68 @@ def assert_close(name: str, actual, expected, atol: float, rtol: float) -> float
 
 
 def float32_tolerance(n_terms: int, depth: int = 1) -> float:
-    """The error of a float32 result against the float64 reference, as a fraction of the
-    scale of the values involved (callers pass atol = this * (1 + max |expected|), rtol 0).
-
-    A float32 sum of n_terms products, each of size <= scale, is within n_terms * eps * scale
-    of the exact sum (Higham, "Accuracy and Stability of Numerical Algorithms", 2002, sec. 3.1:
-    gamma_n = n u / (1 - n u) with u = eps / 2, rounded up to n eps); doubled for the bias add
-    and the activation around each product. A chain of `depth` such layers adds their errors
-    to first order, so depth multiplies. The bound is a worst case: the typical error is
-    sqrt(n_terms) times smaller, so it rarely comes near 1x tolerance. The scale's `1 +` keeps
-    it meaningful where a sum cancels to ~0 (an output bias gradient, a logit near 0).
-    """
+    """The float32 error of a computation against the float64 reference, as a fraction of
+    the scale of the values involved: 2 depth n_terms eps. Use it through float32_atol,
+    which says what the scale is and derives the bound."""
     return 2.0 * depth * n_terms * FLOAT32_EPS
+
+
+def float32_atol(expected, n_terms: int, depth: int = 1, floor: float = 0.0,
+                 gain: float = 1.0) -> float:  # fmt: skip
+    """The absolute tolerance of one float32 tensor against its float64 reference value
+    `expected`: float32_tolerance(n_terms, depth) * gain * max(max |expected|, floor).
+    Every fast agreement test takes its tolerance from here.
+
+    Derivation. A float32 sum of n products is within gamma_n * sum |terms| of the exact
+    sum, gamma_n = n u / (1 - n u), u = eps / 2 (Higham, "Accuracy and Stability of
+    Numerical Algorithms", 2002, sec. 3.1); rounding errors of random sign make the error
+    about lambda sqrt(n) u sum |terms| with high probability (Higham and Mary, SIAM J. Sci.
+    Comput. 41, 2019). By Cauchy-Schwarz sum |terms| <= sqrt(n) ||terms||_2, and a network's
+    sums have terms of incoherent sign, whose sum has size ||terms||_2: so each element is
+    within about n u lambda of the scale of its own tensor. That scale is max |expected| of
+    the tensor itself (never 1 + max |expected|, which lets a tensor much smaller than 1
+    pass as zeros); an element that cancels is held to its tensor's scale, not its own.
+    The factor 2 (with u = eps / 2: n eps) covers the bias add and the activation, and a
+    chain of `depth` such layers adds its relative errors to first order, so depth
+    multiplies. BLAS (OpenBLAS, cuBLAS) orders and blocks a sum differently but stays
+    within these bounds, which do not assume an order.
+
+    Margin: the bound has lambda = 4 depth (the sqrt(n) of the probabilistic bound, the
+    n of the worst case). Measured on the CPU (OpenBLAS) over the `thorough` profile, the
+    worst error is 0.27 of it (a G weight gradient at batch 1, widths 3-4, where n is too
+    small for sqrt(n) to help); at the standard configuration it is 0.0016. cuBLAS orders
+    its sums otherwise but is bounded alike (O(eps sqrt(K)) per GEMM), inside that margin.
+
+    floor: the scale of the tensor's terms, where it can exceed the tensor's own max because
+    the sum cancels (a single-element tensor: batch 1, width 1, an output bias gradient):
+    max ||terms||_2 from network_terms, or where it is known by construction (a logit or a
+    loss is a sum of O(1) terms, a dlogit (sigmoid - target) / n has terms of size 1 / n);
+    0 otherwise.
+    gain: how much the tensor's relative error exceeds its own arithmetic's, by
+    construction (the caller says why); 1 otherwise.
+    """
+    scale = max(float(np.abs(np.asarray(expected, dtype=np.float64)).max(initial=0.0)), floor)
+    return float32_tolerance(n_terms, depth) * gain * scale
+
+
+def network_terms(spec: mlp.MLPSpec, theta, x, dy, prefix: str = "d", suffix: str = "") -> dict:
+    """For one network's forward on x and backward from dy (float64, the reference's values):
+    per tensor, the max over its elements of ||terms||_2, the root sum of squares of the
+    products summed to make that element: 'y', '{prefix}W{l}{suffix}', '{prefix}b{l}{suffix}'
+    and 'dx'. float32_atol's scale where a sum cancels."""
+    _, cache = mlp.forward(spec, theta, x)
+    views = mlp.layer_views(spec, theta)
+    weight, bias = views[-1]
+    h = cache[f"h{spec.n_layers - 1}"]
+    terms = {"y": np.sqrt(h**2 @ weight**2 + bias**2).max()}
+    da = dy
+    for layer in range(spec.n_layers, 0, -1):
+        weight, h_in = views[layer - 1][0], cache[f"h{layer - 1}"]
+        terms[f"{prefix}W{layer}{suffix}"] = np.sqrt(h_in.T**2 @ da**2).max()
+        terms[f"{prefix}b{layer}{suffix}"] = np.sqrt(np.sum(da**2, axis=0)).max()
+        terms["dx"] = np.sqrt(da**2 @ weight.T**2).max()
+        if layer > 1:
+            da = mlp.activation_backward(
+                spec.activation, cache[f"a{layer - 1}"], h_in, da @ weight.T
+            )
+    return terms
