@@ -22,6 +22,7 @@ A run whose loss turns non-finite keeps what it wrote up to that step and exits 
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -32,6 +33,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
@@ -392,36 +394,52 @@ def versions() -> dict:
     }
 
 
+@contextlib.contextmanager
+def history_csv(folder: Path, columns: tuple[str, ...]) -> Iterator[csv.DictWriter]:
+    """A csv writer on folder/history.csv, header written. NumPy's overflow warnings are off
+    while it is open: an overflow is reported once, as the NonFiniteLossError it causes."""
+    with (
+        open(folder / "history.csv", "w", newline="") as file,
+        np.errstate(over="ignore", invalid="ignore"),
+    ):
+        writer = csv.DictWriter(file, columns)
+        writer.writeheader()
+        yield writer
+
+
+def logged(records: Iterator[dict], config: gan.GANConfig, args, postfix) -> Iterator[dict]:
+    """The records of the logged steps (every --log-every steps, and the last), with a
+    progress bar over every step showing postfix(record)."""
+    with tqdm(total=config.steps, unit="step", dynamic_ncols=True) as bar:
+        for record in records:
+            if record["step"] % args.log_every == 0 or record["step"] == config.steps - 1:
+                bar.set_postfix(postfix(record))
+                yield record
+            bar.update()
+
+
 def train_and_log(config: gan.GANConfig, args: argparse.Namespace, folder: Path):
     """Train, writing history.csv in folder as it goes. Returns (history rows, final
     parameters or None, the NonFiniteLossError that stopped training or None)."""
     records, final = BACKENDS[args.backend](config, args)
     history, error = [], None
-    # An overflow is reported once, as the NonFiniteLossError below, not as NumPy warnings.
-    with (
-        open(folder / "history.csv", "w", newline="") as file,
-        np.errstate(over="ignore", invalid="ignore"),
-    ):
-        writer = csv.DictWriter(file, HISTORY_COLUMNS)
-        writer.writeheader()
-        bar = tqdm(total=config.steps, unit="step", dynamic_ncols=True)
+
+    def postfix(record):
+        return {
+            "D": f"{record['loss_D']:.3f}",
+            "G": f"{record['loss_G']:.3f}",
+            "sigma": f"{record['sigma']:.3g}",
+        }
+
+    with history_csv(folder, HISTORY_COLUMNS) as writer:
         try:
-            for record in records:
-                if record["step"] % args.log_every == 0 or record["step"] == config.steps - 1:
-                    history.append(record)
-                    writer.writerow(record)
-                    bar.set_postfix(
-                        D=f"{record['loss_D']:.3f}",
-                        G=f"{record['loss_G']:.3f}",
-                        sigma=f"{record['sigma']:.3g}",
-                    )
-                bar.update()
+            for record in logged(records, config, args, postfix):
+                history.append(record)
+                writer.writerow(record)
         except gan.NonFiniteLossError as failure:
             history.append(failure.record)
             writer.writerow(failure.record)
             error = failure
-        finally:
-            bar.close()
     return history, (None if error else final()), error
 
 
@@ -542,34 +560,26 @@ def train_population(config: gan.GANConfig, args: argparse.Namespace, folder: Pa
     the NonFiniteLossError that stopped training or None)."""
     records, final = train_fast(config, args)
     population, last, error = population_config(config, args), None, None
-    with (
-        open(folder / "history.csv", "w", newline="") as file,
-        np.errstate(over="ignore", invalid="ignore"),
-    ):
-        writer = csv.DictWriter(file, POPULATION_HISTORY_COLUMNS)
-        writer.writeheader()
-        bar = tqdm(total=config.steps, unit="step", dynamic_ncols=True)
+
+    def postfix(record):
+        return {
+            "D": f"{np.median(record['loss_D']):.3f}",
+            "G": f"{np.median(record['loss_G']):.3f}",
+        }
+
+    with history_csv(folder, POPULATION_HISTORY_COLUMNS) as writer:
         try:
-            for record in records:
-                if record["step"] % args.log_every == 0 or record["step"] == config.steps - 1:
-                    last = record
-                    step = record["step"]
-                    writer.writerows(
-                        {"step": step, "gan": p}
-                        | {name: float(record[name][p]) for name in HISTORY_COLUMNS[1:]}
-                        | {"sigma": population.member(p).sigma(step)}
-                        for p in range(args.population)
-                    )
-                    bar.set_postfix(
-                        D=f"{np.median(record['loss_D']):.3f}",
-                        G=f"{np.median(record['loss_G']):.3f}",
-                    )
-                bar.update()
+            for record in logged(records, config, args, postfix):
+                last, step = record, record["step"]
+                writer.writerows(
+                    {"step": step, "gan": p}
+                    | {name: float(record[name][p]) for name in HISTORY_COLUMNS[1:]}
+                    | {"sigma": population.member(p).sigma(step)}
+                    for p in range(args.population)
+                )
         except gan.NonFiniteLossError as failure:
             writer.writerow({"gan": failure.gans[0]} | failure.record)
             error = failure
-        finally:
-            bar.close()
     return last, (None if error else final()), error
 
 
