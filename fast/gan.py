@@ -387,6 +387,16 @@ def _intermediate_views(base: reference_gan.GANConfig) -> dict:
     return makers
 
 
+def step_corrections(base: reference_gan.GANConfig, state: PopulationState) -> np.ndarray:
+    """(d_steps + 1, 2) float64: the Adam bias corrections of a step's updates, the
+    discriminator substeps' then the generator's, for the step the state is about to take."""
+    return np.array(
+        [optim.bias_corrections(base.beta1, base.beta2, state.adam_D.t + s + 1)
+         for s in range(base.d_steps)]
+        + [optim.bias_corrections(base.beta1, base.beta2, state.adam_G.t + 1)]
+    )  # fmt: skip
+
+
 def _fused_step_cpu(config: PopulationConfig, state: PopulationState, step: int, sigma):
     """train_step on the CPU as one Numba call for the whole population: every stage of
     every substep of GAN p runs on one thread, GANs in parallel. Returns what train_step
@@ -407,12 +417,7 @@ def _fused_step_cpu(config: PopulationConfig, state: PopulationState, step: int,
     logits_g, dlogits_g, dx_fake = buffer(B), buffer(B), buffer(B * D)
     dtheta_G = buffer(spec_G.n_params)
     results = np.empty((P, S + 3))  # loss_D per substep, loss_G, D_real, D_fake (float64)
-    adam_D_t, adam_G_t = state.adam_D.t, state.adam_G.t
-    corrections = np.array(
-        [[1.0 - base.beta1 ** (adam_D_t + s + 1), 1.0 - base.beta2 ** (adam_D_t + s + 1)]
-         for s in range(S)]
-        + [[1.0 - base.beta1 ** (adam_G_t + 1), 1.0 - base.beta2 ** (adam_G_t + 1)]]
-    )  # fmt: skip
+    corrections = step_corrections(base, state)
     device.single_threaded_blas()
     kernel = _fused_step_parallel if P > 1 else _fused_step_serial
     kernel(
@@ -698,12 +703,7 @@ class GraphStep:
     def _write_control(self, step: int) -> None:
         base, state = self.config.base, self.state
         self.control_host[0] = step
-        corrections = self.control_host[2:].view(np.float64).reshape(-1, 2)
-        for update in range(base.d_steps):
-            t = state.adam_D.t + update + 1
-            corrections[update] = (1.0 - base.beta1**t, 1.0 - base.beta2**t)
-        t = state.adam_G.t + 1
-        corrections[base.d_steps] = (1.0 - base.beta1**t, 1.0 - base.beta2**t)
+        self.control_host[2:].view(np.float64).reshape(-1, 2)[:] = step_corrections(base, state)
         self.control.set(self.control_host, stream=self.stream)
         sigma = self.config.sigma(step)
         if self.sigma_host is None or not np.array_equal(sigma, self.sigma_host):

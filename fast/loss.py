@@ -170,7 +170,8 @@ def generator_loss_into_gpu(loss, dlogit, logit_fake, kind: str) -> None:
     """generator_loss on the GPU into loss (P,) and dlogit (P, B); logit_fake (P, B)
     contiguous float32 on the device. non-saturating: loss(l, 1); minimax: -loss(l, 0)."""
     P, n = logit_fake.shape
-    target, sign = (1.0, 1.0) if kind == "non-saturating" else (0.0, -1.0)
+    sign = generator_sign(kind)
+    target = 1.0 if sign > 0 else 0.0
     device.cuda_kernel("loss.cu", "generator_loss_kernel")(
         (P,),
         (_LOSS_THREADS,),

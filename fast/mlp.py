@@ -169,11 +169,10 @@ def backward_work(sizes, batch: int) -> int:
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _backward_cpu(theta, x, acts, dy, sizes, w_off, b_off, h_off, act, param_grad):
+def _backward_cpu(theta, x, acts, dy, sizes, w_off, b_off, h_off, act, param_grad, work):
     P, batch = x.shape[0], x.shape[1]
     dtheta = np.zeros_like(theta)
     dx = np.empty((P, batch, sizes[0]), dtype=np.float32)
-    work = np.empty((P, (2 * batch + 1) * sizes.max()), dtype=np.float32)
     for p in prange(P):
         backward_one(
             theta[p],
@@ -223,10 +222,12 @@ def backward(spec: MLPSpec, theta, cache: dict, dy, param_grad: bool = True):
     dy = np.ascontiguousarray(dy, dtype=np.float32)
     x = cache["h0"]
     sizes, w_off, b_off, h_off = layout(spec, x.shape[1])
+    work = np.empty((x.shape[0], backward_work(spec.sizes, x.shape[1])), dtype=np.float32)
     device.single_threaded_blas()
     return _backward_cpu(
-        theta, x, cache["acts"], dy, sizes, w_off, b_off, h_off, activation_code(spec), param_grad
-    )
+        theta, x, cache["acts"], dy, sizes, w_off, b_off, h_off, activation_code(spec), param_grad,
+        work,
+    )  # fmt: skip
 
 
 def named_parameters(spec: MLPSpec, theta, prefix: str = "", suffix: str = "") -> dict:

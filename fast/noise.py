@@ -29,6 +29,7 @@ from reference.noise import (
     PHILOX_W0,
     PHILOX_W1,
     TWO_POW_MINUS_32,
+    uniform_from_words,
 )
 
 # Numba types mixed signed/unsigned integer arithmetic as float64, so every constant the
@@ -134,8 +135,7 @@ def random_words(key, step: int, stream: int, n: int):
 def uniform(key, step: int, stream: int, n: int):
     """key: (P, 2) uint32 -> (P, n) float64 uniforms in (0, 1), bit-identical to the
     reference's (the conversion is exact in float64)."""
-    words = random_words(key, step, stream, n)
-    return (words.astype(np.float64) + 0.5) * _TWO_POW_MINUS_32
+    return uniform_from_words(random_words(key, step, stream, n))
 
 
 @njit(error_model="numpy")

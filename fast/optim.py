@@ -52,10 +52,15 @@ def _adam_step_cpu(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correc
         adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, correction2)
 
 
+def bias_corrections(beta1: float, beta2: float, t: int) -> tuple[float, float]:
+    """(1 - beta1^t, 1 - beta2^t): what Adam's update t divides its moments by."""
+    return 1.0 - beta1**t, 1.0 - beta2**t
+
+
 def adam_step(theta, grad, state: AdamState, lr, beta1, beta2, eps=1e-8) -> None:
     """One Adam update of theta, state.m and state.v in place, all P GANs together."""
     state.t += 1
-    correction1, correction2 = 1.0 - beta1**state.t, 1.0 - beta2**state.t
+    correction1, correction2 = bias_corrections(beta1, beta2, state.t)
     if device.on_gpu(theta):
         _adam_step_gpu(theta, grad, state, lr, beta1, beta2, eps, correction1, correction2)
         return

@@ -96,10 +96,18 @@ def log_density_gradient(distribution: data.Mixture, x: np.ndarray) -> np.ndarra
     return np.sum(responsibility[:, :, None] * pull, axis=1)
 
 
+def noisy_log_densities(
+    p: data.Mixture, q: data.Mixture, sigma: float, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """x: (N, D) -> (log p_sigma(x), log q_sigma(x)): (N,) each."""
+    return log_density(noisy(p, sigma), x), log_density(noisy(q, sigma), x)
+
+
 def optimal_logit(p: data.Mixture, q: data.Mixture, sigma: float, x: np.ndarray) -> np.ndarray:
     """x: (N, D) -> (N,): log p_sigma(x) - log q_sigma(x), the Bayes-optimal discriminator's
     logit, finite everywhere for sigma > 0."""
-    return log_density(noisy(p, sigma), x) - log_density(noisy(q, sigma), x)
+    log_p, log_q = noisy_log_densities(p, q, sigma, x)
+    return log_p - log_q
 
 
 def optimal_logit_gradient(
@@ -135,7 +143,7 @@ def _posterior_entropy(
     p: data.Mixture, q: data.Mixture, sigma: float, label_flip: float, x: np.ndarray
 ) -> np.ndarray:
     """x: (N, D) -> h(P(y~ = 1 | x~ = x)): (N,)."""
-    log_p, log_q = log_density(noisy(p, sigma), x), log_density(noisy(q, sigma), x)
+    log_p, log_q = noisy_log_densities(p, q, sigma, x)
     log_total = np.logaddexp(log_p, log_q)
     return _flipped_entropy(log_p - log_total, log_q - log_total, label_flip)
 
@@ -164,7 +172,7 @@ def quadrature_grid(p: data.Mixture, q: data.Mixture, sigma: float) -> tuple[np.
 
 def mixture_density(p: data.Mixture, q: data.Mixture, sigma: float, x: np.ndarray) -> np.ndarray:
     """x: (N, D) -> m_sigma(x) = (p_sigma(x) + q_sigma(x)) / 2: (N,)."""
-    log_p, log_q = log_density(noisy(p, sigma), x), log_density(noisy(q, sigma), x)
+    log_p, log_q = noisy_log_densities(p, q, sigma, x)
     return np.exp(np.logaddexp(log_p, log_q) - LOG_2)
 
 
