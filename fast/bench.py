@@ -40,8 +40,10 @@ from fast import device
 from fast import gan as fast_gan
 from reference import gan as reference_gan
 from reference import mlp as reference_mlp
+from reference.data import get_dataset
+from reference.philox import SubstepRandom
 
-STANDARD = reference_gan.GANConfig(noise=0.1)
+STANDARD = reference_gan.GANConfig(sigma0=0.1)
 CPU_POPULATIONS = (1, 16)
 GPU_POPULATIONS = (1, 64, 1024)
 SEED = 0
@@ -102,7 +104,7 @@ def row(impl: str, where: str, population: int, seconds: float, config) -> dict:
 
 def population_config(config, population: int) -> fast_gan.PopulationConfig:
     return fast_gan.PopulationConfig(
-        config, tuple(range(SEED, SEED + population)), (config.noise,) * population
+        config, tuple(range(SEED, SEED + population)), (config.sigma0,) * population
     )
 
 
@@ -131,8 +133,9 @@ def measure_composed_cpu(config, population: int, repeats: int) -> dict:
     def step(s):
         sigma = pop.sigma(s)
         for substep in range(config.d_steps):
-            fast_gan.discriminator_substep(pop, state, state.keys, s, substep, sigma)
-        fast_gan.generator_substep(pop, state, state.keys, s, config.d_steps, sigma)
+            rng = SubstepRandom(state.keys, s, substep)
+            fast_gan.discriminator_substep(pop, state, rng, sigma)
+        fast_gan.generator_substep(pop, state, SubstepRandom(state.keys, s, config.d_steps), sigma)
 
     seconds = seconds_per_step(step, "cpu", 5, repeats, 10)
     return {**row("fast", "cpu", population, seconds, config), "variant": "composed"}
@@ -253,10 +256,10 @@ def measure_torch(config, where: str, repeats: int) -> dict | None:
             optimizers.append(torch.optim.Adam(net.parameters(), foreach=True, **kwargs))
             adam = "foreach"
     opt_G, opt_D = optimizers
-    dataset = reference_gan.data.get_dataset(config.dataset)
+    dataset = get_dataset(config.dataset)
     means = torch.tensor(dataset.means, dtype=torch.float32, device=torch_device)
     stds = torch.tensor(dataset.stds, dtype=torch.float32, device=torch_device)
-    B, Z, sigma = config.batch, config.latent, config.noise
+    B, Z, sigma = config.batch, config.latent, config.sigma0
     target = torch.cat([torch.ones(B, 1), torch.zeros(B, 1)]).to(torch_device)
     ones = torch.ones(B, 1, device=torch_device)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
@@ -426,9 +429,11 @@ def measure_fast_train_step_gpu(config, population: int, repeats: int) -> dict:
 
 
 def measure_graph_step(config, population: int, repeats: int, use_graph: bool) -> dict:
-    """fast.gan.GraphStep: the step over preallocated buffers, eager or as one CUDA graph."""
+    """fast/graph_step_gpu.py: the step over preallocated buffers, eager or as one CUDA graph."""
+    from fast.graph_step_gpu import GraphStep
+
     pop = population_config(config, population)
-    graph_step = fast_gan.GraphStep(pop, fast_gan.init_state(pop, "gpu"), use_graph=use_graph)
+    graph_step = GraphStep(pop, fast_gan.init_state(pop, "gpu"), use_graph=use_graph)
     seconds = seconds_per_step(graph_step, "gpu", 5, repeats, 10)
     captured = graph_step.graph is not None
     variant = "graph" if captured else ("graph capture failed" if use_graph else "preallocated")

@@ -5,86 +5,90 @@ rounded to float32. The component of each sample is chosen on the float64 unifor
 reference's inverse CDF, so it is the same component; Philox, the choice and the offset are
 one pass (one Numba kernel on the CPU, fast/data.cu on the GPU).
 
-Shapes: key (P, 2) uint32 -> samples (P, n, D) float32.
+Shapes: key (P, 2) uint32 -> samples (P, n, dim) float32.
 """
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
 from fast import device
-from fast.noise import box_muller, stream_block, uniform_of
+from fast.philox import box_muller, stream_block, uniform_of
 from reference import data
-from reference.noise import Stream, stream_id
+from reference.philox import Stream, SubstepRandom, stream_id
 
 _TWO_PI = 2.0 * math.pi
 
 
 @njit(error_model="numpy")
-def sample_one(out, component, is_circle, radius, means, stds, cumulative, k0, k1, step,
-               choice_stream, offset_stream):  # fmt: skip
-    """out: (n, D) float32 <- one GAN's batch; component: (n,) int64 scratch. A circle reads
-    only its radius, a mixture only its tables (sampler_tables)."""
-    n, D, K = out.shape[0], out.shape[1], cumulative.shape[0]
+def sample_one(out, component, sampler, k0, k1, step, choice_stream, offset_stream):
+    """out: (n, dim) float32 <- one GAN's batch; component: (n,) int64 scratch. A circle reads
+    only its radius, a mixture only its tables (Sampler)."""
+    n, dim, K = out.shape[0], out.shape[1], sampler.cumulative.shape[0]
     for block in range((n + 3) // 4):
         w = stream_block(k0, k1, block, step, choice_stream)
         for j in range(min(4, n - 4 * block)):
             i, u = 4 * block + j, uniform_of(w[j])
-            if is_circle:
-                out[i, 0] = np.float32(radius * math.cos(_TWO_PI * u))
-                out[i, 1] = np.float32(radius * math.sin(_TWO_PI * u))
+            if sampler.is_circle:
+                out[i, 0] = np.float32(sampler.radius * math.cos(_TWO_PI * u))
+                out[i, 1] = np.float32(sampler.radius * math.sin(_TWO_PI * u))
             else:
                 # searchsorted(side='right'), then min() against rounding in the last cumsum
-                component[i] = min(np.searchsorted(cumulative, u, side="right"), K - 1)
-    if is_circle:
+                component[i] = min(np.searchsorted(sampler.cumulative, u, side="right"), K - 1)
+    if sampler.is_circle:
         return
-    for block in range((n * D + 3) // 4):
+    for block in range((n * dim + 3) // 4):
         w = stream_block(k0, k1, block, step, offset_stream)
         z = box_muller(w[0], w[1], w[2], w[3])
-        for j in range(min(4, n * D - 4 * block)):
-            i, d = divmod(4 * block + j, D)
+        for j in range(min(4, n * dim - 4 * block)):
+            i, d = divmod(4 * block + j, dim)
             c = component[i]
-            out[i, d] = np.float32(means[c, d] + stds[c, d] * z[j])
+            out[i, d] = np.float32(sampler.means[c, d] + sampler.stds[c, d] * z[j])
 
 
-def sampler_tables(distribution: data.Distribution):
-    """(is_circle, radius, means (K, D), stds (K, D), cumulative weights (K,)) as sample_one
-    reads them; a circle gets a one-component placeholder table it never reads."""
+class Sampler(NamedTuple):
+    """A distribution as sample_one reads it."""
+
+    is_circle: bool
+    radius: float  # a circle's; unread for a mixture
+    means: np.ndarray  # (K, dim) float64; a circle's is a one-row placeholder, never read
+    stds: np.ndarray  # (K, dim) float64
+    cumulative: np.ndarray  # (K,) the cumulative weights
+
+
+def sampler_tables(distribution: data.Distribution) -> Sampler:
     if isinstance(distribution, data.Circle):
         placeholder = np.zeros((1, distribution.dim))
-        return True, float(distribution.radius), placeholder, placeholder, np.ones(1)
-    return (
-        False,
-        0.0,
-        distribution.means,
-        distribution.stds,
-        np.cumsum(distribution.weights),
+        return Sampler(True, float(distribution.radius), placeholder, placeholder, np.ones(1))
+    return Sampler(
+        False, 0.0, distribution.means, distribution.stds, np.cumsum(distribution.weights)
     )
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _sample_cpu(is_circle, radius, means, stds, cumulative, key, step, choice_stream,
-                offset_stream, n):  # fmt: skip
-    out = np.empty((key.shape[0], n, means.shape[1]), dtype=np.float32)
+def _sample_cpu(sampler, key, step, choice_stream, offset_stream, n):
+    out = np.empty((key.shape[0], n, sampler.means.shape[1]), dtype=np.float32)
     for p in prange(key.shape[0]):
         component = np.empty(n, dtype=np.int64)
-        sample_one(out[p], component, is_circle, radius, means, stds, cumulative, key[p, 0],
-                   key[p, 1], step, choice_stream, offset_stream)  # fmt: skip
+        sample_one(out[p], component, sampler, key[p, 0], key[p, 1], step, choice_stream,
+                   offset_stream)  # fmt: skip
     return out
 
 
-def sample(distribution: data.Distribution, key, step: int, substep: int, n: int):
-    """(P, n, D) float32: GAN p's batch of the reference's sample(distribution, key[p], ...)."""
-    if device.on_gpu(key):
-        return _sample_gpu(distribution, key, step, substep, n)
+def sample(distribution: data.Distribution, rng: SubstepRandom, n: int):
+    """(P, n, dim) float32: GAN p's batch of the reference's sample(distribution, rng, n),
+    drawn under its own key rng.key[p]."""
+    if device.on_gpu(rng.key):
+        return _sample_gpu(distribution, rng.key, rng.step, rng.substep, n)
     return _sample_cpu(
-        *sampler_tables(distribution),
-        np.asarray(key, np.uint32),
-        step,
-        stream_id(Stream.DATA_CHOICE, substep),
-        stream_id(Stream.DATA_OFFSET, substep),
+        sampler_tables(distribution),
+        np.asarray(rng.key, np.uint32),
+        rng.step,
+        rng.stream(Stream.DATA_CHOICE),
+        rng.stream(Stream.DATA_OFFSET),
         n,
     )
 
@@ -94,7 +98,7 @@ def sample(distribution: data.Distribution, key, step: int, substep: int, n: int
 
 @functools.cache
 def _mixture_tables_gpu(distribution: data.Mixture, cupy):
-    """means, stds (K, D) and the cumulative weights (K,), float64 on the device, uploaded
+    """means, stds (K, dim) and the cumulative weights (K,), float64 on the device, uploaded
     once per distribution."""
     return (
         cupy.asarray(distribution.means, dtype=np.float64),
@@ -112,7 +116,7 @@ def _sample_gpu(distribution, key, step, substep, n):
 
 
 def sample_into_gpu(out, distribution, key, step, substep: int) -> None:
-    """out: (P, n, D) float32 <- the batch of sample(distribution, key, step, substep, n), on
+    """out: (P, n, dim) float32 <- the batch of sample(distribution, key, step, substep, n), on
     the GPU in one pass; key (P, 2) uint32 on the device, step an int or a (1,) uint32
     device array."""
     P, n = out.shape[0], out.shape[1]

@@ -2,8 +2,8 @@
 // logits, the per-GAN mean reduced in shared memory in a fixed order (deterministic).
 //
 // kernel                      version  what it does / fuses
-// logistic_loss_kernel        1 fused  softplus(l) - t l -> sigmoid(l) - t -> mean, one pass
-// generator_loss_kernel       1 fused  the same with a constant target and a sign (the
+// generator_loss_kernel       1 fused  softplus(l) - t l -> sign (sigmoid(l) - t) -> mean, one
+//                                      pass, with a constant target t and a sign (the
 //                                      non-saturating loss: t = 1, +; minimax: t = 0, -)
 // discriminator_loss_kernel   1 fused  Philox label flips (u < label_flip on the double
 //                                      uniform, indices 0..B-1 real, B..2B-1 fake) ->
@@ -39,22 +39,7 @@ __device__ __forceinline__ double block_sum(double v, double* shared) {
   return total;
 }
 
-// logit, target, dlogit: (P, N) contiguous; loss: (P,).
-extern "C" __global__ void __launch_bounds__(LOSS_THREADS)
-    logistic_loss_kernel(const float* logit, const float* target, int N, float* loss,
-                         float* dlogit) {
-  __shared__ double shared[LOSS_THREADS];
-  const long long row = (long long)blockIdx.x * N;
-  double sum = 0.0;
-  for (int i = threadIdx.x; i < N; i += LOSS_THREADS) {
-    const double l = logit[row + i], t = target[row + i];
-    sum += softplus(l) - t * l;
-    dlogit[row + i] = (float)((sigmoid(l) - t) / N);
-  }
-  sum = block_sum(sum, shared);
-  if (threadIdx.x == 0) loss[blockIdx.x] = (float)(sum / N);
-}
-
+// logit, dlogit: (P, N) contiguous; loss: (P,).
 extern "C" __global__ void __launch_bounds__(LOSS_THREADS)
     generator_loss_kernel(const float* logit, int N, double target, double sign, float* loss,
                           float* dlogit) {

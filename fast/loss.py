@@ -1,12 +1,13 @@
-"""The logistic loss and the GAN losses on a population of logit vectors, fused.
+"""The GAN losses on a population of logit vectors, fused.
 
-The formulas of reference/loss.py (stable softplus form; label flips on the float64 Philox
-uniforms of the LABEL_FLIP stream, so the same labels flip), with one pass per GAN doing
-flips -> smoothing -> loss -> gradient -> mean. Each element is evaluated in float64 from
-its float32 logit and the per-GAN sum is accumulated in float64, so the only float32
+The formulas of reference/loss.py (stable softplus form), with one pass per GAN doing
+loss -> gradient -> mean. The discriminator's pass also draws its label noise (the
+reference's noise.label_noise_targets: flips on the float64 Philox uniforms of the
+LABEL_FLIP stream, so the same labels flip, then smoothing). Each element is evaluated in
+float64 from its float32 logit and the per-GAN sum is accumulated in float64, so the only float32
 rounding is the final store: the loss of a logit of 1e4 is as exact as the reference's.
 
-Shapes: logit, target (P, N); logit_real, logit_fake (P, B); losses (P,) float32.
+Shapes: logit_real, logit_fake (P, B); losses (P,) float32.
 """
 
 import math
@@ -15,9 +16,9 @@ import numpy as np
 from numba import njit, prange
 
 from fast import device
-from fast.noise import stream_block, uniform_of
+from fast.philox import stream_block, uniform_of
 from reference.loss import GENERATOR_LOSSES
-from reference.noise import Stream, stream_id
+from reference.philox import Stream, SubstepRandom
 
 
 @njit(inline="always", error_model="numpy")
@@ -42,21 +43,12 @@ def logistic_one(logit, target, dlogit, sign):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _logistic_loss_cpu(logit, target, sign):
+def _generator_loss_cpu(logit, target, sign):
     loss = np.empty(logit.shape[0], dtype=np.float32)
     dlogit = np.empty(logit.shape, dtype=np.float32)
     for p in prange(logit.shape[0]):
         loss[p] = np.float32(logistic_one(logit[p], target[p], dlogit[p], sign))
     return loss, dlogit
-
-
-def logistic_loss(logit, target):
-    """logit, target: (P, N) -> (mean loss per GAN: (P,), dloss/dlogit: (P, N))."""
-    if device.on_gpu(logit):
-        return _logistic_loss_gpu(logit, target)
-    return _logistic_loss_cpu(
-        np.asarray(logit, np.float32), np.asarray(target, np.float32), np.float64(1.0)
-    )
 
 
 @njit(error_model="numpy")
@@ -99,12 +91,15 @@ def _discriminator_loss_cpu(logit_real, logit_fake, smoothing, flip, key, step, 
     return loss, dlogit[:, :batch], dlogit[:, batch:]
 
 
-def discriminator_loss(logit_real, logit_fake, label_smoothing, label_flip, key, step, substep):
-    """The reference's discriminator_loss per GAN, GAN p flipping labels from key[p].
+def discriminator_loss_with_label_noise(
+    logit_real, logit_fake, label_smoothing, label_flip, rng: SubstepRandom
+):
+    """The reference's noise.label_noise_targets and loss.discriminator_loss in one pass per
+    GAN, GAN p flipping labels on the LABEL_FLIP stream of its own key rng.key[p].
 
     logit_real, logit_fake: (P, B) -> (loss: (P,), dlogit_real: (P, B), dlogit_fake: (P, B)).
     """
-    stream = stream_id(Stream.LABEL_FLIP, substep)
+    key, step, stream = rng.key, rng.step, rng.stream(Stream.LABEL_FLIP)
     if device.on_gpu(logit_real):
         return _discriminator_loss_gpu(
             logit_real, logit_fake, label_smoothing, label_flip, key, step, stream
@@ -135,26 +130,11 @@ def generator_loss(logit_fake, kind: str):
     if device.on_gpu(logit_fake):
         return _generator_loss_gpu(logit_fake, kind)
     target = np.full(logit_fake.shape, 1.0 if sign > 0 else 0.0, dtype=np.float32)
-    return _logistic_loss_cpu(np.asarray(logit_fake, np.float32), target, np.float64(sign))
+    return _generator_loss_cpu(np.asarray(logit_fake, np.float32), target, np.float64(sign))
 
 
 # The GPU path: the kernels of fast/loss.cu, one thread block per GAN.
 _LOSS_THREADS = 256  # LOSS_THREADS of fast/loss.cu
-
-
-def _logistic_loss_gpu(logit, target):
-    import cupy
-
-    logit = cupy.ascontiguousarray(logit, dtype=np.float32)
-    P, n = logit.shape
-    loss = cupy.empty(P, dtype=np.float32)
-    dlogit = cupy.empty_like(logit)
-    device.cuda_kernel("loss.cu", "logistic_loss_kernel")(
-        (P,),
-        (_LOSS_THREADS,),
-        (logit, cupy.ascontiguousarray(target, dtype=np.float32), np.int32(n), loss, dlogit),
-    )
-    return loss, dlogit
 
 
 def _generator_loss_gpu(logit_fake, kind):

@@ -2,8 +2,9 @@
 
 The same networks and the same flat layout as reference/mlp.py (W1, b1, W2, b2, ... with
 W_l row-major (n_{l-1}, n_l)), one row of theta per GAN: theta (P, n_params). The
-matrix products are BLAS GEMMs (np.dot inside Numba on the CPU, batched cupy.matmul on the
-GPU); everything else is fused around them:
+matrix products are BLAS GEMMs (np.dot inside Numba on the CPU; on the GPU one cuBLAS
+strided-batched sgemm per layer for all P GANs, called through ctypes so that a CUDA graph
+can capture it: fast/device.py says why); everything else is fused around them:
 
     forward:  a = h @ W (GEMM), then one pass h = act(a + b) in place
     backward: dW = h_in^T @ da, dh = da @ W^T (GEMMs), then one pass that forms
@@ -20,6 +21,7 @@ Shapes: x (P, B, n0), y (P, B, nL), theta and dtheta (P, n_params).
 """
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -49,26 +51,40 @@ def layer_views(spec: MLPSpec, theta) -> list:
     ]
 
 
-def layout(spec: MLPSpec, batch: int):
-    """The integer tables the kernels read: sizes (L+1,), weight and bias offsets in theta
-    (L,), and the offset of each hidden output in the flat activation buffer (L,), whose
-    last entry is its total length."""
+class Layout(NamedTuple):
+    """The integer tables the kernels read, for a network and a batch size."""
+
+    sizes: np.ndarray  # (L + 1,) the layer widths n0 .. nL
+    w_off: np.ndarray  # (L,) where each W_l starts in theta
+    b_off: np.ndarray  # (L,) where each b_l starts in theta
+    h_off: np.ndarray  # (L,) where each hidden output starts in the flat activation buffer;
+    # the last entry is the buffer's total length
+
+
+def layout(spec: MLPSpec, batch: int) -> Layout:
     offsets = np.array(spec.offsets(), dtype=np.int64).reshape(-1, 3)
     hidden = np.cumsum([0, *[batch * n for n in spec.sizes[1:-1]]]).astype(np.int64)
-    return (np.array(spec.sizes, dtype=np.int64), offsets[:, 0], offsets[:, 1], hidden)
+    return Layout(np.array(spec.sizes, dtype=np.int64), offsets[:, 0], offsets[:, 1], hidden)
 
 
 @njit(error_model="numpy")
-def _weight(theta, sizes, w_off, layer):
-    n_in, n_out = sizes[layer], sizes[layer + 1]
-    return theta[w_off[layer] : w_off[layer] + n_in * n_out].reshape(n_in, n_out)
+def _weight(theta, layout, layer):
+    n_in, n_out = layout.sizes[layer], layout.sizes[layer + 1]
+    start = layout.w_off[layer]
+    return theta[start : start + n_in * n_out].reshape(n_in, n_out)
 
 
 @njit(error_model="numpy")
-def _hidden(acts, sizes, h_off, layer, batch):
+def _bias(theta, layout, layer):
+    start = layout.b_off[layer]
+    return theta[start : start + layout.sizes[layer + 1]]
+
+
+@njit(error_model="numpy")
+def _hidden(acts, layout, layer, batch):
     """The output of hidden layer `layer` (0-based) as a (B, n) view of the flat buffer."""
-    n = sizes[layer + 1]
-    return acts[h_off[layer] : h_off[layer] + batch * n].reshape(batch, n)
+    n, start = layout.sizes[layer + 1], layout.h_off[layer]
+    return acts[start : start + batch * n].reshape(batch, n)
 
 
 @njit(error_model="numpy")
@@ -105,30 +121,30 @@ def activation_backward_sum(dh, h, db, act):
 
 
 @njit(error_model="numpy")
-def forward_one(theta, x, acts, y, sizes, w_off, b_off, h_off, act):
+def forward_one(theta, x, acts, y, layout, act):
     """One GAN: x (B, n0) -> y (B, nL), hidden outputs into acts (flat)."""
-    batch, n_layers = x.shape[0], sizes.shape[0] - 1
+    batch, n_layers = x.shape[0], layout.sizes.shape[0] - 1
     h = x
     for layer in range(n_layers):
-        out = y if layer == n_layers - 1 else _hidden(acts, sizes, h_off, layer, batch)
-        np.dot(h, _weight(theta, sizes, w_off, layer), out)
-        bias = theta[b_off[layer] : b_off[layer] + sizes[layer + 1]]
-        bias_activation(out, bias, act if layer < n_layers - 1 else -1)
+        out = y if layer == n_layers - 1 else _hidden(acts, layout, layer, batch)
+        np.dot(h, _weight(theta, layout, layer), out)
+        bias_activation(out, _bias(theta, layout, layer), act if layer < n_layers - 1 else -1)
         h = out
 
 
 @njit(error_model="numpy")
-def backward_one(theta, x, acts, dy, dtheta, dx, sizes, w_off, b_off, h_off, act, param_grad, work):
+def backward_one(theta, x, acts, dy, dtheta, dx, layout, act, param_grad, work):
     """One GAN: dy (B, nL) -> dtheta (only when param_grad) and dx (B, n0). work: float32
     scratch of at least backward_work(sizes, B) elements (callers keep it across calls: a
     fresh allocation of this size costs page faults every step)."""
+    sizes = layout.sizes
     batch, n_layers = x.shape[0], sizes.shape[0] - 1
     widest = sizes.max()
     ping = work[: batch * widest]
     pong = work[batch * widest : 2 * batch * widest]
     unused_db = work[2 * batch * widest : 2 * batch * widest + widest]  # dtheta not wanted
     da = dy
-    last_db = dtheta[b_off[n_layers - 1] : b_off[n_layers - 1] + sizes[n_layers]]
+    last_db = _bias(dtheta, layout, n_layers - 1)
     if param_grad:
         last_db[:] = 0
         for i in range(batch):
@@ -136,30 +152,27 @@ def backward_one(theta, x, acts, dy, dtheta, dx, sizes, w_off, b_off, h_off, act
                 last_db[j] += dy[i, j]
     for layer in range(n_layers - 1, -1, -1):
         n_in = sizes[layer]
-        h_in = x if layer == 0 else _hidden(acts, sizes, h_off, layer - 1, batch)
+        h_in = x if layer == 0 else _hidden(acts, layout, layer - 1, batch)
         if param_grad:
-            np.dot(h_in.T, da, _weight(dtheta, sizes, w_off, layer))
-        W = _weight(theta, sizes, w_off, layer)
+            np.dot(h_in.T, da, _weight(dtheta, layout, layer))
+        W = _weight(theta, layout, layer)
         if layer == 0:
             np.dot(da, W.T, dx)
         else:
             dh = (ping if layer % 2 == 0 else pong)[: batch * n_in].reshape(batch, n_in)
             np.dot(da, W.T, dh)
-            if param_grad:
-                db = dtheta[b_off[layer - 1] : b_off[layer - 1] + n_in]
-            else:
-                db = unused_db[:n_in]
+            db = _bias(dtheta, layout, layer - 1) if param_grad else unused_db[:n_in]
             activation_backward_sum(dh, h_in, db, act)
             da = dh
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _forward_cpu(theta, x, sizes, w_off, b_off, h_off, act):
+def _forward_cpu(theta, x, layout, act):
     P, batch = x.shape[0], x.shape[1]
-    acts = np.empty((P, h_off[-1]), dtype=np.float32)
-    y = np.empty((P, batch, sizes[-1]), dtype=np.float32)
+    acts = np.empty((P, layout.h_off[-1]), dtype=np.float32)
+    y = np.empty((P, batch, layout.sizes[-1]), dtype=np.float32)
     for p in prange(P):
-        forward_one(theta[p], x[p], acts[p], y[p], sizes, w_off, b_off, h_off, act)
+        forward_one(theta[p], x[p], acts[p], y[p], layout, act)
     return y, acts
 
 
@@ -169,25 +182,13 @@ def backward_work(sizes, batch: int) -> int:
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _backward_cpu(theta, x, acts, dy, sizes, w_off, b_off, h_off, act, param_grad, work):
+def _backward_cpu(theta, x, acts, dy, layout, act, param_grad, work):
     P, batch = x.shape[0], x.shape[1]
     dtheta = np.zeros_like(theta)
-    dx = np.empty((P, batch, sizes[0]), dtype=np.float32)
+    dx = np.empty((P, batch, layout.sizes[0]), dtype=np.float32)
     for p in prange(P):
         backward_one(
-            theta[p],
-            x[p],
-            acts[p],
-            dy[p],
-            dtheta[p],
-            dx[p],
-            sizes,
-            w_off,
-            b_off,
-            h_off,
-            act,
-            param_grad,
-            work[p],
+            theta[p], x[p], acts[p], dy[p], dtheta[p], dx[p], layout, act, param_grad, work[p]
         )
     return dtheta, dx
 
@@ -204,10 +205,11 @@ def forward(spec: MLPSpec, theta, x):
         return _forward_gpu(spec, theta, x)
     x = np.ascontiguousarray(x, dtype=np.float32)
     P, batch = x.shape[:2]
-    sizes, w_off, b_off, h_off = layout(spec, batch)
+    tables = layout(spec, batch)
     device.single_threaded_blas()
-    y, acts = _forward_cpu(theta, x, sizes, w_off, b_off, h_off, activation_code(spec))
+    y, acts = _forward_cpu(theta, x, tables, activation_code(spec))
     cache = {"h0": x, "acts": acts}
+    h_off = tables.h_off
     for layer, n in enumerate(spec.sizes[1:-1], start=1):
         cache[f"h{layer}"] = acts[:, h_off[layer - 1] : h_off[layer]].reshape(P, batch, n)
     return y, cache
@@ -221,13 +223,12 @@ def backward(spec: MLPSpec, theta, cache: dict, dy, param_grad: bool = True):
         return _backward_gpu(spec, theta, cache, dy, param_grad)
     dy = np.ascontiguousarray(dy, dtype=np.float32)
     x = cache["h0"]
-    sizes, w_off, b_off, h_off = layout(spec, x.shape[1])
+    tables = layout(spec, x.shape[1])
     work = np.empty((x.shape[0], backward_work(spec.sizes, x.shape[1])), dtype=np.float32)
     device.single_threaded_blas()
     return _backward_cpu(
-        theta, x, cache["acts"], dy, sizes, w_off, b_off, h_off, activation_code(spec), param_grad,
-        work,
-    )  # fmt: skip
+        theta, x, cache["acts"], dy, tables, activation_code(spec), param_grad, work
+    )
 
 
 def named_parameters(spec: MLPSpec, theta, prefix: str = "", suffix: str = "") -> dict:

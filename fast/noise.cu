@@ -1,9 +1,6 @@
-// Philox streams and instance noise on the GPU, one thread per output element.
+// Instance noise on the GPU, one thread per output element: the kernels of fast/noise.py.
 //
 // kernel                     version  what it does / fuses
-// philox4x32_kernel          1        Philox4x32 of N given counters (the known-answer check)
-// random_words_kernel        1        (P, n) uint32 words of one stream, GAN p under key[p]
-// normal_kernel              1        (P, n) float normals: Philox -> Box-Muller (double) -> float
 // add_instance_noise_kernel  1 fused  Philox -> Box-Muller -> * sigma[p] -> + x, one pass; the
 //                                     noise never exists as an array (the reference's mirror)
 // noise_pair_kernel          2 fused  the same for real and fake samples in one launch,
@@ -16,29 +13,6 @@
 // uint32, one per GAN. The sum x + sigma * eps is formed in double and rounded once, as
 // the CPU path does; sigma[p] = 0 gives x exactly.
 #include "philox.cuh"
-
-extern "C" __global__ void philox4x32_kernel(const uint4* counter, const unsigned int* key,
-                                             int rounds, long long n, uint4* out) {
-  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = philox4x32(counter[i], key[0], key[1], rounds);
-}
-
-extern "C" __global__ void random_words_kernel(const unsigned int* key, const unsigned int* step,
-                                               unsigned int stream, int P, long long n,
-                                               unsigned int* out) {
-  const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (e >= (long long)P * n) return;
-  const long long p = e / n, i = e % n;
-  out[e] = word_of(stream_block(key + 2 * p, *step, stream, i >> 2), (int)(i & 3));
-}
-
-extern "C" __global__ void normal_kernel(const unsigned int* key, const unsigned int* step,
-                                         unsigned int stream, int P, long long n, float* out) {
-  const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (e >= (long long)P * n) return;
-  const long long p = e / n, i = e % n;
-  out[e] = (float)normal_at(key + 2 * p, *step, stream, i);
-}
 
 __device__ __forceinline__ float noisy(float x, float sigma, double eps) {
   return (float)__dadd_rn((double)x, __dmul_rn((double)sigma, eps));
@@ -56,7 +30,7 @@ extern "C" __global__ void add_instance_noise_kernel(const float* x, const float
   out[e] = noisy(x[e], sigma[p], normal_at(key + 2 * p, *step, stream, i));
 }
 
-// x_real, x_fake: (P, n) contiguous, n = B * D; out: (P, 2n), the real rows then the fake.
+// x_real, x_fake: (P, n) contiguous, n = B * dim; out: (P, 2n), the real rows then the fake.
 extern "C" __global__ void noise_pair_kernel(const float* x_real, const float* x_fake,
                                              const float* sigma, const unsigned int* key,
                                              const unsigned int* step, unsigned int real_stream,

@@ -1,10 +1,9 @@
-// Optimiser updates on the GPU: one thread per parameter over the whole flat (P * n)
+// Adam on the GPU: one thread per parameter over the whole flat (P * n)
 // buffer of the population, so one launch updates every GAN's network.
 //
 // kernel        version  what it does / fuses
 // adam_kernel   1 fused  m, v moment updates -> bias correction -> theta update, one pass
 //                        reading (theta, grad, m, v) once and writing (theta, m, v) once
-// sgd_kernel    1        theta -= lr * grad
 //
 // As on the CPU path (fast/optim.py), each element's update is computed in double from its
 // float moments and rounded once on store. The bias corrections (1 - beta1^t, 1 - beta2^t)
@@ -22,9 +21,4 @@ extern "C" __global__ void adam_kernel(float* theta, const float* grad, float* m
   v[i] = (float)v_i;
   const double update = lr * (m_i / bias_correction[0]) / (sqrt(v_i / bias_correction[1]) + eps);
   theta[i] = (float)((double)theta[i] - update);
-}
-
-extern "C" __global__ void sgd_kernel(float* theta, const float* grad, long long n, double lr) {
-  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) theta[i] = (float)((double)theta[i] - lr * (double)grad[i]);
 }

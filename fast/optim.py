@@ -1,4 +1,4 @@
-"""Adam and SGD over the flat parameter buffers of a whole population, in place.
+"""Adam over the flat parameter buffers of a whole population, in place.
 
 The update of reference/optim.py, one kernel over all P * n_params elements at once (the
 GANs share lr, betas and the step count t, so the population is just a longer buffer).
@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from fast import device
+from reference.optim import EPS
 
 
 @dataclass
@@ -57,7 +58,17 @@ def bias_corrections(beta1: float, beta2: float, t: int) -> tuple[float, float]:
     return 1.0 - beta1**t, 1.0 - beta2**t
 
 
-def adam_step(theta, grad, state: AdamState, lr, beta1, beta2, eps=1e-8) -> None:
+def step_corrections(beta1: float, beta2: float, d_steps: int, t_D: int, t_G: int):
+    """(d_steps + 1, 2) float64: the bias corrections of one GAN training step's updates,
+    the d_steps discriminator updates' (D has taken t_D so far) then the generator's (t_G):
+    what the fused CPU step and the CUDA graph read, as they never see an AdamState."""
+    return np.array(
+        [bias_corrections(beta1, beta2, t_D + s + 1) for s in range(d_steps)]
+        + [bias_corrections(beta1, beta2, t_G + 1)]
+    )
+
+
+def adam_step(theta, grad, state: AdamState, lr, beta1, beta2, eps=EPS) -> None:
     """One Adam update of theta, state.m and state.v in place, all P GANs together."""
     state.t += 1
     correction1, correction2 = bias_corrections(beta1, beta2, state.t)
@@ -76,19 +87,6 @@ def adam_step(theta, grad, state: AdamState, lr, beta1, beta2, eps=1e-8) -> None
         correction1,
         correction2,
     )
-
-
-@njit(parallel=True, cache=True, error_model="numpy")
-def _sgd_step_cpu(theta, grad, lr):
-    for i in prange(theta.size):
-        theta[i] = np.float32(np.float64(theta[i]) - lr * np.float64(grad[i]))
-
-
-def sgd_step(theta, grad, lr) -> None:
-    if device.on_gpu(theta):
-        _sgd_step_gpu(theta, grad, lr)
-        return
-    _sgd_step_cpu(theta.reshape(-1), grad.reshape(-1), lr)
 
 
 # The GPU path: the kernels of fast/optim.cu, one thread per parameter of the population.
@@ -128,13 +126,4 @@ def adam_step_into_gpu(theta, grad, m, v, lr, beta1, beta2, eps, corrections) ->
         np.float64(beta2),
         np.float64(eps),
         corrections,
-    )
-
-
-def _sgd_step_gpu(theta, grad, lr):
-    import cupy
-
-    grad = cupy.ascontiguousarray(grad, dtype=np.float32)
-    device.launch(
-        "optim.cu", "sgd_kernel", theta.size, theta, grad, np.int64(theta.size), np.float64(lr)
     )

@@ -1,18 +1,20 @@
 """The reference path: small MLP GANs in plain NumPy, float64, with hand-written backprop.
 
-Written to be read, never optimised. Every other path in this repository (fast/, the
-figures, the theory tests) is checked against it. One concept per file:
+Written to be read, never optimised. Every other path in this repository (fast/, run.py, the
+theory tests) is checked against it. One concept per file:
 
-    noise.py    Philox4x32-10 counter-based random numbers, instance noise, sigma schedules
+    gan.py      one training step with named intermediates, and the training loop: start here
+    noise.py    instance noise, label noise, and the sigma schedules
     data.py     toy distributions: seeded samplers plus their exact descriptions
     mlp.py      dense layers over one flat parameter buffer, forward and backward
-    loss.py     the logistic loss (stable softplus form), label smoothing and flipping
-    optim.py    Adam and SGD over flat buffers
-    gan.py      one training step with named intermediates, and the training loop
+    loss.py     the logistic loss (stable softplus form) and the generator losses
+    optim.py    Adam over flat buffers
+    philox.py   Philox4x32-10 counter-based random numbers, by (seed, step, stream, index)
     metrics.py  modes captured, high-quality fraction, reverse KL, energy distance
     theory.py   the analytic side: noisy densities, the optimal discriminator, JS, Dirac-GAN
     discriminator.py  fit D to two fixed distributions, to hold against theory.py's optimum
 
-Shapes are written in comments with these letters: B batch, D data dimension, H hidden
-width, Z latent dimension, K mixture components, N a generic count.
+Shapes are written in comments with these names: B batch, dim the data dimension, H hidden
+width, Z latent dimension, K mixture components, N a generic count. D is the discriminator,
+G the generator.
 """

@@ -3,22 +3,22 @@
 A distribution is either a finite mixture of axis-aligned Gaussians (a std of 0 along an
 axis makes that component a point mass along it) or a zero-width circle, a 1-D curve in
 2-D. The descriptions are what the metrics and the theory read; the samplers draw from the
-Philox streams of reference/noise.py, so a batch is a pure function of (seed, step,
+Philox streams of reference/philox.py, so a batch is a pure function of (seed, step,
 stream), identical whichever backend later consumes it.
 
-Contract: plain NumPy, float64. Samples are (N, D).
+Contract: plain NumPy, float64. Samples are (N, dim).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from reference import noise
+from reference.philox import Stream, SubstepRandom
 
 
 @dataclass(frozen=True, eq=False)
 class Mixture:
-    """sum_k weights[k] * N(means[k], diag(stds[k]**2)). means, stds: (K, D); weights: (K,)."""
+    """sum_k weights[k] * N(means[k], diag(stds[k]**2)). means, stds: (K, dim); weights: (K,)."""
 
     means: np.ndarray
     stds: np.ndarray
@@ -42,7 +42,7 @@ Distribution = Mixture | Circle
 
 
 def mixture(means, stds, weights=None) -> Mixture:
-    """A Mixture from array-likes; stds may be a scalar, (K,) or (K, D); weights default to
+    """A Mixture from array-likes; stds may be a scalar, (K,) or (K, dim); weights default to
     uniform and are normalised."""
     means = np.atleast_2d(np.asarray(means, dtype=np.float64))
     stds = np.broadcast_to(
@@ -86,17 +86,15 @@ def get_dataset(name: str) -> Distribution:
     return DATASETS[name]
 
 
-def sample(distribution: Distribution, key: np.ndarray, step: int, substep: int, n: int):
-    """(n, D) float64 samples of the distribution, drawn from the DATA_CHOICE and
-    DATA_OFFSET streams of the given substep."""
-    choice_u = noise.uniform(key, step, noise.stream_id(noise.Stream.DATA_CHOICE, substep), n)
+def sample(distribution: Distribution, rng: SubstepRandom, n: int) -> np.ndarray:
+    """(n, dim) float64 samples of the distribution, drawn from the substep's DATA_CHOICE
+    and DATA_OFFSET streams."""
+    choice_u = rng.uniform(Stream.DATA_CHOICE, n)
     if isinstance(distribution, Circle):
         angle = 2.0 * np.pi * choice_u
         return distribution.radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)
     # Inverse-CDF choice of the component; min() guards against rounding in the last cumsum.
     cumulative = np.cumsum(distribution.weights)
     component = np.minimum(np.searchsorted(cumulative, choice_u, side="right"), len(cumulative) - 1)
-    offset = noise.normal(
-        key, step, noise.stream_id(noise.Stream.DATA_OFFSET, substep), (n, distribution.dim)
-    )
+    offset = rng.normal(Stream.DATA_OFFSET, (n, distribution.dim))
     return distribution.means[component] + distribution.stds[component] * offset

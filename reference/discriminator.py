@@ -5,15 +5,15 @@ Each step draws a fresh batch of B samples from p ('real') and B from q ('fake')
 instance noise of std sigma on both, exactly as reference/gan.py does, and takes an Adam
 step on the reference logistic loss (mean over the 2B samples, optional label flipping):
 
-    x_real~ = sample(p) + sigma * eps   (B, D)   data streams of substep 0, REAL_NOISE
-    x_fake~ = sample(q) + sigma * eps   (B, D)   data streams of substep 1, FAKE_NOISE
+    x_real~ = sample(p) + sigma * eps   (B, dim)   data streams of substep 0, REAL_NOISE
+    x_fake~ = sample(q) + sigma * eps   (B, dim)   data streams of substep 1, FAKE_NOISE
     lr_t    = lr * (1 - t / steps)
 
 The learning rate decays linearly to 0 so that the last iterates average the gradient noise:
 the final error then keeps shrinking as batch * steps grows, instead of stalling at the noise
 floor of a constant-rate Adam.
 
-Shapes: x (N, D); the network is an MLP (D, H, H, 1) with leaky ReLU, as the GAN's D.
+Shapes: x (N, dim); the network is an MLP (dim, H, H, 1) with leaky ReLU, as the GAN's D.
 Contract: plain NumPy, float64.
 """
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reference import data, gan, loss, mlp, noise, optim, theory
+from reference.philox import Stream, SubstepRandom, key_from_seed
 
 BETA1, BETA2 = 0.9, 0.999  # the usual Adam moments: nothing here is adversarial
 
@@ -33,11 +34,11 @@ class FittedDiscriminator:
     losses: np.ndarray  # (steps,) the training loss of every step's batch
 
     def logit(self, x: np.ndarray) -> np.ndarray:
-        """x: (N, D) -> (N,)."""
+        """x: (N, dim) -> (N,)."""
         return mlp.forward(self.spec, self.theta, x)[0][:, 0]
 
     def input_gradient(self, x: np.ndarray) -> np.ndarray:
-        """x: (N, D) -> d logit / dx: (N, D), the direction D would push a sample at x."""
+        """x: (N, dim) -> d logit / dx: (N, dim), the direction D would push a sample at x."""
         y, cache = mlp.forward(self.spec, self.theta, x)
         return mlp.backward(self.spec, self.theta, cache, np.ones_like(y))[1]
 
@@ -59,14 +60,16 @@ def fit(
     spec = mlp.MLPSpec((p.dim, hidden, hidden, 1), gan.DISCRIMINATOR_ACTIVATION)
     theta = mlp.init_params(spec, np.random.default_rng(init_seed))
     adam = optim.adam_init(theta)
-    key = noise.key_from_seed(data_seed)
+    key = key_from_seed(data_seed)
     losses = np.empty(steps)
     for step in range(steps):
-        x_real = theory.sample_noisy(p, sigma, key, step, 0, noise.Stream.REAL_NOISE, batch)
-        x_fake = theory.sample_noisy(q, sigma, key, step, 1, noise.Stream.FAKE_NOISE, batch)
+        rng_real, rng_fake = SubstepRandom(key, step, 0), SubstepRandom(key, step, 1)
+        x_real = theory.sample_noisy(p, sigma, rng_real, Stream.REAL_NOISE, batch)
+        x_fake = theory.sample_noisy(q, sigma, rng_fake, Stream.FAKE_NOISE, batch)
         logits, cache = mlp.forward(spec, theta, np.concatenate([x_real, x_fake]))
+        targets = noise.label_noise_targets(batch, 1.0, label_flip, rng_real)
         losses[step], dlogit_real, dlogit_fake = loss.discriminator_loss(
-            logits[:batch, 0], logits[batch:, 0], 1.0, label_flip, key, step, 0
+            logits[:batch, 0], logits[batch:, 0], *targets
         )
         dtheta, _ = mlp.backward(
             spec, theta, cache, np.concatenate([dlogit_real, dlogit_fake])[:, None]

@@ -1,16 +1,18 @@
-"""One GAN training step with instance noise, and the training loop.
+"""One GAN training step with instance noise, and the training loop. Start reading here.
 
 A step at index `step` with sigma = sigma_schedule(step) runs d_steps discriminator
-substeps s = 0 .. d_steps - 1, then one generator substep s = d_steps:
+substeps s = 0 .. d_steps - 1, then one generator substep s = d_steps. Each substep draws
+its random numbers from its own Philox streams (rng = SubstepRandom(key, step, s)):
 
     discriminator substep s:
-        x_real       = sample(data)                          (B, D)   DATA_* streams
-        z            = N(0, I)                               (B, Z)   LATENT
-        x_fake       = G(z)                                  (B, D)   (no gradient to G)
-        x_real_noisy = x_real + sigma * eps_real             (B, D)   REAL_NOISE
-        x_fake_noisy = x_fake + sigma * eps_fake             (B, D)   FAKE_NOISE
-        logit_real, logit_fake = D(x_real_noisy), D(x_fake_noisy)     (B,) each
-        loss_D       = logistic regression with label noise, mean over 2B   LABEL_FLIP
+        x_real       = sample(data)                          (B, dim)   DATA_* streams
+        z            = N(0, I)                               (B, Z)     LATENT
+        x_fake       = G(z)                                  (B, dim)   (no gradient to G)
+        x_real_noisy = x_real + sigma * eps_real             (B, dim)   REAL_NOISE
+        x_fake_noisy = x_fake + sigma * eps_fake             (B, dim)   FAKE_NOISE
+        logit_real, logit_fake = D(x_real_noisy), D(x_fake_noisy)       (B,) each
+        targets      = 1 real, 0 fake, after label noise     (B,) each  LABEL_FLIP
+        loss_D       = logistic regression on the targets, mean over 2B
         Adam step on theta_D
     generator substep:
         z, x_fake, x_fake_noisy as above (fresh noise: the fake samples pass through the
@@ -25,19 +27,48 @@ label noise. D runs on the 2B noisy samples in one batch.
 substep and 'g/' for the generator substep): the inputs, noisy inputs, logits, losses and
 every gradient, so tests and the fast path can be compared tensor by tensor.
 
-Contract: plain NumPy, float64.
+Contract: plain NumPy, float64. `GANConfig` rejects an invalid setting itself, raising
+ConfigError that names the field and the value.
 """
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from reference import data, loss, mlp, noise, optim
+from reference.philox import Stream, SubstepRandom, key_from_seed
 
 HIDDEN_LAYERS = 2
 GENERATOR_ACTIVATION = "relu"
 DISCRIMINATOR_ACTIVATION = "leaky_relu"
+# Steps are the Philox counter's 32-bit step word; metrics.py draws its samples at the last
+# one, so training runs steps 0 .. MAX_STEPS - 1 at most and never reaches it.
+MAX_STEPS = 2**32 - 1
+
+
+class ConfigError(ValueError):
+    """A GANConfig field with a value it cannot take; `field` names it."""
+
+    def __init__(self, field: str, value, expected: str):
+        super().__init__(f"{field}: expected {expected}, got {value!r}")
+        self.field = field
+
+
+def _finite_in(value, low: float, high: float, low_open=False, high_open=False) -> bool:
+    """value is a finite real in the interval from low to high (open where said)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    return above and below
+
+
+def _whole_in(value, low: int, high: int) -> bool:
+    return (
+        isinstance(value, int | np.integer) and not isinstance(value, bool) and low <= value <= high
+    )
 
 
 @dataclass(frozen=True)
@@ -51,13 +82,39 @@ class GANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     d_steps: int = 1
-    noise: float = 0.0  # initial instance-noise std sigma0; 0 turns instance noise off
+    sigma0: float = 0.0  # initial instance-noise std; 0 turns instance noise off
     anneal: str = "none"
     anneal_steps: int = 3000
     label_smoothing: float = 1.0  # target for real labels; 1.0 means no smoothing
     label_flip: float = 0.0  # probability of flipping each label
     generator_loss: str = "non-saturating"
     seed: int = 0
+
+    def __post_init__(self):
+        """Reject what no run can use, naming the field: (field, valid?, what is expected)."""
+        checks = (
+            ("dataset", self.dataset in data.DATASETS, f"one of {', '.join(data.DATASETS)}"),
+            ("steps", _whole_in(self.steps, 1, MAX_STEPS), f"an integer in [1, {MAX_STEPS}]"),
+            ("batch", _whole_in(self.batch, 1, 2**31 - 1), "a positive integer"),
+            ("hidden", _whole_in(self.hidden, 1, 2**31 - 1), "a positive integer"),
+            ("latent", _whole_in(self.latent, 1, 2**31 - 1), "a positive integer"),
+            ("lr", _finite_in(self.lr, 0.0, math.inf, low_open=True), "a finite number > 0"),
+            ("beta1", _finite_in(self.beta1, 0.0, 1.0, high_open=True), "a number in [0, 1)"),
+            ("beta2", _finite_in(self.beta2, 0.0, 1.0, high_open=True), "a number in [0, 1)"),
+            ("d_steps", _whole_in(self.d_steps, 1, 2**20), "an integer in [1, 2**20]"),
+            ("sigma0", _finite_in(self.sigma0, 0.0, math.inf), "a finite number >= 0"),
+            ("anneal", self.anneal in noise.ANNEAL_SCHEDULES, f"one of {noise.ANNEAL_SCHEDULES}"),
+            ("anneal_steps", _whole_in(self.anneal_steps, 1, MAX_STEPS), "a positive integer"),
+            ("label_smoothing", _finite_in(self.label_smoothing, 0.0, 1.0, low_open=True),
+             "a target in (0, 1]"),
+            ("label_flip", _finite_in(self.label_flip, 0.0, 1.0), "a probability in [0, 1]"),
+            ("generator_loss", self.generator_loss in loss.GENERATOR_LOSSES,
+             f"one of {loss.GENERATOR_LOSSES}"),
+            ("seed", _whole_in(self.seed, 0, 2**64 - 1), "an integer in [0, 2**64)"),
+        )  # fmt: skip
+        for field, valid, expected in checks:
+            if not valid:
+                raise ConfigError(field, getattr(self, field), expected)
 
     @property
     def dim(self) -> int:
@@ -72,7 +129,7 @@ class GANConfig:
         return mlp.MLPSpec(sizes, DISCRIMINATOR_ACTIVATION)
 
     def sigma(self, step: int) -> float:
-        return noise.sigma_schedule(self.noise, self.anneal, self.anneal_steps, step)
+        return noise.sigma_schedule(self.sigma0, self.anneal, self.anneal_steps, step)
 
 
 @dataclass
@@ -101,30 +158,30 @@ def init_state(config: GANConfig) -> GANState:
 
 
 def generate(
-    config: GANConfig, theta_G: np.ndarray, key: np.ndarray, step: int, substep: int, n: int
+    config: GANConfig, theta_G: np.ndarray, rng: SubstepRandom, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(z: (n, Z), x_fake: (n, D)) with z from the LATENT stream of the given substep."""
-    z = noise.normal(key, step, noise.stream_id(noise.Stream.LATENT, substep), (n, config.latent))
+    """(z: (n, Z), x_fake: (n, dim)) with z from the substep's LATENT stream."""
+    z = rng.normal(Stream.LATENT, (n, config.latent))
     x_fake, _ = mlp.forward(config.generator_spec(), theta_G, z)
     return z, x_fake
 
 
 def discriminator_substep(
-    config: GANConfig, state: GANState, key: np.ndarray, step: int, substep: int, sigma: float
+    config: GANConfig, state: GANState, rng: SubstepRandom, sigma: float
 ) -> dict:
     spec_D, batch = config.discriminator_spec(), config.batch
-    x_real = data.sample(data.get_dataset(config.dataset), key, step, substep, batch)
-    z, x_fake = generate(config, state.theta_G, key, step, substep, batch)
-    x_real_noisy = noise.add_instance_noise(
-        x_real, sigma, key, step, noise.stream_id(noise.Stream.REAL_NOISE, substep)
-    )
-    x_fake_noisy = noise.add_instance_noise(
-        x_fake, sigma, key, step, noise.stream_id(noise.Stream.FAKE_NOISE, substep)
-    )
+    x_real = data.sample(data.get_dataset(config.dataset), rng, batch)
+    z, x_fake = generate(config, state.theta_G, rng, batch)
+    # Instance noise: the same N(0, sigma^2 I) on real and fake samples, before D sees them.
+    x_real_noisy = noise.add_instance_noise(x_real, sigma, rng, Stream.REAL_NOISE)
+    x_fake_noisy = noise.add_instance_noise(x_fake, sigma, rng, Stream.FAKE_NOISE)
     logits, cache = mlp.forward(spec_D, state.theta_D, np.concatenate([x_real_noisy, x_fake_noisy]))
     logit_real, logit_fake = logits[:batch, 0], logits[batch:, 0]
+    target_real, target_fake = noise.label_noise_targets(
+        batch, config.label_smoothing, config.label_flip, rng
+    )
     loss_D, dlogit_real, dlogit_fake = loss.discriminator_loss(
-        logit_real, logit_fake, config.label_smoothing, config.label_flip, key, step, substep
+        logit_real, logit_fake, target_real, target_fake
     )
     dlogits = np.concatenate([dlogit_real, dlogit_fake])[:, None]
     dtheta_D, _ = mlp.backward(spec_D, state.theta_D, cache, dlogits)
@@ -144,17 +201,11 @@ def discriminator_substep(
     }
 
 
-def generator_substep(
-    config: GANConfig, state: GANState, key: np.ndarray, step: int, substep: int, sigma: float
-) -> dict:
+def generator_substep(config: GANConfig, state: GANState, rng: SubstepRandom, sigma: float) -> dict:
     spec_G, spec_D = config.generator_spec(), config.discriminator_spec()
-    z = noise.normal(
-        key, step, noise.stream_id(noise.Stream.LATENT, substep), (config.batch, config.latent)
-    )
+    z = rng.normal(Stream.LATENT, (config.batch, config.latent))
     x_fake, cache_G = mlp.forward(spec_G, state.theta_G, z)
-    x_fake_noisy = noise.add_instance_noise(
-        x_fake, sigma, key, step, noise.stream_id(noise.Stream.FAKE_NOISE, substep)
-    )
+    x_fake_noisy = noise.add_instance_noise(x_fake, sigma, rng, Stream.FAKE_NOISE)
     logits, cache_D = mlp.forward(spec_D, state.theta_D, x_fake_noisy)
     logit_fake = logits[:, 0]
     loss_G, dlogit_fake = loss.generator_loss(logit_fake, config.generator_loss)
@@ -178,12 +229,12 @@ def train_step(config: GANConfig, state: GANState, step: int) -> tuple[dict, dic
     """One step, updating state in place. Returns (record, intermediates): the record holds
     step, sigma, loss_D (last discriminator substep), loss_G, D_real and D_fake (the mean
     discriminator outputs on the noisy real and fake samples of that substep)."""
-    key, sigma = noise.key_from_seed(config.seed), config.sigma(step)
+    key, sigma = key_from_seed(config.seed), config.sigma(step)
     intermediates = {}
     for substep in range(config.d_steps):
-        d_out = discriminator_substep(config, state, key, step, substep, sigma)
+        d_out = discriminator_substep(config, state, SubstepRandom(key, step, substep), sigma)
         intermediates.update({f"d{substep}/{name}": value for name, value in d_out.items()})
-    g_out = generator_substep(config, state, key, step, config.d_steps, sigma)
+    g_out = generator_substep(config, state, SubstepRandom(key, step, config.d_steps), sigma)
     intermediates.update({f"g/{name}": value for name, value in g_out.items()})
     record = {
         "step": step,

@@ -14,8 +14,6 @@ Contract: plain NumPy, float64. Logits are (B,); a loss is the mean over its sam
 
 import numpy as np
 
-from reference import noise
-
 GENERATOR_LOSSES = ("non-saturating", "minimax")
 
 
@@ -35,40 +33,18 @@ def logistic_loss(logit: np.ndarray, target: np.ndarray) -> tuple[float, np.ndar
     return float(np.mean(softplus(logit) - target * logit)), (sigmoid(logit) - target) / n
 
 
-def discriminator_targets(
-    batch: int, label_smoothing: float, label_flip: float, key: np.ndarray, step: int, substep: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Targets (real: (B,), fake: (B,)) after label noise.
-
-    Each hard label (1 real, 0 fake) is flipped with probability label_flip, using the
-    LABEL_FLIP stream (indices 0..B-1 real, B..2B-1 fake); then every label that reads
-    'real' becomes label_smoothing (one-sided smoothing: 1.0 means none).
-    """
-    flip_u = noise.uniform(key, step, noise.stream_id(noise.Stream.LABEL_FLIP, substep), 2 * batch)
-    hard = np.concatenate([np.ones(batch), np.zeros(batch)])
-    hard = np.where(flip_u < label_flip, 1.0 - hard, hard)
-    target = hard * label_smoothing
-    return target[:batch], target[batch:]
-
-
 def discriminator_loss(
-    logit_real: np.ndarray,
-    logit_fake: np.ndarray,
-    label_smoothing: float,
-    label_flip: float,
-    key: np.ndarray,
-    step: int,
-    substep: int,
+    logit_real: np.ndarray, logit_fake: np.ndarray, target_real: np.ndarray, target_fake: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """The discriminator's logistic regression, real against fake, averaged over all 2B
     samples (so that at the optimum, without label noise, it equals log 2 - JS[p || q]).
+    The targets are 1 for real and 0 for fake, or what label noise made of them
+    (reference/noise.py::label_noise_targets).
 
-    logit_real, logit_fake: (B,) -> (loss, dlogit_real: (B,), dlogit_fake: (B,)).
+    logit_real, logit_fake, target_real, target_fake: (B,) ->
+    (loss, dlogit_real: (B,), dlogit_fake: (B,)).
     """
     batch = logit_real.shape[0]
-    target_real, target_fake = discriminator_targets(
-        batch, label_smoothing, label_flip, key, step, substep
-    )
     loss, dlogit = logistic_loss(
         np.concatenate([logit_real, logit_fake]), np.concatenate([target_real, target_fake])
     )

@@ -20,7 +20,7 @@ For a Circle (a zero-width curve) the analogues:
                            angles [2 pi k / A, 2 pi (k + 1) / A)), each of true weight 1 / A
     high quality           | |x| - radius | <= CIRCLE_QUALITY_WIDTH * radius, which at the
                            default radius 2 is 0.06, 3 stds of a default ring mode
-Energy distance (Szekely and Rizzo 2013), for any two sample sets x: (N, D), y: (M, D):
+Energy distance (Szekely and Rizzo 2013), for any two sample sets x: (N, dim), y: (M, dim):
     E = 2 mean |x - y| - mean |x - x'| - mean |y - y'|    (>= 0, = 0 in the limit iff x ~ y)
 with the within-set means over distinct pairs (the unbiased U-statistics).
 
@@ -28,24 +28,25 @@ with the within-set means over distinct pairs (the unbiased U-statistics).
 which training never reaches (a run has fewer than 2**32 - 1 steps), so the metrics of a
 run are a pure function of its arguments.
 
-Contract: plain NumPy and SciPy, float64. Samples are (N, D).
+Contract: plain NumPy and SciPy, float64. Samples are (N, dim).
 """
 
 import numpy as np
 from scipy.spatial.distance import cdist, pdist
 
-from reference import data, gan, noise
+from reference import data, gan
+from reference.philox import SubstepRandom, key_from_seed
 
 QUALITY_STDS = 3.0
 POINT_MASS_SCALE = 0.01
 CIRCLE_ARCS = 8
 CIRCLE_QUALITY_WIDTH = 0.03
 EVAL_SAMPLES = 2500
-EVAL_STEP = 2**32 - 1
+EVAL_STEP = gan.MAX_STEPS  # a counter step training never reaches
 
 
 def mode_assignment(distribution: data.Distribution, x: np.ndarray):
-    """x: (N, D) -> (mode: (N,) int, high_quality: (N,) bool, weights: (K,))."""
+    """x: (N, dim) -> (mode: (N,) int, high_quality: (N,) bool, weights: (K,))."""
     if isinstance(distribution, data.Circle):
         angle = np.mod(np.arctan2(x[:, 1], x[:, 0]), 2.0 * np.pi)
         # min() keeps an angle that rounds up to exactly 2 pi in the last arc.
@@ -67,7 +68,7 @@ def mode_assignment(distribution: data.Distribution, x: np.ndarray):
 
 
 def mode_metrics(distribution: data.Distribution, x: np.ndarray) -> dict:
-    """x: (N, D) generated samples -> modes_captured, modes_total, high_quality_fraction,
+    """x: (N, dim) generated samples -> modes_captured, modes_total, high_quality_fraction,
     reverse_kl and mode_counts (samples per mode, high quality or not)."""
     mode, high_quality, weights = mode_assignment(distribution, x)
     counts = np.bincount(mode, minlength=len(weights))
@@ -85,22 +86,22 @@ def mode_metrics(distribution: data.Distribution, x: np.ndarray) -> dict:
 
 
 def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
-    """x: (N, D), y: (M, D), N, M >= 2 -> the energy distance between the two sample sets."""
+    """x: (N, dim), y: (M, dim), N, M >= 2 -> the energy distance between the two sample sets."""
     return float(2.0 * cdist(x, y).mean() - pdist(x).mean() - pdist(y).mean())
 
 
 def evaluation_samples(
     config: gan.GANConfig, theta_G: np.ndarray, n: int = EVAL_SAMPLES
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(x_real: (n, D), x_fake: (n, D)) drawn at EVAL_STEP, substep 0, from the run's seed."""
-    key = noise.key_from_seed(config.seed)
-    x_real = data.sample(data.get_dataset(config.dataset), key, EVAL_STEP, 0, n)
-    _, x_fake = gan.generate(config, theta_G, key, EVAL_STEP, 0, n)
+    """(x_real: (n, dim), x_fake: (n, dim)) drawn at EVAL_STEP, substep 0, from the run's seed."""
+    rng = SubstepRandom(key_from_seed(config.seed), EVAL_STEP, 0)
+    x_real = data.sample(data.get_dataset(config.dataset), rng, n)
+    _, x_fake = gan.generate(config, theta_G, rng, n)
     return x_real, x_fake
 
 
 def evaluate(distribution: data.Distribution, x_real: np.ndarray, x_fake: np.ndarray) -> dict:
-    """All the metrics of generated samples x_fake: (N, D) against data samples x_real: (M, D)
+    """All the metrics of generated samples x_fake: (N, dim) against data samples x_real: (M, dim)
     of the distribution: mode_metrics and energy_distance."""
     return {
         **mode_metrics(distribution, x_fake),

@@ -1,126 +1,48 @@
-"""Counter-based random numbers, instance noise and sigma schedules.
+"""Instance noise, label noise, and the schedules that anneal the instance noise.
 
-Every random number in training is a pure function of (seed, step, stream, element index):
-no generator state is carried from one step to the next. That is what lets the fast path
-regenerate exactly the same noise inside its kernels, whatever its launch configuration.
+Instance noise (Sønderby et al. 2016; Arjovsky and Bottou 2017) adds N(0, sigma^2 I) to the
+real *and* the generated samples before the discriminator sees them:
 
-The generator is Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2,
-3", SC 2011). One call maps a 128-bit counter and a 64-bit key to four uint32 words:
+    x_noisy = x + sigma * eps,   eps ~ N(0, I)
 
-    key     = (seed mod 2**32, seed div 2**32)
-    counter = (block mod 2**32, block div 2**32, step, stream),  block = index // 4
-    word    = index % 4 of the call's output
+so the discriminator compares p_sigma = p * N(0, sigma^2 I) with q_sigma, two densities that
+overlap wherever p and q lie, however thin their supports (reference/theory.py).
 
-uint32 -> uniform in (0, 1) is (word + 0.5) / 2**32, exact in float64 and never 0 or 1.
-uniform -> standard normal is Box-Muller on the word pairs (0, 1) and (2, 3) of one call,
-computed in float64 (the fast path rounds the result to float32).
+Label noise leaves the samples alone and changes the targets instead: each hard label is
+flipped with some probability, and real labels may be smoothed to a target below 1. It
+lifts the loss of a perfect discriminator, but the supports stay disjoint
+(tests/test_claims_*.py show the difference).
 
-Contract: plain NumPy, float64 (uint32 for the raw words); shapes are flat (N,) unless said.
+sigma usually starts at sigma0 and is annealed towards 0 as the generator gets close.
+
+Contract: plain NumPy, float64. Samples are (B, dim); targets (B,).
 """
-
-from enum import IntEnum
 
 import numpy as np
 
-PHILOX_ROUNDS = 10
-PHILOX_M0 = np.uint64(0xD2511F53)
-PHILOX_M1 = np.uint64(0xCD9E8D57)
-PHILOX_W0 = np.uint32(0x9E3779B9)
-PHILOX_W1 = np.uint32(0xBB67AE85)
-MASK32 = np.uint64(0xFFFFFFFF)
-TWO_POW_MINUS_32 = 2.0**-32
+from reference.philox import Stream, SubstepRandom
 
 
-class Stream(IntEnum):
-    """What a random number is for. A training step has substeps s = 0 .. d_steps - 1 for
-    the discriminator and s = d_steps for the generator; stream_id(kind, s) keeps them apart."""
-
-    DATA_CHOICE = 0  # uniform: which mixture component (or angle on a curve) a data sample takes
-    DATA_OFFSET = 1  # normal: the Gaussian offset of a data sample from its component mean
-    LATENT = 2  # normal: the generator's input z
-    REAL_NOISE = 3  # normal: instance noise on real samples
-    FAKE_NOISE = 4  # normal: instance noise on generated samples
-    LABEL_FLIP = 5  # uniform: which labels are flipped
+def add_instance_noise(x: np.ndarray, sigma: float, rng: SubstepRandom, kind: Stream):
+    """x: (B, dim) -> x + sigma * eps, eps ~ N(0, I) from the substep's `kind` stream
+    (REAL_NOISE or FAKE_NOISE). sigma = 0 returns exactly x, because eps is always finite."""
+    return x + sigma * rng.normal(kind, x.shape)
 
 
-def stream_id(kind: Stream, substep: int) -> int:
-    """The counter's stream word for one kind of randomness in one substep of a step."""
-    return int(kind) + len(Stream) * substep
+def label_noise_targets(
+    batch: int, label_smoothing: float, label_flip: float, rng: SubstepRandom
+) -> tuple[np.ndarray, np.ndarray]:
+    """The discriminator's targets (real: (B,), fake: (B,)) after label noise.
 
-
-def key_from_seed(seed: int) -> np.ndarray:
-    """(2,) uint32: the Philox key of a 64-bit seed."""
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    return np.array([seed & 0xFFFFFFFF, seed >> 32], dtype=np.uint32)
-
-
-def _mulhilo(multiplier: np.uint64, word: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """High and low 32-bit halves of a 32x32 -> 64-bit product, as uint32."""
-    product = multiplier * word.astype(np.uint64)
-    return (product >> np.uint64(32)).astype(np.uint32), (product & MASK32).astype(np.uint32)
-
-
-def philox4x32(counter: np.ndarray, key: np.ndarray, rounds: int = PHILOX_ROUNDS) -> np.ndarray:
-    """Philox4x32 on a batch of counters.
-
-    counter: (N, 4) uint32, key: (2,) uint32 -> (N, 4) uint32.
+    Each hard label (1 real, 0 fake) is flipped with probability label_flip, using the
+    LABEL_FLIP stream (indices 0..B-1 real, B..2B-1 fake); then every label that reads
+    'real' becomes label_smoothing (one-sided smoothing: 1.0 means none).
     """
-    c0, c1, c2, c3 = (counter[:, i].astype(np.uint32) for i in range(4))
-    k0, k1 = np.uint32(key[0]), np.uint32(key[1])
-    with np.errstate(over="ignore"):  # the key schedule is meant to wrap modulo 2**32
-        for r in range(rounds):
-            if r > 0:
-                k0, k1 = k0 + PHILOX_W0, k1 + PHILOX_W1
-            hi0, lo0 = _mulhilo(PHILOX_M0, c0)
-            hi1, lo1 = _mulhilo(PHILOX_M1, c2)
-            c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
-    return np.stack([c0, c1, c2, c3], axis=1)
-
-
-def random_words(key: np.ndarray, step: int, stream: int, n: int) -> np.ndarray:
-    """(n,) uint32: word index % 4 of Philox(counter(index // 4, step, stream), key)."""
-    blocks = np.arange((n + 3) // 4, dtype=np.uint64)
-    counter = np.empty((blocks.size, 4), dtype=np.uint32)
-    counter[:, 0] = blocks & MASK32
-    counter[:, 1] = blocks >> np.uint64(32)
-    counter[:, 2] = step
-    counter[:, 3] = stream
-    return philox4x32(counter, key).reshape(-1)[:n]
-
-
-def uniform_from_words(words: np.ndarray) -> np.ndarray:
-    """uint32 -> float64 in the open interval (0, 1)."""
-    return (words.astype(np.float64) + 0.5) * TWO_POW_MINUS_32
-
-
-def normal_from_words(words: np.ndarray) -> np.ndarray:
-    """(4M,) uint32 -> (4M,) float64 standard normals, Box-Muller on word pairs (0,1), (2,3)."""
-    u = uniform_from_words(words).reshape(-1, 2)
-    radius = np.sqrt(-2.0 * np.log(u[:, 0]))
-    angle = 2.0 * np.pi * u[:, 1]
-    return np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1).reshape(-1)
-
-
-def uniform(key: np.ndarray, step: int, stream: int, n: int) -> np.ndarray:
-    """(n,) float64 uniforms in (0, 1); element i depends only on (key, step, stream, i)."""
-    return uniform_from_words(random_words(key, step, stream, n))
-
-
-def normal(key: np.ndarray, step: int, stream: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Standard normals of the given shape, element i of the row-major flattening depending
-    only on (key, step, stream, i)."""
-    n = int(np.prod(shape))
-    words = random_words(key, step, stream, 4 * ((n + 3) // 4))
-    return normal_from_words(words)[:n].reshape(shape)
-
-
-def add_instance_noise(
-    x: np.ndarray, sigma: float, key: np.ndarray, step: int, stream: int
-) -> np.ndarray:
-    """x: (B, D) -> x + sigma * eps, eps ~ N(0, I) from the given stream. sigma = 0 returns
-    exactly x, because eps is always finite."""
-    return x + sigma * normal(key, step, stream, x.shape)
+    flip_u = rng.uniform(Stream.LABEL_FLIP, 2 * batch)
+    hard = np.concatenate([np.ones(batch), np.zeros(batch)])
+    hard = np.where(flip_u < label_flip, 1.0 - hard, hard)
+    target = hard * label_smoothing
+    return target[:batch], target[batch:]
 
 
 ANNEAL_SCHEDULES = ("none", "linear", "exponential")
@@ -132,7 +54,8 @@ def sigma_schedule(sigma0: float, anneal: str, anneal_steps: int, step: int) -> 
 
     none:        sigma0
     linear:      sigma0 * max(0, 1 - step / anneal_steps)          (0 from anneal_steps on)
-    exponential: sigma0 * 0.01 ** (step / anneal_steps)            (1% at anneal_steps)
+    exponential: sigma0 * 0.01 ** (step / anneal_steps)            (1% at anneal_steps, and
+                                                                    still falling after it)
     """
     if anneal == "none":
         return float(sigma0)

@@ -1,4 +1,4 @@
-"""Adam and plain SGD over flat parameter buffers, updated in place.
+"""Adam over flat parameter buffers, updated in place.
 
 Adam (Kingma and Ba 2015) in the form common frameworks use, so that the benchmark's
 PyTorch baseline runs the same algorithm:
@@ -13,6 +13,8 @@ float64.
 from dataclasses import dataclass
 
 import numpy as np
+
+EPS = 1e-8  # added to sqrt(v_hat): the common frameworks' default
 
 
 @dataclass
@@ -33,7 +35,7 @@ def adam_step(
     lr: float,
     beta1: float,
     beta2: float,
-    eps: float = 1e-8,
+    eps: float = EPS,
 ) -> None:
     state.t += 1
     state.m *= beta1
@@ -43,7 +45,3 @@ def adam_step(
     m_hat = state.m / (1.0 - beta1**state.t)
     v_hat = state.v / (1.0 - beta2**state.t)
     theta -= lr * m_hat / (np.sqrt(v_hat) + eps)
-
-
-def sgd_step(theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
-    theta -= lr * grad

@@ -5,14 +5,15 @@ batches that are not a multiple of any block size, logits far past the point whe
 exp overflows, sigma = 0. Arrays are drawn as seeds and built with NumPy, because
 Hypothesis' element-wise array strategies shrink slowly and test nothing extra here.
 
-Contract: strategies only; no assertions. Shapes follow the repository's letters:
-P population, B batch, D data dimension, N a generic count.
+Contract: strategies only; no assertions. Shapes follow the repository's names:
+P population, B batch, dim the data dimension, N a generic count.
 """
 
 import numpy as np
 from hypothesis import strategies as st
 
 from reference import mlp
+from reference.philox import Stream
 
 activations = st.sampled_from(mlp.ACTIVATIONS)
 batch_sizes = st.integers(min_value=1, max_value=7)
@@ -21,6 +22,9 @@ populations = st.integers(min_value=1, max_value=4)  # P for the fast path's lea
 seeds = st.integers(min_value=0, max_value=2**64 - 1)
 steps = st.integers(min_value=0, max_value=2**32 - 1)  # the counter's step word
 streams = st.integers(min_value=0, max_value=2**32 - 1)  # the counter's stream word
+stream_kinds = st.sampled_from(Stream)
+# Every substep whose streams, stream_id(kind, substep), still fit the 32-bit stream word.
+substeps = st.integers(min_value=0, max_value=(2**32 - len(Stream)) // len(Stream))
 sigmas = st.one_of(st.just(0.0), st.floats(min_value=1e-3, max_value=3.0))
 label_smoothings = st.sampled_from((1.0, 0.9, 0.7))
 label_flips = st.sampled_from((0.0, 0.05, 0.3, 1.0))

@@ -11,7 +11,8 @@ import itertools
 import numpy as np
 from hypothesis import given
 
-from reference import data, noise, theory
+from reference import data, theory
+from reference.philox import Stream, SubstepRandom, key_from_seed
 from tests.strategies import seeds
 from tests.strategies_theory import mixtures_1d, sigmas
 
@@ -52,9 +53,8 @@ def grid_cells(n_points: int, n_cells: int) -> np.ndarray:
 
 @given(mixtures_1d(), sigmas, seeds)
 def test_noisy_samples_follow_the_noisy_density_in_one_dimension(p, sigma, seed):
-    x = theory.sample_noisy(
-        p, sigma, noise.key_from_seed(seed), 0, 0, noise.Stream.REAL_NOISE, N_SAMPLES
-    )
+    rng = SubstepRandom(key_from_seed(seed), 0, 0)
+    x = theory.sample_noisy(p, sigma, rng, Stream.REAL_NOISE, N_SAMPLES)
     grid, spacing = theory.quadrature_grid(p, p, sigma)
     density = np.exp(theory.log_density(theory.noisy(p, sigma), grid))
     edges = grid_cells(len(grid), 40)
@@ -66,9 +66,8 @@ def test_noisy_samples_follow_the_noisy_density_in_one_dimension(p, sigma, seed)
 def test_noisy_ring_samples_follow_the_noisy_density_in_two_dimensions():
     ring = data.get_dataset("ring")
     for sigma, seed in ((0.1, 1), (0.5, 2)):
-        x = theory.sample_noisy(
-            ring, sigma, noise.key_from_seed(seed), 3, 1, noise.Stream.FAKE_NOISE, N_SAMPLES
-        )
+        rng = SubstepRandom(key_from_seed(seed), 3, 1)
+        x = theory.sample_noisy(ring, sigma, rng, Stream.FAKE_NOISE, N_SAMPLES)
         axis, spacing = theory.quadrature_grid(
             *(data.Mixture(ring.means[:, :1], ring.stds[:, :1], ring.weights),) * 2, sigma
         )  # the x-marginal's grid; the ring is symmetric, so it serves both axes
@@ -86,9 +85,9 @@ def test_noisy_ring_samples_follow_the_noisy_density_in_two_dimensions():
 def test_the_optimal_discriminator_is_the_calibrated_posterior(p, q, sigma, seed):
     # Among noisy samples, half real and half fake, those with D*(x) in a bin are real with
     # the bin's mean D*: the closed-form likelihood ratio is what the samples say.
-    key = noise.key_from_seed(seed)
-    x_real = theory.sample_noisy(p, sigma, key, 0, 0, noise.Stream.REAL_NOISE, N_SAMPLES)
-    x_fake = theory.sample_noisy(q, sigma, key, 0, 1, noise.Stream.FAKE_NOISE, N_SAMPLES)
+    key = key_from_seed(seed)
+    x_real = theory.sample_noisy(p, sigma, SubstepRandom(key, 0, 0), Stream.REAL_NOISE, N_SAMPLES)
+    x_fake = theory.sample_noisy(q, sigma, SubstepRandom(key, 0, 1), Stream.FAKE_NOISE, N_SAMPLES)
     d_star = theory.optimal_discriminator(p, q, sigma, np.concatenate([x_real, x_fake]))
     is_real = np.arange(2 * N_SAMPLES) < N_SAMPLES
     which = np.minimum((d_star * 10).astype(int), 9)  # ten bins of D*

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference import data, noise
+from reference import data, philox
+from reference.philox import Stream, SubstepRandom
 from tests.strategies import seeds, steps
 from tests.tolerance import FLOAT64_EPS, assert_close
 
@@ -25,7 +26,7 @@ def nearest_component(distribution: data.Mixture, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("name", ["ring", "grid", "ring3d", "points", "unequal"])
 def test_mixture_samples_match_the_description(name):
     distribution = UNEQUAL if name == "unequal" else data.get_dataset(name)
-    x = data.sample(distribution, noise.key_from_seed(1), 0, 0, N_SAMPLES)
+    x = data.sample(distribution, SubstepRandom(philox.key_from_seed(1), 0, 0), N_SAMPLES)
     assert x.shape == (N_SAMPLES, distribution.dim)
     component = nearest_component(distribution, x)
     for k, weight in enumerate(distribution.weights):
@@ -45,30 +46,30 @@ def test_component_choice_is_inverse_cdf_with_the_boundary_going_up():
     # Component k is chosen when cumulative[k - 1] <= u < cumulative[k]. Put the boundary
     # exactly on one drawn uniform: that sample must take the upper component, the
     # convention the fast path's searchsorted must reproduce bit for bit.
-    key, n = noise.key_from_seed(9), 64
-    u = noise.uniform(key, 0, noise.stream_id(noise.Stream.DATA_CHOICE, 0), n)
+    key, n = philox.key_from_seed(9), 64
+    u = philox.uniform(key, 0, philox.stream_id(Stream.DATA_CHOICE, 0), n)
     points = data.Mixture(np.array([[-1.0], [1.0]]), np.zeros((2, 1)), np.array([u[0], 1 - u[0]]))
-    x = data.sample(points, key, 0, 0, n)
+    x = data.sample(points, SubstepRandom(key, 0, 0), n)
     assert np.array_equal(x[:, 0], np.where(u < u[0], -1.0, 1.0))
     assert x[0, 0] == 1.0
 
 
 def test_ring3d_has_exactly_zero_spread_on_the_third_axis():
-    x = data.sample(data.get_dataset("ring3d"), noise.key_from_seed(5), 3, 1, 4096)
+    x = data.sample(data.get_dataset("ring3d"), SubstepRandom(philox.key_from_seed(5), 3, 1), 4096)
     assert np.all(x[:, 2] == 0.0)
     assert np.all(x[:, :2].std(axis=0) > 1.0)  # while the ring itself spreads over radius 2
 
 
 def test_circle_samples_lie_on_the_circle_and_cover_it_uniformly():
     circle = data.get_dataset("circle")
-    key, n = noise.key_from_seed(2), N_SAMPLES
-    x = data.sample(circle, key, 4, 0, n)
+    key, n = philox.key_from_seed(2), N_SAMPLES
+    x = data.sample(circle, SubstepRandom(key, 4, 0), n)
     # r cos, r sin and the norm each round once or twice: a few eps relative to the radius.
     assert_close(
         "radius", np.hypot(x[:, 0], x[:, 1]), np.full(n, circle.radius), 0.0, 4 * FLOAT64_EPS
     )
     # The angle is 2 pi times the DATA_CHOICE uniform, the stream the fast path must share.
-    u = noise.uniform(key, 4, noise.stream_id(noise.Stream.DATA_CHOICE, 0), n)
+    u = philox.uniform(key, 4, philox.stream_id(Stream.DATA_CHOICE, 0), n)
     angle = 2.0 * np.pi * u
     expected = circle.radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)
     assert np.array_equal(x, expected)
@@ -78,20 +79,22 @@ def test_circle_samples_lie_on_the_circle_and_cover_it_uniformly():
 
 @given(seed=seeds, step=steps, substep=st.integers(0, 5), n=st.integers(1, 50))
 def test_samples_are_a_pure_function_of_seed_step_substep(seed, step, substep, n):
-    key = noise.key_from_seed(seed)
+    key = philox.key_from_seed(seed)
     for distribution in data.DATASETS.values():
-        first = data.sample(distribution, key, step, substep, n)
-        assert np.array_equal(first, data.sample(distribution, key, step, substep, n))
+        first = data.sample(distribution, SubstepRandom(key, step, substep), n)
+        # A fresh SubstepRandom of the same (seed, step, substep): no state is carried.
+        again = data.sample(distribution, SubstepRandom(key, step, substep), n)
         # Prefix-stable: a larger batch starts with the same samples.
-        assert np.array_equal(first, data.sample(distribution, key, step, substep, n + 3)[:n])
+        longer = data.sample(distribution, SubstepRandom(key, step, substep), n + 3)
+        assert np.array_equal(first, again) and np.array_equal(first, longer[:n])
 
 
 def test_samples_differ_across_substeps_and_steps():
-    key, ring = noise.key_from_seed(0), data.get_dataset("ring")
-    base = data.sample(ring, key, 0, 0, 64)
+    key, ring = philox.key_from_seed(0), data.get_dataset("ring")
+    base = data.sample(ring, SubstepRandom(key, 0, 0), 64)
     # Continuous Gaussian offsets coincide with probability 0 (up to float64 resolution).
-    assert np.all(base != data.sample(ring, key, 0, 1, 64))
-    assert np.all(base != data.sample(ring, key, 1, 0, 64))
+    assert np.all(base != data.sample(ring, SubstepRandom(key, 0, 1), 64))
+    assert np.all(base != data.sample(ring, SubstepRandom(key, 1, 0), 64))
 
 
 def test_mixture_normalises_weights_and_broadcasts_stds():

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from fast import data as fast_data
 from fast import device
-from reference import data, noise
+from reference import data
+from reference.philox import SubstepRandom, key_from_seed
 from tests.strategies import seeds, steps
 from tests.tolerance import FLOAT32_EPS, assert_close
 
@@ -23,10 +24,11 @@ TINY = float(np.finfo(np.float32).tiny)
        substep=st.integers(0, 2), n=st.integers(1, 300))  # fmt: skip
 def test_samples_are_the_reference_rounded_once(backend, name, seed_list, step, substep, n):
     distribution = data.get_dataset(name)
-    keys = np.stack([noise.key_from_seed(seed) for seed in seed_list])
-    out = fast_data.sample(distribution, device.to_device(keys, backend), step, substep, n)
+    keys = np.stack([key_from_seed(seed) for seed in seed_list])
+    rng = SubstepRandom(device.to_device(keys, backend), step, substep)
+    out = fast_data.sample(distribution, rng, n)
     out = device.to_host(out)
     assert out.shape == (len(seed_list), n, distribution.dim) and out.dtype == np.float32
     for p, key in enumerate(keys):
-        expected = data.sample(distribution, key, step, substep, n)
+        expected = data.sample(distribution, SubstepRandom(key, step, substep), n)
         assert_close(name, out[p], expected, atol=TINY, rtol=ONE_ROUNDING)

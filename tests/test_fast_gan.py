@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 
 from fast import device
 from fast import gan as fast_gan
-from reference import data, gan, loss, mlp, noise, optim
+from reference import data, gan, loss, mlp, optim
+from reference.philox import SubstepRandom, key_from_seed
 from tests.strategies import label_flips, label_smoothings, seeds, sigmas
 from tests.tolerance import assert_close, float32_atol, network_terms
 
-SMALL = gan.GANConfig(batch=64, hidden=32, noise=0.3, label_flip=0.05, label_smoothing=0.9)
+SMALL = gan.GANConfig(batch=64, hidden=32, sigma0=0.3, label_flip=0.05, label_smoothing=0.9)
 RECORD = ("sigma", "loss_D", "loss_G", "D_real", "D_fake")
 
 
@@ -120,7 +121,7 @@ def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediat
     apart, and a scaled-up output layer turns that into a visible logit shift. With the fast
     gradient, every substep starts from the same parameters up to one rounding, so each
     tensor's error is its own substep's float32 arithmetic."""
-    key, sigma = noise.key_from_seed(member.seed), member.sigma(step)
+    key, sigma = key_from_seed(member.seed), member.sigma(step)
     spec_D, spec_G, intermediates, terms = (
         member.discriminator_spec(),
         member.generator_spec(),
@@ -129,7 +130,7 @@ def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediat
     )
     for s in range(member.d_steps):
         theta_D, adam_D = ref_state.theta_D.copy(), copy.deepcopy(ref_state.adam_D)
-        out = gan.discriminator_substep(member, ref_state, key, step, s, sigma)
+        out = gan.discriminator_substep(member, ref_state, SubstepRandom(key, step, s), sigma)
         intermediates |= {f"d{s}/{name}": value for name, value in out.items()}
         x = np.concatenate([out["x_real_noisy"], out["x_fake_noisy"]])
         dy = np.concatenate([out["dlogit_real"], out["dlogit_fake"]])[:, None]
@@ -148,7 +149,7 @@ def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediat
             member.beta1, member.beta2,
         )  # fmt: skip
     theta_G = ref_state.theta_G.copy()
-    out = gan.generator_substep(member, ref_state, key, step, member.d_steps, sigma)
+    out = gan.generator_substep(member, ref_state, SubstepRandom(key, step, member.d_steps), sigma)
     intermediates |= {f"g/{name}": value for name, value in out.items()}
     network = network_terms(spec_D, ref_state.theta_D, out["x_fake_noisy"],
                             out["dlogit_fake"][:, None], "", "")  # fmt: skip
@@ -229,7 +230,7 @@ def test_one_step_matches_the_reference_tensor_by_tensor(
 
 def test_sigma_zero_is_the_noiseless_path_exactly(backend):
     config = dataclasses.replace(SMALL, d_steps=2)
-    population = fast_gan.PopulationConfig(config, seeds=(1, 2), noises=(0.0, 0.5))
+    population = fast_gan.PopulationConfig(config, seeds=(1, 2), sigma0s=(0.0, 0.5))
     state = fast_gan.init_state(population, backend)
     _, intermediates = fast_gan.train_step(population, state, 3)
     for prefix in ("d0/", "d1/", "g/"):
@@ -243,13 +244,13 @@ def test_sigma_zero_is_the_noiseless_path_exactly(backend):
 
 
 def test_standard_configuration_step_matches_the_reference(backend):
-    population = fast_gan.PopulationConfig(gan.GANConfig(noise=0.1), seeds=(0,), noises=(0.1,))
+    population = fast_gan.PopulationConfig(gan.GANConfig(sigma0=0.1), seeds=(0,), sigma0s=(0.1,))
     state = fast_gan.init_state(population, backend)
     assert_step_matches(population, state, reference_states(population, state), 7)
 
 
 def test_twenty_steps_track_the_reference(backend):
-    population = fast_gan.PopulationConfig(SMALL, seeds=(0, 5), noises=(0.3, 0.0))
+    population = fast_gan.PopulationConfig(SMALL, seeds=(0, 5), sigma0s=(0.3, 0.0))
     state = fast_gan.init_state(population, backend)
     ref_states = reference_states(population, state)
     for step in range(20):
@@ -273,11 +274,11 @@ def test_twenty_steps_track_the_reference(backend):
 
 def test_a_population_equals_separate_runs(backend):
     base = dataclasses.replace(SMALL, d_steps=2)
-    seeds_, noises = (3, 11, 2**40 + 1), (0.0, 0.1, 0.5)
-    population = fast_gan.PopulationConfig(base, seeds=seeds_, noises=noises)
+    seeds_, sigma0s = (3, 11, 2**40 + 1), (0.0, 0.1, 0.5)
+    population = fast_gan.PopulationConfig(base, seeds=seeds_, sigma0s=sigma0s)
     state = fast_gan.init_state(population, backend)
     singles = [
-        fast_gan.PopulationConfig(base, (s,), (n,)) for s, n in zip(seeds_, noises, strict=True)
+        fast_gan.PopulationConfig(base, (s,), (n,)) for s, n in zip(seeds_, sigma0s, strict=True)
     ]
     single_states = [fast_gan.init_state(single, backend) for single in singles]
     for step in range(3):
@@ -302,20 +303,18 @@ def test_fused_cpu_step_is_the_composition_of_the_public_kernels():
     # The fused step runs each public kernel's per-GAN body in the same order on the same
     # inputs (and BLAS single-threaded in both), so every value is bit-identical.
     config = dataclasses.replace(SMALL, d_steps=2, generator_loss="minimax")
-    population = fast_gan.PopulationConfig(config, seeds=(1, 2), noises=(0.0, 0.3))
+    population = fast_gan.PopulationConfig(config, seeds=(1, 2), sigma0s=(0.0, 0.3))
     fused, composed = (fast_gan.init_state(population, "cpu") for _ in "fc")
     for step in range(2):
         _, intermediates = fast_gan.train_step(population, fused, step)
         sigma = population.sigma(step)
         for s in range(config.d_steps):
-            out = fast_gan.discriminator_substep(
-                population, composed, composed.keys, step, s, sigma
-            )
+            rng = SubstepRandom(composed.keys, step, s)
+            out = fast_gan.discriminator_substep(population, composed, rng, sigma)
             for name, value in out.items():
                 assert np.array_equal(intermediates[f"d{s}/{name}"], value), f"d{s}/{name}"
-        out = fast_gan.generator_substep(
-            population, composed, composed.keys, step, config.d_steps, sigma
-        )
+        rng = SubstepRandom(composed.keys, step, config.d_steps)
+        out = fast_gan.generator_substep(population, composed, rng, sigma)
         for name, value in out.items():
             assert np.array_equal(intermediates[f"g/{name}"], value), f"g/{name}"
     for name in ("theta_G", "theta_D"):
@@ -323,11 +322,11 @@ def test_fused_cpu_step_is_the_composition_of_the_public_kernels():
 
 
 def test_init_is_the_reference_init_rounded(backend):
-    population = fast_gan.PopulationConfig(SMALL, seeds=(4, 9), noises=(0.1, 0.2))
+    population = fast_gan.PopulationConfig(SMALL, seeds=(4, 9), sigma0s=(0.1, 0.2))
     state = fast_gan.init_state(population, backend)
     for p in range(2):
         member = population.member(p)
-        assert (member.seed, member.noise) == (population.seeds[p], population.noises[p])
+        assert (member.seed, member.sigma0) == (population.seeds[p], population.sigma0s[p])
         ref = gan.init_state(member)
         assert np.array_equal(device.to_host(state.theta_G)[p], ref.theta_G.astype(np.float32))
         assert np.array_equal(device.to_host(state.theta_D)[p], ref.theta_D.astype(np.float32))
@@ -335,7 +334,7 @@ def test_init_is_the_reference_init_rounded(backend):
 
 def test_a_diverging_gan_is_named(backend):
     config = dataclasses.replace(SMALL, steps=3)
-    population = fast_gan.PopulationConfig(config, seeds=(1, 2, 3), noises=(0.1, 0.1, 0.1))
+    population = fast_gan.PopulationConfig(config, seeds=(1, 2, 3), sigma0s=(0.1, 0.1, 0.1))
     state = fast_gan.init_state(population, backend)
     theta_D = device.to_host(state.theta_D).copy()
     theta_D[1] = np.inf  # GAN 1's discriminator is broken from the start
@@ -347,7 +346,7 @@ def test_a_diverging_gan_is_named(backend):
 
 def test_train_yields_host_records_per_gan(backend):
     config = dataclasses.replace(SMALL, steps=2, anneal="linear", anneal_steps=2)
-    population = fast_gan.PopulationConfig(config, seeds=(1, 2), noises=(0.2, 0.4))
+    population = fast_gan.PopulationConfig(config, seeds=(1, 2), sigma0s=(0.2, 0.4))
     records = list(fast_gan.train(population, fast_gan.init_state(population, backend)))
     assert [r["step"] for r in records] == [0, 1]
     for r in records:
@@ -355,6 +354,6 @@ def test_train_yields_host_records_per_gan(backend):
     np.testing.assert_array_equal(records[1]["sigma"], np.float32([0.1, 0.2]))  # linear, half
 
 
-def test_mismatched_seeds_and_noises_are_rejected():
-    with pytest.raises(ValueError, match="one seed and one noise level per GAN"):
-        fast_gan.PopulationConfig(SMALL, seeds=(1, 2), noises=(0.1,))
+def test_mismatched_seeds_and_sigma0s_are_rejected():
+    with pytest.raises(gan.ConfigError, match="sigma0s: expected one per GAN"):
+        fast_gan.PopulationConfig(SMALL, seeds=(1, 2), sigma0s=(0.1,))

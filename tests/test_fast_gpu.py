@@ -1,5 +1,5 @@
-"""Tests of fast.gan.GraphStep, the GPU training step with preallocated buffers replayed
-as one CUDA graph: eager and captured, it replays the plain GPU train_step (which
+"""Tests of fast/graph_step_gpu.py::GraphStep, the GPU training step with preallocated
+buffers replayed as one CUDA graph: eager and captured, it replays the plain GPU train_step (which
 tests/test_fast_*.py check against the float64 reference on every backend), step after
 step, with the step word, Adam's bias corrections and an annealed sigma read from device
 memory.
@@ -12,6 +12,7 @@ import pytest
 
 from fast import device
 from fast import gan as fast_gan
+from fast.graph_step_gpu import GraphStep
 from reference import gan
 from tests.test_fast_gan import step_atol, step_terms
 from tests.tolerance import assert_close, float32_atol
@@ -34,11 +35,11 @@ def test_graph_step_replays_train_step(use_graph):
     # step word (other noise: O(1) off) or correction (lr-sized) would still break by far.
     # Annealing changes sigma at every step; two D substeps exercise the per-update
     # corrections.
-    base = gan.GANConfig(batch=64, hidden=32, noise=0.3, anneal="linear", anneal_steps=4,
+    base = gan.GANConfig(batch=64, hidden=32, sigma0=0.3, anneal="linear", anneal_steps=4,
                          label_flip=0.05, d_steps=2)  # fmt: skip
-    population = fast_gan.PopulationConfig(base, seeds=(5, 6), noises=(0.3, 0.0))
+    population = fast_gan.PopulationConfig(base, seeds=(5, 6), sigma0s=(0.3, 0.0))
     plain, replayed = (fast_gan.init_state(population, "gpu") for _ in "pr")
-    graph_step = fast_gan.GraphStep(population, replayed, use_graph=use_graph)
+    graph_step = GraphStep(population, replayed, use_graph=use_graph)
     for step in range(4):
         record, intermediates = fast_gan.train_step(population, plain, step)
         graph_record, graph_intermediates = graph_step(step)

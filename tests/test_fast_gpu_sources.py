@@ -17,7 +17,14 @@ KERNEL = re.compile(r'extern "C" __global__ void\s+(?:__launch_bounds__\([^)]*\)
 
 
 def test_every_gpu_module_has_its_source():
-    assert [s.name for s in SOURCES] == ["data.cu", "loss.cu", "mlp.cu", "noise.cu", "optim.cu"]
+    assert [s.name for s in SOURCES] == [
+        "data.cu",
+        "loss.cu",
+        "mlp.cu",
+        "noise.cu",
+        "optim.cu",
+        "philox.cu",
+    ]
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")

@@ -1,8 +1,9 @@
 """Tests of reference/gan.py: the whole-step gradients in the named intermediates equal
 central differences of the losses rebuilt from the reference pieces (noise, samples and
 targets are pure functions of (seed, step, stream), so rebuilding reproduces them); sigma = 0
-is exactly the noiseless path; the training loop stops on a non-finite loss; and two golden
-trajectories guard against silent drift."""
+is exactly the noiseless path; the training loop stops on a non-finite loss; GANConfig
+rejects every invalid setting with an error that names the field, and accepts the defaults
+and the edges of each range; and two golden trajectories guard against silent drift."""
 
 import copy
 import dataclasses
@@ -12,7 +13,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from reference import data, gan, loss, mlp, noise
+from reference import data, gan, loss, mlp, noise, philox
+from reference.philox import Stream, SubstepRandom
 from tests.strategies import generator_loss_kinds, label_flips, label_smoothings, seeds
 from tests.test_mlp import (
     FD_RTOL,
@@ -34,7 +36,7 @@ def tiny_configs(draw) -> gan.GANConfig:
         hidden=draw(st.integers(3, 5)),
         latent=2,
         d_steps=draw(st.integers(1, 2)),
-        noise=draw(st.sampled_from((0.0, 0.1, 0.5))),
+        sigma0=draw(st.sampled_from((0.0, 0.1, 0.5))),
         label_smoothing=draw(label_smoothings),
         label_flip=draw(label_flips),
         generator_loss=draw(generator_loss_kinds),
@@ -45,24 +47,21 @@ def tiny_configs(draw) -> gan.GANConfig:
 def check_discriminator_substep(config, state, out, step, substep):
     """d{substep}/ gradients against central differences of loss_D(theta_D), the state
     being the one the substep starts from (noise, samples and targets held fixed)."""
-    key, sigma, batch = noise.key_from_seed(config.seed), config.sigma(step), config.batch
+    key, sigma, batch = philox.key_from_seed(config.seed), config.sigma(step), config.batch
     spec_D, theta_D, prefix = config.discriminator_spec(), state.theta_D, f"d{substep}/"
-    x_real = data.sample(data.get_dataset(config.dataset), key, step, substep, batch)
-    _, x_fake = gan.generate(config, state.theta_G, key, step, substep, batch)
-    real_stream = noise.stream_id(noise.Stream.REAL_NOISE, substep)
-    fake_stream = noise.stream_id(noise.Stream.FAKE_NOISE, substep)
-    x_real_noisy = noise.add_instance_noise(x_real, sigma, key, step, real_stream)
-    x_fake_noisy = noise.add_instance_noise(x_fake, sigma, key, step, fake_stream)
+    rng = SubstepRandom(key, step, substep)
+    x_real = data.sample(data.get_dataset(config.dataset), rng, batch)
+    _, x_fake = gan.generate(config, state.theta_G, rng, batch)
+    x_real_noisy = noise.add_instance_noise(x_real, sigma, rng, Stream.REAL_NOISE)
+    x_fake_noisy = noise.add_instance_noise(x_fake, sigma, rng, Stream.FAKE_NOISE)
     assert np.array_equal(out[prefix + "x_real_noisy"], x_real_noisy)
     assert np.array_equal(out[prefix + "x_fake_noisy"], x_fake_noisy)
     x_D = np.concatenate([x_real_noisy, x_fake_noisy])
+    targets = noise.label_noise_targets(batch, config.label_smoothing, config.label_flip, rng)
 
     def loss_D():
         logit = mlp.forward(spec_D, theta_D, x_D)[0][:, 0]
-        return loss.discriminator_loss(
-            logit[:batch], logit[batch:], config.label_smoothing, config.label_flip,
-            key, step, substep,
-        )[0]  # fmt: skip
+        return loss.discriminator_loss(logit[:batch], logit[batch:], *targets)[0]
 
     _, cache_D = mlp.forward(spec_D, theta_D, x_D)
     assume(kink_distance(spec_D, cache_D) > KINK_MARGIN)
@@ -76,16 +75,14 @@ def check_discriminator_substep(config, state, out, step, substep):
 def check_generator_substep(config, state, out, step):
     """g/ gradients against central differences of loss_G with respect to theta_G and to
     the noisy fakes, through the discriminator as the D substeps left it."""
-    key, sigma, substep = noise.key_from_seed(config.seed), config.sigma(step), config.d_steps
+    key, sigma, substep = philox.key_from_seed(config.seed), config.sigma(step), config.d_steps
     spec_G, spec_D, theta_G = config.generator_spec(), config.discriminator_spec(), state.theta_G
-    fake_stream = noise.stream_id(noise.Stream.FAKE_NOISE, substep)
-    z = noise.normal(
-        key, step, noise.stream_id(noise.Stream.LATENT, substep), (config.batch, config.latent)
-    )
+    rng = SubstepRandom(key, step, substep)
+    z = rng.normal(Stream.LATENT, (config.batch, config.latent))
 
     def fakes():
         x_fake, cache_G = mlp.forward(spec_G, theta_G, z)
-        return noise.add_instance_noise(x_fake, sigma, key, step, fake_stream), cache_G
+        return noise.add_instance_noise(x_fake, sigma, rng, Stream.FAKE_NOISE), cache_G
 
     def loss_G_of(x_fake_noisy):
         logit = mlp.forward(spec_D, state.theta_D, x_fake_noisy)[0][:, 0]
@@ -111,22 +108,22 @@ def test_step_gradients_match_central_differences_of_the_losses(config, step):
     replay = copy.deepcopy(state)
     _, out = gan.train_step(config, state, step)
     # Replay the step substep by substep, checking each from the state it started from.
-    key, sigma = noise.key_from_seed(config.seed), config.sigma(step)
+    key, sigma = philox.key_from_seed(config.seed), config.sigma(step)
     for substep in range(config.d_steps):
         check_discriminator_substep(config, replay, out, step, substep)
-        gan.discriminator_substep(config, replay, key, step, substep, sigma)
+        gan.discriminator_substep(config, replay, SubstepRandom(key, step, substep), sigma)
     assert np.array_equal(replay.theta_D, state.theta_D)
     check_generator_substep(config, replay, out, step)
 
 
-def identity_noise(x, sigma, key, step, stream):
+def identity_noise(x, sigma, rng, kind):
     """add_instance_noise without the noise: what a GAN without instance noise computes."""
     return x
 
 
 @given(config=tiny_configs(), step=st.integers(0, 1000))
 def test_sigma_zero_is_exactly_the_noiseless_path(config, step):
-    config = dataclasses.replace(config, noise=0.0)
+    config = dataclasses.replace(config, sigma0=0.0)
     noisy_state, plain_state = gan.init_state(config), gan.init_state(config)
     record, out = gan.train_step(config, noisy_state, step)
     with pytest.MonkeyPatch.context() as patch:
@@ -157,6 +154,62 @@ def test_train_raises_at_the_first_non_finite_loss():
     assert seen == [0, 1] and error.value.step == 2 and np.isnan(error.value.record["loss_G"])
 
 
+# One value of each kind GANConfig must refuse: out of range, on an open end, not finite, of
+# the wrong type (a bool is no count, a float no step count), or not among the choices.
+INVALID_SETTINGS = [
+    ("dataset", "nope"),
+    ("steps", 0), ("steps", gan.MAX_STEPS + 1), ("steps", 2.5), ("steps", True),
+    ("batch", 0), ("hidden", 0), ("latent", -1),
+    ("lr", 0.0), ("lr", -1e-3), ("lr", float("inf")),
+    ("beta1", 1.0), ("beta1", -0.1), ("beta2", float("nan")),
+    ("d_steps", 0),
+    ("sigma0", float("nan")), ("sigma0", -0.1), ("sigma0", float("inf")),
+    ("anneal", "cosine"), ("anneal_steps", 0),
+    ("label_smoothing", 0.0), ("label_smoothing", 1.5),
+    ("label_flip", 1.5), ("label_flip", -0.01),
+    ("generator_loss", "wasserstein"),
+    ("seed", -1), ("seed", 2**64),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "value"), INVALID_SETTINGS)
+def test_config_rejects_an_invalid_value_naming_the_field(field, value):
+    for make in (
+        lambda: gan.GANConfig(**{field: value}),
+        lambda: dataclasses.replace(gan.GANConfig(), **{field: value}),
+    ):
+        with pytest.raises(gan.ConfigError) as error:
+            make()
+        assert isinstance(error.value, ValueError)  # callers that catch ValueError still do
+        assert error.value.field == field
+        message = str(error.value)
+        assert message.startswith(f"{field}: expected "), message
+        assert message.endswith(f"got {value!r}"), message
+
+
+# The edges of every range that a run may use: each must be accepted.
+VALID_EDGES = [
+    ("steps", 1), ("steps", gan.MAX_STEPS), ("steps", np.int64(10)),
+    ("batch", 1), ("hidden", 1), ("latent", 1), ("lr", 1e-12),
+    ("beta1", 0.0), ("beta1", 0.999), ("beta2", 0.0),
+    ("d_steps", 1), ("d_steps", 2**20),
+    ("sigma0", 0.0), ("anneal_steps", 1), ("anneal_steps", gan.MAX_STEPS),
+    ("label_smoothing", 1e-6), ("label_smoothing", 1.0),
+    ("label_flip", 0.0), ("label_flip", 1.0),
+    ("seed", 0), ("seed", 2**64 - 1),
+    *[("dataset", name) for name in data.DATASETS],
+    *[("anneal", name) for name in noise.ANNEAL_SCHEDULES],
+    *[("generator_loss", name) for name in loss.GENERATOR_LOSSES],
+]  # fmt: skip
+
+
+def test_config_accepts_the_defaults_and_the_edges_of_every_range():
+    defaults = gan.GANConfig()
+    assert defaults.sigma0 == 0.0 and defaults.steps <= gan.MAX_STEPS
+    for field, value in VALID_EDGES:
+        assert getattr(gan.GANConfig(**{field: value}), field) == value
+
+
 def test_init_state_draws_generator_then_discriminator_from_the_seed():
     config = gan.GANConfig(hidden=4, latent=3, seed=12)
     state = gan.init_state(config)
@@ -167,7 +220,7 @@ def test_init_state_draws_generator_then_discriminator_from_the_seed():
 
 
 def test_intermediates_name_every_substep_and_gradient():
-    config = gan.GANConfig(dataset="ring3d", batch=3, hidden=4, latent=2, d_steps=2, noise=0.2)
+    config = gan.GANConfig(dataset="ring3d", batch=3, hidden=4, latent=2, d_steps=2, sigma0=0.2)
     record, out = gan.train_step(config, gan.init_state(config), 0)
     spec_D, spec_G = config.discriminator_spec(), config.generator_spec()
     zeros_D, zeros_G = np.zeros(spec_D.n_params), np.zeros(spec_G.n_params)
@@ -182,14 +235,15 @@ def test_intermediates_name_every_substep_and_gradient():
     assert record["D_real"] == np.mean(loss.sigmoid(out["d1/logit_real"]))
 
 
-# Golden trajectories, produced once with reference/ as of commit 97c2b55 by
+# Golden trajectories, produced once with reference/ as of commit 97c2b55 (where sigma0 was
+# called noise) by
 #     [(r["loss_D"], r["loss_G"]) for r in gan.train(config, gan.init_state(config))]
 # and printed with repr. A 1-ulp perturbation of the initial parameters moves these losses
 # by < 4e-16 relative after 10 steps, so 1e-12 leaves room for a different BLAS reduction
 # order on another machine while catching any change to the algorithm.
 GOLDEN = {
     "plain": (
-        gan.GANConfig(steps=10, batch=16, hidden=8, latent=2, noise=0.1, seed=0),
+        gan.GANConfig(steps=10, batch=16, hidden=8, latent=2, sigma0=0.1, seed=0),
         [0.7195531538557776, 0.7202445034793503, 0.7244567339698422, 0.7276737071732489,
          0.7272293567408146, 0.7256037632000478, 0.7117785830574486, 0.7165489522070672,
          0.7179341342086762, 0.7270308536162947],
@@ -199,7 +253,7 @@ GOLDEN = {
     ),
     "label_noise_anneal_two_d_steps": (
         gan.GANConfig(
-            dataset="grid", steps=10, batch=16, hidden=8, latent=2, noise=0.5, anneal="linear",
+            dataset="grid", steps=10, batch=16, hidden=8, latent=2, sigma0=0.5, anneal="linear",
             anneal_steps=8, label_smoothing=0.9, label_flip=0.1, d_steps=2,
             generator_loss="minimax", seed=3,
         ),

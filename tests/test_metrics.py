@@ -1,12 +1,15 @@
 """reference/metrics.py: the metrics score exact data as perfect, collapse and garbage as
 they should, follow the documented thresholds at their edges, and are a pure function of
-the run's arguments."""
+the run's arguments; `evaluate` scores the generated samples, not the data, on known
+answers: a generator collapsed on one mode of the ring, and fresh data in its place."""
 
 import numpy as np
 import pytest
+from scipy.spatial.distance import pdist
 from scipy.stats import chi2
 
-from reference import data, gan, metrics, noise
+from reference import data, gan, metrics
+from reference.philox import SubstepRandom, key_from_seed
 from tests.tolerance import FLOAT64_EPS, assert_close
 
 N = metrics.EVAL_SAMPLES
@@ -15,13 +18,13 @@ GAUSSIAN_2D_INSIDE_3_STD = 1.0 - np.exp(-4.5)
 
 
 def data_samples(name: str, step: int = 0) -> np.ndarray:
-    return data.sample(data.get_dataset(name), noise.key_from_seed(7), step, 0, N)
+    return data.sample(data.get_dataset(name), SubstepRandom(key_from_seed(7), step, 0), N)
 
 
-@pytest.mark.parametrize("name", list(data.DATASETS))
-def test_data_itself_scores_as_a_perfect_generator(name):
+def assert_scores_as_perfect(name: str, result: dict) -> None:
+    """The mode metrics of N samples of the dataset itself: every mode captured, the
+    high-quality fraction and the reverse KL what exact samples give, within their spread."""
     distribution = data.get_dataset(name)
-    result = metrics.mode_metrics(distribution, data_samples(name))
     assert result["modes_captured"] == result["modes_total"]
     assert sum(result["mode_counts"]) == N
     if isinstance(distribution, data.Circle) or name == "points":
@@ -34,6 +37,47 @@ def test_data_itself_scores_as_a_perfect_generator(name):
     # 2 N KL(empirical || true) is asymptotically chi-squared with K - 1 degrees of freedom.
     bound = chi2.ppf(1.0 - 1e-8, result["modes_total"] - 1) / (2 * N)
     assert 0.0 <= result["reverse_kl"] <= bound
+
+
+@pytest.mark.parametrize("name", list(data.DATASETS))
+def test_data_itself_scores_as_a_perfect_generator(name):
+    assert_scores_as_perfect(name, metrics.mode_metrics(data.get_dataset(name), data_samples(name)))
+
+
+@pytest.mark.parametrize("name", list(data.DATASETS))
+def test_evaluate_scores_fresh_data_in_place_of_the_generator_as_perfect(name):
+    x_real, x_fake = data_samples(name, 0), data_samples(name, 1)
+    result = metrics.evaluate(data.get_dataset(name), x_real, x_fake)
+    assert_scores_as_perfect(name, result)
+    # Two samples of one law: the energy distance's three terms estimate the same E|X - X'|
+    # without bias, so it has mean 0, and as a degenerate U-statistic a standard deviation
+    # of at most 2 sqrt(2) E|X - X'| / N (sum_j lambda_j^2 <= (sum_j lambda_j)^2 in its
+    # chi-squared expansion); 6 of those, with E|X - X'| estimated from the data.
+    spread = 2.0 * np.sqrt(2.0) * pdist(x_real).mean() / N
+    assert abs(result["energy_distance"]) <= 6.0 * spread
+
+
+def test_evaluate_scores_a_generator_collapsed_on_one_mode_not_the_data():
+    # The generator put every sample within one std (per axis) of mode k; the data is the ring.
+    ring, k = data.get_dataset("ring"), 4
+    std = ring.stds[k, 0]
+    x_real = data_samples("ring")
+    x_fake = ring.means[k] + np.random.default_rng(0).uniform(-std, std, size=(N, 2))
+    result = metrics.evaluate(ring, x_real, x_fake)
+    # Every fake sample is within sqrt(2) std < 3 std of mode k, and 1.5 away from the others.
+    assert result["modes_captured"] == 1 and result["modes_total"] == 8
+    assert result["mode_counts"] == [N if j == k else 0 for j in range(8)]
+    assert result["high_quality_fraction"] == 1.0
+    # KL(delta_k || uniform over 8) = log 8; one log and one division: a few eps.
+    assert_close("reverse_kl", result["reverse_kl"], np.log(8.0), 0, 4 * FLOAT64_EPS)
+    # Energy distance: with every mode a point, 2 E|m_k - Y| - E|Y - Y'| - 0 is the mean chord
+    # c from m_k (E|m_j - Y| = c from every j, by symmetry). The modes' spread and the jitter
+    # move each mean distance by at most their mean size (the triangle inequality): under
+    # 8 std in all. The multinomial mode counts move 2 mean |x_fake - y| by 2 std(chords) /
+    # sqrt(N) (the within-data term is flat to first order): 5 of those.
+    chords = np.linalg.norm(ring.means - ring.means[k], axis=1)
+    band = 5.0 * 2.0 * chords.std() / np.sqrt(N) + 8.0 * std
+    assert_close("energy_distance", result["energy_distance"], chords.mean(), band, 0.0)
 
 
 @pytest.mark.parametrize("name", ["ring", "grid", "ring3d"])
@@ -114,5 +158,14 @@ def test_evaluation_samples_are_a_pure_function_of_the_config_apart_from_trainin
     )
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
-    training_batch = data.sample(data.get_dataset("ring"), noise.key_from_seed(0), 0, 0, N)
+    training_batch = data.sample(data.get_dataset("ring"), SubstepRandom(key_from_seed(0), 0, 0), N)
     assert not np.any(np.all(first[0] == training_batch, axis=1))
+
+
+def test_the_evaluation_step_is_one_no_training_step_reaches():
+    # A run has at most MAX_STEPS steps, 0 .. MAX_STEPS - 1; the evaluation draws at the next
+    # one, still inside the counter's 32-bit step word.
+    assert metrics.EVAL_STEP == gan.MAX_STEPS == 2**32 - 1
+    assert gan.GANConfig(steps=gan.MAX_STEPS).steps - 1 < metrics.EVAL_STEP
+    with pytest.raises(gan.ConfigError, match="steps"):
+        gan.GANConfig(steps=metrics.EVAL_STEP + 1)

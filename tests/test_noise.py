@@ -1,162 +1,67 @@
-"""Tests of reference/noise.py: Philox4x32-10 against the published known-answer vectors,
-counter-based purity (element i depends only on (seed, step, stream, i)), the uniform and
-normal transforms (range, moments with tolerances from the sample size), instance noise
-at sigma = 0, and the sigma schedules."""
+"""Tests of reference/noise.py: instance noise at sigma = 0 is exactly the input and otherwise
+sigma times the normals of the substep's stream of its kind; label-noise targets without and
+with certain flips, the empirical flip rate, and which labels flip (the LABEL_FLIP stream);
+the sigma schedules at their landmarks, before, at and past the end of the annealing, are
+monotone and non-negative, and reject an unknown schedule."""
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy import special
 
-from reference import noise
-from tests.strategies import seeds, sigmas, steps, streams
+from reference import noise, philox
+from reference.philox import Stream, SubstepRandom
+from tests.strategies import batch_sizes, seeds, sigmas, steps, stream_kinds, substeps
 from tests.tolerance import FLOAT64_EPS, assert_close
 
-# Random123 tests/kat_vectors, "philox4x32 10": (counter, key, expected output).
-PHILOX_KAT = [
-    ((0x00000000, 0x00000000, 0x00000000, 0x00000000), (0x00000000, 0x00000000),
-     (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
-    ((0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF), (0xFFFFFFFF, 0xFFFFFFFF),
-     (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
-]  # fmt: skip
+
+@given(
+    seed=seeds,
+    step=steps,
+    substep=substeps,
+    kind=stream_kinds,
+    rows=st.integers(1, 7),
+    cols=st.integers(1, 3),
+)
+def test_instance_noise_at_sigma_zero_is_exactly_the_input(seed, step, substep, kind, rows, cols):
+    rng = SubstepRandom(philox.key_from_seed(seed), step, substep)
+    values = np.random.default_rng(seed % 2**32)
+    x = values.normal(size=(rows, cols)) * 10.0 ** values.integers(-300, 300, size=(rows, cols))
+    assert np.array_equal(noise.add_instance_noise(x, 0.0, rng, kind), x)
 
 
-def u32(*words) -> np.ndarray:
-    return np.array(words, dtype=np.uint32)
+@given(seed=seeds, step=steps, substep=substeps, kind=stream_kinds, sigma=sigmas)
+def test_instance_noise_is_sigma_times_the_stream_normals(seed, step, substep, kind, sigma):
+    key, shape = philox.key_from_seed(seed), (5, 3)
+    rng = SubstepRandom(key, step, substep)
+    noisy = noise.add_instance_noise(np.zeros(shape), sigma, rng, kind)
+    stream = philox.stream_id(kind, substep)
+    assert np.array_equal(noisy, sigma * philox.normal(key, step, stream, shape))
 
 
-@pytest.mark.parametrize(("counter", "key", "expected"), PHILOX_KAT)
-def test_philox_known_answers(counter, key, expected):
-    assert np.array_equal(noise.philox4x32(u32(counter), u32(*key)), u32(expected))
+@given(seed=seeds, batch=batch_sizes, smoothing=st.sampled_from((1.0, 0.9, 0.75)))
+def test_targets_without_flips_and_with_certain_flips(seed, batch, smoothing):
+    rng = SubstepRandom(philox.key_from_seed(seed), 3, 1)
+    real, fake = noise.label_noise_targets(batch, smoothing, 0.0, rng)
+    assert np.array_equal(real, np.full(batch, smoothing)) and np.array_equal(fake, np.zeros(batch))
+    # Uniforms are < 1 always, so label_flip = 1 flips every label; smoothing is one-sided
+    # and follows the label that reads 'real'.
+    real, fake = noise.label_noise_targets(batch, smoothing, 1.0, rng)
+    assert np.array_equal(real, np.zeros(batch)) and np.array_equal(fake, np.full(batch, smoothing))
 
 
-def test_philox_is_batched_row_by_row():
-    # A batch of counters gives each row what it gives alone: no mixing across rows.
-    counters = u32(*[c for c, _, _ in PHILOX_KAT])
-    key = u32(0x12345678, 0x9ABCDEF0)
-    alone = np.concatenate([noise.philox4x32(counters[i : i + 1], key) for i in range(3)])
-    assert np.array_equal(noise.philox4x32(counters, key), alone)
-
-
-def test_key_from_seed_splits_64_bits_and_rejects_out_of_range():
-    assert np.array_equal(noise.key_from_seed(0x0123456789ABCDEF), u32(0x89ABCDEF, 0x01234567))
-    for bad in (-1, 2**64):
-        with pytest.raises(ValueError, match="seed"):
-            noise.key_from_seed(bad)
-
-
-def test_stream_ids_are_distinct_across_kinds_and_substeps():
-    ids = [noise.stream_id(kind, s) for s in range(8) for kind in noise.Stream]
-    assert len(set(ids)) == len(ids)
-
-
-@given(seed=seeds, step=steps, stream=streams, n=st.integers(1, 41))
-def test_random_words_follow_the_documented_counter_layout(seed, step, stream, n):
-    key = noise.key_from_seed(seed)
-    index = np.arange(n)
-    counter = np.zeros((n, 4), dtype=np.uint32)
-    counter[:, 0], counter[:, 2], counter[:, 3] = index // 4, step, stream
-    expected = noise.philox4x32(counter, key)[index, index % 4]
-    assert np.array_equal(noise.random_words(key, step, stream, n), expected)
-
-
-def test_block_index_high_word_is_part_of_the_counter():
-    # Element indices past 2**34 have blocks past 2**32; their counter carries block >> 32 in
-    # word 1, so block 2**32 + b must not alias block b (which a 32-bit index would give).
-    key = noise.key_from_seed(7)
-    low = np.array([[5, 0, 3, 11]], dtype=np.uint32)
-    high = np.array([[5, 1, 3, 11]], dtype=np.uint32)
-    words_low, words_high = noise.philox4x32(low, key), noise.philox4x32(high, key)
-    # Four independent 32-bit words agree by chance with probability 2**-32 each.
-    assert np.all(words_low != words_high)
-
-
-@given(seed=seeds, step=steps, stream=streams, n=st.integers(1, 30), extra=st.integers(1, 30))
-def test_uniform_and_normal_are_prefix_stable(seed, step, stream, n, extra):
-    # Element i depends only on (seed, step, stream, i): asking for more changes nothing.
-    key = noise.key_from_seed(seed)
-    assert np.array_equal(
-        noise.uniform(key, step, stream, n), noise.uniform(key, step, stream, n + extra)[:n]
-    )
-    longer = noise.normal(key, step, stream, (n + extra,))
-    assert np.array_equal(noise.normal(key, step, stream, (n,)), longer[:n])
-
-
-@given(seed=seeds, step=steps, stream=streams, rows=st.integers(1, 6), cols=st.integers(1, 6))
-def test_normal_shape_is_the_row_major_flattening(seed, step, stream, rows, cols):
-    key = noise.key_from_seed(seed)
-    flat = noise.normal(key, step, stream, (rows * cols,))
-    assert np.array_equal(noise.normal(key, step, stream, (rows, cols)).reshape(-1), flat)
-
-
-@pytest.mark.parametrize("change", ["seed_low", "seed_high", "step", "stream"])
-def test_words_differ_when_any_counter_or_key_input_changes(change):
-    seed, step, stream, n = 3, 10, 4, 64
-    base = noise.random_words(noise.key_from_seed(seed), step, stream, n)
-    seed = {"seed_low": seed + 1, "seed_high": seed + 2**32}.get(change, seed)
-    step, stream = step + (change == "step"), stream + (change == "stream")
-    other = noise.random_words(noise.key_from_seed(seed), step, stream, n)
-    # 64 independent words coincide somewhere with probability 64 * 2**-32 ~ 1.5e-8.
-    assert np.all(base != other)
-
-
-def test_uniform_is_in_the_open_interval_at_the_extreme_words():
-    u = noise.uniform_from_words(u32(0, 1, 0xFFFFFFFE, 0xFFFFFFFF))
-    assert np.all((u > 0.0) & (u < 1.0))
-    # (w + 0.5) / 2**32 is exact in float64 (33 significant bits), so the ends are exact.
-    assert u[0] == 2.0**-33 and u[-1] == 1.0 - 2.0**-33
-    z = noise.normal_from_words(u32(0, 0, 0xFFFFFFFF, 0xFFFFFFFF))
-    assert np.all(np.isfinite(z))
-
-
-N_MOMENTS = 2**20  # 1M draws: 5-sigma bands of a few thousandths, in about 0.3 s
-
-
-@pytest.mark.parametrize(("seed", "step", "stream"), [(0, 0, 0), (2**63 + 12345, 77, 9)])
-def test_normal_moments_and_distribution(seed, step, stream):
-    z = noise.normal(noise.key_from_seed(seed), step, stream, (N_MOMENTS,))
-    n = z.size
-    # Each bound is 5 standard errors of the statistic under N(0, 1): a false alarm has
-    # probability ~ 6e-7. Var of the sample mean is 1/n, of the mean of z^2 is 2/n, of
-    # the mean of z^4 is (E z^8 - 9)/n = 96/n, of the mean of z_{2i} z_{2i+1} is 1/n.
-    assert abs(z.mean()) < 5.0 / np.sqrt(n)
-    assert abs(np.mean(z**2) - 1.0) < 5.0 * np.sqrt(2.0 / n)
-    assert abs(np.mean(z**4) - 3.0) < 5.0 * np.sqrt(96.0 / n)
-    # The two outputs of one Box-Muller pair (cos and sin) must be uncorrelated.
-    pairs = z.reshape(-1, 2)
-    assert abs(np.mean(pairs[:, 0] * pairs[:, 1])) < 5.0 * np.sqrt(2.0 / n)
-    # Kolmogorov-Smirnov: P(sqrt(n) D > c) ~ 2 exp(-2 c^2); c = 2.9 gives a false alarm ~ 1e-7.
-    ecdf = np.arange(1, n + 1) / n
-    cdf = special.ndtr(np.sort(z))
-    ks = max(np.max(ecdf - cdf), np.max(cdf - (ecdf - 1.0 / n)))
-    assert ks < 2.9 / np.sqrt(n)
-
-
-def test_uniform_moments():
-    u = noise.uniform(noise.key_from_seed(11), 5, 2, N_MOMENTS)
-    n = u.size
-    # Var of the sample mean of U(0, 1) is 1/(12 n), of the mean of u^2 is 4/(45 n).
-    assert abs(u.mean() - 0.5) < 5.0 * np.sqrt(1.0 / (12.0 * n))
-    assert abs(np.mean(u**2) - 1.0 / 3.0) < 5.0 * np.sqrt(4.0 / (45.0 * n))
-
-
-@given(seed=seeds, step=steps, stream=streams, rows=st.integers(1, 7), cols=st.integers(1, 3))
-def test_instance_noise_at_sigma_zero_is_exactly_the_input(seed, step, stream, rows, cols):
-    key = noise.key_from_seed(seed)
-    rng = np.random.default_rng(seed % 2**32)
-    x = rng.normal(size=(rows, cols)) * 10.0 ** rng.integers(-300, 300, size=(rows, cols))
-    assert np.array_equal(noise.add_instance_noise(x, 0.0, key, step, stream), x)
-
-
-@given(seed=seeds, step=steps, stream=streams, sigma=sigmas)
-def test_instance_noise_is_sigma_times_the_stream_normals(seed, step, stream, sigma):
-    key = noise.key_from_seed(seed)
-    shape = (5, 3)
-    noisy = noise.add_instance_noise(np.zeros(shape), sigma, key, step, stream)
-    assert np.array_equal(noisy, sigma * noise.normal(key, step, stream, shape))
+@pytest.mark.parametrize("label_flip", [0.05, 0.3])
+def test_empirical_flip_rate_matches_label_flip(label_flip):
+    batch, key = 2**14, philox.key_from_seed(4)
+    real, fake = noise.label_noise_targets(batch, 1.0, label_flip, SubstepRandom(key, 0, 0))
+    flipped = np.concatenate([real == 0.0, fake == 1.0])
+    # 5 binomial standard errors over 2B labels: a false alarm has probability ~ 6e-7.
+    band = 5.0 * np.sqrt(label_flip * (1.0 - label_flip) / (2 * batch))
+    assert abs(flipped.mean() - label_flip) < band
+    # Which labels flip is decided by the LABEL_FLIP stream, real first then fake: the
+    # contract the fast path reproduces bit for bit.
+    u = philox.uniform(key, 0, philox.stream_id(Stream.LABEL_FLIP, 0), 2 * batch)
+    assert np.array_equal(flipped, u < label_flip)
 
 
 @given(sigma0=st.floats(1e-3, 10.0), anneal_steps=st.integers(2, 10_000).map(lambda n: 2 * n))
@@ -165,15 +70,21 @@ def test_sigma_schedules_at_landmarks(sigma0, anneal_steps):
         return noise.sigma_schedule(sigma0, anneal, anneal_steps, step)
 
     half, end = anneal_steps // 2, anneal_steps
-    # A handful of float64 operations each: a few eps of relative rounding.
+    # A handful of float64 operations each (0.01 ** 3 included): a few eps of relative rounding.
     rtol = 8 * FLOAT64_EPS
     for anneal in noise.ANNEAL_SCHEDULES:
         assert at(anneal, 0) == sigma0
-    assert at("none", end) == at("none", 3 * end) == sigma0
     assert_close("linear half", at("linear", half), sigma0 / 2, atol=0.0, rtol=rtol)
-    assert at("linear", end) == 0.0 and at("linear", 3 * end) == 0.0
     assert_close("exp half", at("exponential", half), sigma0 * 0.1, atol=0.0, rtol=rtol)
     assert_close("exp end", at("exponential", end), sigma0 * 0.01, atol=0.0, rtol=rtol)
+    # Past the end: none stays at sigma0, linear stays at 0, and exponential keeps falling,
+    # sigma0 * 0.01 ** (step / anneal_steps), rather than holding its value at the end.
+    for past in (end, end + 1, 2 * end, 3 * end):
+        assert at("none", past) == sigma0
+        assert at("linear", past) == 0.0
+    assert at("exponential", end + 1) < at("exponential", end)
+    assert_close("exp 2 x end", at("exponential", 2 * end), sigma0 * 1e-4, atol=0.0, rtol=rtol)
+    assert_close("exp 3 x end", at("exponential", 3 * end), sigma0 * 1e-6, atol=0.0, rtol=rtol)
 
 
 @given(sigma0=st.floats(1e-3, 10.0), anneal_steps=st.integers(1, 500))

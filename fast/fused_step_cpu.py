@@ -1,0 +1,361 @@
+"""The training step on the CPU as one Numba call for the whole population.
+
+fast/gan.py's step (the composition of the public kernels) pays about twenty kernel
+launches and their Python per step, which at P = 1 is a large part of the step. Here the
+same stages run inside one compiled call: every stage of every substep of GAN p runs on one
+thread, GANs in parallel (one GAN per thread, each thread's BLAS single-threaded). Each
+stage is the per-GAN body (`*_one`) of the public kernel it stands for, so the arithmetic
+is theirs, element for element, and the bits are identical (tests/test_fast_gan.py).
+
+The kernel's arguments are NamedTuples of the step's buffers, each with a leading
+population axis P and, for the discriminator's, a substep axis S = d_steps:
+
+    Networks       theta_G, theta_D and Adam's m, v for each      (P, n_params_*)
+    DBuffers       x_real, z, x_fake (P, S, B * dim | B * Z), x_noisy (P, S, 2B * dim),
+                   logits, dlogits (P, S, 2B), dtheta_D (P, S, n_params_D)
+    GBuffers       z, x_fake, x_fake_noisy, logits, dlogits, dx_fake, dtheta_G
+    Scratch        per-GAN work space, made once per state and reused
+    Tables         what depends only on the configuration: the data sampler, the networks'
+                   layouts, and Settings (the stream words and the hyperparameters)
+
+`train_step(config, state, step, sigma)` returns fast.gan.train_step's (record,
+intermediates); the intermediates are views of the buffers, formed on first access.
+"""
+
+import functools
+import os
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from fast import data, device, loss, mlp, noise, optim, philox
+from reference.data import get_dataset
+from reference.philox import Stream, stream_id
+
+# The columns of Tables.streams, one per kind of randomness (the Stream order).
+_CHOICE, _OFFSET, _LATENT = int(Stream.DATA_CHOICE), int(Stream.DATA_OFFSET), int(Stream.LATENT)
+_REAL, _FAKE, _FLIP = int(Stream.REAL_NOISE), int(Stream.FAKE_NOISE), int(Stream.LABEL_FLIP)
+
+
+class Networks(NamedTuple):
+    theta_G: np.ndarray
+    theta_D: np.ndarray
+    m_G: np.ndarray
+    v_G: np.ndarray
+    m_D: np.ndarray
+    v_D: np.ndarray
+
+
+class DBuffers(NamedTuple):
+    x_real: np.ndarray
+    z: np.ndarray
+    x_fake: np.ndarray
+    x_noisy: np.ndarray  # the real samples' noisy rows, then the fake ones'
+    logits: np.ndarray
+    dlogits: np.ndarray
+    dtheta_D: np.ndarray
+
+
+class GBuffers(NamedTuple):
+    z: np.ndarray
+    x_fake: np.ndarray
+    x_fake_noisy: np.ndarray
+    logits: np.ndarray
+    dlogits: np.ndarray
+    dx_fake: np.ndarray
+    dtheta_G: np.ndarray
+
+
+class Scratch(NamedTuple):
+    component: np.ndarray  # (P, B) int64: the data sampler's mixture components
+    acts_G: np.ndarray  # (P, B * hidden widths): G's hidden outputs
+    acts_D: np.ndarray  # (P, 2B * hidden widths): D's
+    dx: np.ndarray  # (P, 2B * dim): D's input gradient in a D substep (not needed)
+    dz: np.ndarray  # (P, B * Z): G's input gradient (not needed)
+    unused_dtheta_D: np.ndarray  # (P, n_params_D): the G substep needs no D gradients
+    work: np.ndarray  # (P, mlp.backward_work)
+    target_G: np.ndarray  # (P, B): the generator loss's constant target
+
+
+class Settings(NamedTuple):
+    streams: np.ndarray  # (S + 1, len(Stream)): the stream word of each kind in substep s
+    label_smoothing: float
+    label_flip: float
+    generator_sign: float
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    act_G: int
+    act_D: int
+
+
+class Tables(NamedTuple):
+    """The kernel's last arguments, passed one by one: a parallel loop can take a tuple of
+    tuples of arrays, but not one more level (Numba expands one level of its inputs)."""
+
+    sampler: data.Sampler
+    layout_G: mlp.Layout
+    layout_D2: mlp.Layout  # D on the 2B samples of a D substep
+    layout_D1: mlp.Layout  # D on the B samples of the G substep
+    settings: Settings
+
+
+@njit(error_model="numpy")
+def _gan_step_one(p, step, sigma, keys, corrections, nets, d, g, results, scratch, sampler,
+                  layout_G, layout_D2, layout_D1, settings):  # fmt: skip
+    """GAN p's whole step, serially, into its rows of the step's buffers. results[p]:
+    (S + 3,) float64, loss_D of each substep, loss_G, D_real, D_fake."""
+    theta_G, theta_D = nets.theta_G[p], nets.theta_D[p]
+    k0, k1, sigma_p, result = keys[p, 0], keys[p, 1], np.float64(sigma[p]), results[p]
+    streams = settings.streams
+    Z, dim = layout_G.sizes[0], layout_D2.sizes[0]
+    S, B = d.x_real.shape[1], g.logits.shape[1]
+    component, acts_G, acts_D, work = (
+        scratch.component[p], scratch.acts_G[p], scratch.acts_D[p], scratch.work[p]
+    )  # fmt: skip
+    for s in range(S):
+        x_real, z, x_fake = d.x_real[p, s], d.z[p, s], d.x_fake[p, s]
+        x_noisy, logits, dlogits, dtheta_D = d.x_noisy[p, s], d.logits[p, s], d.dlogits[p, s], \
+            d.dtheta_D[p, s]  # fmt: skip
+        data.sample_one(x_real.reshape(B, dim), component, sampler, k0, k1, step,
+                        streams[s, _CHOICE], streams[s, _OFFSET])  # fmt: skip
+        philox.normal_one(z, k0, k1, step, streams[s, _LATENT])
+        mlp.forward_one(theta_G, z.reshape(B, Z), acts_G, x_fake.reshape(B, dim),
+                        layout_G, settings.act_G)  # fmt: skip
+        # instance noise on real then fake, straight into D's (2B, dim) input
+        noise.instance_noise_one(x_noisy[: B * dim], x_real, sigma_p, k0, k1, step,
+                                 streams[s, _REAL])  # fmt: skip
+        noise.instance_noise_one(x_noisy[B * dim :], x_fake, sigma_p, k0, k1, step,
+                                 streams[s, _FAKE])  # fmt: skip
+        x_in = x_noisy.reshape(2 * B, dim)
+        mlp.forward_one(theta_D, x_in, acts_D, logits.reshape(2 * B, 1), layout_D2,
+                        settings.act_D)  # fmt: skip
+        result[s], result[S + 1], result[S + 2] = loss.discriminator_loss_one(
+            logits, dlogits, settings.label_smoothing, settings.label_flip, k0, k1, step,
+            streams[s, _FLIP],
+        )  # fmt: skip
+        mlp.backward_one(theta_D, x_in, acts_D, dlogits.reshape(2 * B, 1), dtheta_D,
+                         scratch.dx[p].reshape(2 * B, dim), layout_D2, settings.act_D, True,
+                         work)  # fmt: skip
+        optim.adam_one(theta_D, dtheta_D, nets.m_D[p], nets.v_D[p], settings.lr,
+                       settings.beta1, settings.beta2, settings.eps, corrections[s, 0],
+                       corrections[s, 1])  # fmt: skip
+    z, x_fake, x_fake_noisy = g.z[p], g.x_fake[p], g.x_fake_noisy[p]
+    philox.normal_one(z, k0, k1, step, streams[S, _LATENT])
+    mlp.forward_one(theta_G, z.reshape(B, Z), acts_G, x_fake.reshape(B, dim), layout_G,
+                    settings.act_G)  # fmt: skip
+    noise.instance_noise_one(x_fake_noisy, x_fake, sigma_p, k0, k1, step, streams[S, _FAKE])
+    x_in = x_fake_noisy.reshape(B, dim)
+    mlp.forward_one(theta_D, x_in, acts_D, g.logits[p].reshape(B, 1), layout_D1,
+                    settings.act_D)  # fmt: skip
+    result[S] = loss.logistic_one(g.logits[p], scratch.target_G[p], g.dlogits[p],
+                                  settings.generator_sign)  # fmt: skip
+    # D's weight gradients are not needed here: only its input gradient reaches G.
+    mlp.backward_one(theta_D, x_in, acts_D, g.dlogits[p].reshape(B, 1),
+                     scratch.unused_dtheta_D[p], g.dx_fake[p].reshape(B, dim), layout_D1,
+                     settings.act_D, False, work)  # fmt: skip
+    mlp.backward_one(theta_G, z.reshape(B, Z), acts_G, g.dx_fake[p].reshape(B, dim),
+                     g.dtheta_G[p], scratch.dz[p].reshape(B, Z), layout_G, settings.act_G,
+                     True, work)  # fmt: skip
+    optim.adam_one(theta_G, g.dtheta_G[p], nets.m_G[p], nets.v_G[p], settings.lr, settings.beta1,
+                   settings.beta2, settings.eps, corrections[S, 0], corrections[S, 1])  # fmt: skip
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _step_population(parallel, step, sigma, keys, corrections, nets, d, g, results, scratch,
+                     sampler, layout_G, layout_D2, layout_D1, settings):  # fmt: skip
+    """Every GAN's step: one GAN per thread when parallel (BLAS then runs single-threaded
+    inside each), else one after another on this thread, which at P = 1 starts no parallel
+    region (it would cost more than it saves, and on a loaded machine wait for a core)."""
+    if parallel:
+        for p in prange(keys.shape[0]):
+            _gan_step_one(p, step, sigma, keys, corrections, nets, d, g, results, scratch,
+                          sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
+    else:
+        for p in range(keys.shape[0]):
+            _gan_step_one(p, step, sigma, keys, corrections, nets, d, g, results, scratch,
+                          sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
+
+
+@functools.cache
+def _tables(base) -> Tables:
+    """Tables for a reference GANConfig, built once per configuration."""
+    B, S = base.batch, base.d_steps
+    spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
+    settings = Settings(
+        np.array([[stream_id(kind, s) for kind in Stream] for s in range(S + 1)], np.int64),
+        base.label_smoothing,
+        base.label_flip,
+        loss.generator_sign(base.generator_loss),
+        base.lr,
+        base.beta1,
+        base.beta2,
+        optim.EPS,
+        mlp.activation_code(spec_G),
+        mlp.activation_code(spec_D),
+    )
+    return Tables(
+        data.sampler_tables(get_dataset(base.dataset)),
+        mlp.layout(spec_G, B),
+        mlp.layout(spec_D, 2 * B),
+        mlp.layout(spec_D, B),
+        settings,
+    )
+
+
+def _scratch(config, state) -> Scratch:
+    """The per-GAN scratch, made on the state's first step and reused: fresh buffers of
+    this size cost page faults every step (a quarter of the step at P = 1)."""
+    base, P = config.base, config.population
+    if base not in state.workspace:
+        tables, B, Z, dim = _tables(base), base.batch, base.latent, base.dim
+        spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
+
+        def buffer(n):
+            return np.empty((P, n), dtype=np.float32)
+
+        work = max(mlp.backward_work(spec_G.sizes, B), mlp.backward_work(spec_D.sizes, 2 * B))
+        target = 1.0 if tables.settings.generator_sign > 0 else 0.0
+        state.workspace[base] = Scratch(
+            component=np.empty((P, B), dtype=np.int64),
+            acts_G=buffer(tables.layout_G.h_off[-1]),
+            acts_D=buffer(tables.layout_D2.h_off[-1]),
+            dx=buffer(2 * B * dim),
+            dz=buffer(B * Z),
+            unused_dtheta_D=buffer(spec_D.n_params),
+            work=buffer(work),
+            target_G=np.full((P, B), target, dtype=np.float32),
+        )
+    return state.workspace[base]
+
+
+def _buffers(config) -> tuple[DBuffers, GBuffers, np.ndarray]:
+    """The step's outputs, fresh each step: the intermediates it returns are views of them."""
+    base, P, S = config.base, config.population, config.base.d_steps
+    B, Z, dim = base.batch, base.latent, base.dim
+
+    def buffer(*shape):
+        return np.empty((P, *shape), dtype=np.float32)
+
+    d = DBuffers(
+        x_real=buffer(S, B * dim),
+        z=buffer(S, B * Z),
+        x_fake=buffer(S, B * dim),
+        x_noisy=buffer(S, 2 * B * dim),
+        logits=buffer(S, 2 * B),
+        dlogits=buffer(S, 2 * B),
+        dtheta_D=buffer(S, base.discriminator_spec().n_params),
+    )
+    g = GBuffers(
+        z=buffer(B * Z),
+        x_fake=buffer(B * dim),
+        x_fake_noisy=buffer(B * dim),
+        logits=buffer(B),
+        dlogits=buffer(B),
+        dx_fake=buffer(B * dim),
+        dtheta_G=buffer(base.generator_spec().n_params),
+    )
+    results = np.empty((P, S + 3))  # loss_D per substep, loss_G, D_real, D_fake (float64)
+    return d, g, results
+
+
+def train_step(config, state, step: int, sigma) -> tuple[dict, Mapping]:
+    """fast.gan.train_step on the CPU: config a PopulationConfig, state its CPU
+    PopulationState (updated in place), sigma (P,) float32."""
+    base, S = config.base, config.base.d_steps
+    d, g, results = _buffers(config)
+    nets = Networks(state.theta_G, state.theta_D, state.adam_G.m, state.adam_G.v,
+                    state.adam_D.m, state.adam_D.v)  # fmt: skip
+    corrections = optim.step_corrections(base.beta1, base.beta2, S, state.adam_D.t, state.adam_G.t)
+    device.single_threaded_blas()
+    _step_population(config.population > 1, step, np.asarray(sigma, np.float32), state.keys,
+                     corrections, nets, d, g, results, _scratch(config, state),
+                     *_tables(base))  # fmt: skip
+    state.adam_D.t += S
+    state.adam_G.t += 1
+    record = {
+        "step": step,
+        "sigma": np.asarray(sigma, np.float32),
+        "loss_D": results[:, S - 1].astype(np.float32),
+        "loss_G": results[:, S].astype(np.float32),
+        "D_real": results[:, S + 1].astype(np.float32),
+        "D_fake": results[:, S + 2].astype(np.float32),
+    }
+    return record, LazyViews(_intermediate_views(base), (d, g, results))
+
+
+def compiled() -> bool:
+    """Whether Numba's on-disk cache already holds the step's machine code, so that the
+    first step of a run takes milliseconds, not the ~10 s of compiling it."""
+    return os.path.exists(_step_population._cache._cache_file._index_path)
+
+
+class LazyViews(Mapping):
+    """The step's named intermediates, each formed from its buffers on first access: the
+    same arrays as the composed step's, but a training loop that reads none of them does
+    not pay for ~50 views a step (3% of a P = 1 step)."""
+
+    def __init__(self, makers: dict, buffers: tuple):
+        self._makers, self._buffers, self._made = makers, buffers, {}
+
+    def __getitem__(self, name: str):
+        if name not in self._made:
+            self._made[name] = self._makers[name](*self._buffers)
+        return self._made[name]
+
+    def __iter__(self):
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+
+@functools.cache
+def _intermediate_views(base) -> dict:
+    """name -> the function of (d, g, results) that gives that intermediate, (P, ...) like
+    the composed step's ('d0/x_real', ..., 'g/dW1_G'), in its order."""
+    B, Z, dim, S = base.batch, base.latent, base.dim, base.d_steps
+    spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
+
+    def gradient(spec, grads_of, name, suffix):
+        return lambda d, g, r: mlp.named_parameters(spec, grads_of(d, g), "d", suffix)[name]
+
+    def names(spec, suffix):
+        return mlp.named_parameters(spec, np.empty((1, spec.n_params)), "d", suffix)
+
+    makers = {}
+    for s in range(S):
+        makers |= {
+            f"d{s}/x_real": lambda d, g, r, s=s: d.x_real[:, s].reshape(-1, B, dim),
+            f"d{s}/z": lambda d, g, r, s=s: d.z[:, s].reshape(-1, B, Z),
+            f"d{s}/x_fake": lambda d, g, r, s=s: d.x_fake[:, s].reshape(-1, B, dim),
+            f"d{s}/x_real_noisy": lambda d, g, r, s=s: d.x_noisy[:, s, : B * dim].reshape(
+                -1, B, dim
+            ),
+            f"d{s}/x_fake_noisy": lambda d, g, r, s=s: d.x_noisy[:, s, B * dim :].reshape(
+                -1, B, dim
+            ),
+            f"d{s}/logit_real": lambda d, g, r, s=s: d.logits[:, s, :B],
+            f"d{s}/logit_fake": lambda d, g, r, s=s: d.logits[:, s, B:],
+            f"d{s}/loss_D": lambda d, g, r, s=s: r[:, s].astype(np.float32),
+            f"d{s}/dlogit_real": lambda d, g, r, s=s: d.dlogits[:, s, :B],
+            f"d{s}/dlogit_fake": lambda d, g, r, s=s: d.dlogits[:, s, B:],
+        }
+        for name in names(spec_D, "_D"):
+            grads_of = lambda d, g, s=s: d.dtheta_D[:, s]  # noqa: E731
+            makers[f"d{s}/{name}"] = gradient(spec_D, grads_of, name, "_D")
+    makers |= {
+        "g/z": lambda d, g, r: g.z.reshape(-1, B, Z),
+        "g/x_fake": lambda d, g, r: g.x_fake.reshape(-1, B, dim),
+        "g/x_fake_noisy": lambda d, g, r: g.x_fake_noisy.reshape(-1, B, dim),
+        "g/logit_fake": lambda d, g, r: g.logits,
+        "g/loss_G": lambda d, g, r: r[:, S].astype(np.float32),
+        "g/dlogit_fake": lambda d, g, r: g.dlogits,
+        "g/dx_fake": lambda d, g, r: g.dx_fake.reshape(-1, B, dim),
+    }
+    for name in names(spec_G, "_G"):
+        makers[f"g/{name}"] = gradient(spec_G, lambda d, g: g.dtheta_G, name, "_G")
+    return makers

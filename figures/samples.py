@@ -1,0 +1,128 @@
+"""samples.png, the figure every single run of run.py writes: the discriminator's output
+D(x) over the plane with data and generated samples, and the losses against log 2.
+
+For a 1-D dataset the left panel is D(x) over the line with histograms of both sample sets;
+for ring3d it is the slice x3 = 0, where the data lies.
+"""
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display is needed or assumed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from reference import gan, loss, mlp  # noqa: E402
+
+
+def discriminator_output(config: gan.GANConfig, theta_D: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """D(x) = sigmoid(logit): (N,) for x: (N, dim)."""
+    logit, _ = mlp.forward(config.discriminator_spec(), theta_D, x)
+    return loss.sigmoid(logit[:, 0])
+
+
+def noise_description(config: gan.GANConfig) -> str:
+    if config.sigma0 == 0:
+        return "no instance noise"
+    if config.anneal == "none":
+        return f"instance noise σ = {config.sigma0:g}"
+    return (
+        f"instance noise σ0 = {config.sigma0:g}, {config.anneal} over {config.anneal_steps} steps"
+    )
+
+
+def plot(config, history, theta_D, x_real, x_fake, result, path: Path) -> None:
+    """samples.png: D(x) with the evaluation samples on the left, the losses on the right.
+    history: the logged records (dicts with step, sigma, loss_D, loss_G); result: the
+    metrics of reference/metrics.py::evaluate; x_real, x_fake: (N, dim)."""
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(11, 4.8), gridspec_kw={"width_ratios": [1.1, 1]}
+    )
+    draw = draw_samples_on_a_line if config.dim == 1 else draw_samples_on_the_plane
+    draw(figure, left, config, theta_D, x_real, x_fake)
+    left.set_title(
+        f"modes {result['modes_captured']}/{result['modes_total']}, "
+        f"high quality {100 * result['high_quality_fraction']:.0f}%, "
+        f"reverse KL {result['reverse_kl']:.3f}",
+        fontsize=10,
+    )
+    draw_losses(right, config, history)
+    figure.suptitle(
+        f"{config.dataset}: {noise_description(config)}, "
+        f"label smoothing {config.label_smoothing:g}, flip {config.label_flip:g}, "
+        f"{config.steps} steps, batch {config.batch}, seed {config.seed}",
+        fontsize=11,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def draw_samples_on_a_line(figure, axes, config, theta_D, x_real, x_fake) -> None:
+    """1-D: D(x) as a curve over histograms of the data and the generated samples."""
+    both = np.concatenate([x_real[:, 0], x_fake[:, 0]])
+    low, high = np.percentile(both, [0.5, 99.5])
+    margin = 0.25 * max(high - low, 1.0)
+    grid = np.linspace(low - margin, high + margin, 400)
+    axes.plot(grid, discriminator_output(config, theta_D, grid[:, None]), "k-", label="D(x)")
+    bins = np.linspace(low - margin, high + margin, 81)
+    for x, hatch, name in ((x_real, "//", "data"), (x_fake, "..", "generated")):
+        weights = np.full(len(x), 1.0 / len(x))
+        axes.hist(x[:, 0], bins, weights=weights, histtype="step", hatch=hatch, label=name)
+    axes.set_xlabel("x")
+    axes.set_ylabel("D(x); fraction of samples per bin")
+    axes.legend(loc="upper right", fontsize=8)
+
+
+SHOWN = 600  # samples drawn: enough to see the modes, few enough to see the heat map
+
+
+def draw_samples_on_the_plane(figure, axes, config, theta_D, x_real, x_fake) -> None:
+    """2-D (or the first two axes of 3-D): D(x) as a heat map under both sample sets."""
+    both = np.concatenate([x_real[:, :2], x_fake[:, :2]])
+    low = np.minimum(np.percentile(both, 0.5, axis=0), x_real[:, :2].min(axis=0))
+    high = np.maximum(np.percentile(both, 99.5, axis=0), x_real[:, :2].max(axis=0))
+    centre, half = (low + high) / 2, 0.6 * (high - low).max() + 0.1
+    axis = [np.linspace(c - half, c + half, 200) for c in centre]
+    mesh = np.stack(np.meshgrid(*axis, indexing="xy"), axis=-1).reshape(-1, 2)
+    # ring3d: the heat map is the slice x3 = 0, where the data lies.
+    mesh = np.concatenate([mesh, np.zeros((len(mesh), config.dim - 2))], axis=1)
+    d_grid = discriminator_output(config, theta_D, mesh).reshape(200, 200)
+    image = axes.pcolormesh(*axis, d_grid, cmap="cividis", vmin=0, vmax=1, shading="auto")
+    sliced = ", slice x3 = 0" * (config.dim > 2)
+    figure.colorbar(image, ax=axes, label="D(x) = P(real)" + sliced)
+    axes.scatter(*x_fake[:SHOWN, :2].T, s=14, marker="x", color="#d62728", linewidth=0.9,
+                 label="generated")  # fmt: skip
+    # Data on top: its modes are tighter than the generated clouds that cover them.
+    axes.scatter(*x_real[:SHOWN, :2].T, s=10, marker="o", facecolor="white", edgecolor="black",
+                 linewidth=0.5, label="data")  # fmt: skip
+    axes.set_xlim(centre[0] - half, centre[0] + half)
+    axes.set_ylim(centre[1] - half, centre[1] + half)
+    axes.set_aspect("equal")
+    axes.set_xlabel("x1")
+    axes.set_ylabel("x2" + (" (samples projected along x3)" * (config.dim > 2)))
+    axes.legend(loc="upper right", fontsize=8, framealpha=0.9)
+
+
+def draw_losses(axes, config, history) -> None:
+    """Both losses against log 2, and sigma on a second axis when there is noise."""
+    steps = [row["step"] for row in history]
+    axes.plot(steps, [row["loss_D"] for row in history], label="D loss", color="#1f77b4")
+    axes.plot(steps, [row["loss_G"] for row in history], "--", label="G loss", color="#d62728")
+    axes.axhline(math.log(2), color="black", linewidth=0.8, linestyle=":", label="log 2")
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.set_title("losses (log 2: both at the equilibrium D = 1/2)", fontsize=10)
+    if config.sigma0 == 0:
+        axes.legend(loc="upper right", fontsize=8)
+        return
+    sigma_axis = axes.twinx()
+    sigma_axis.plot(steps, [row["sigma"] for row in history], "-.", color="grey", label="σ")
+    sigma_axis.set_ylabel("instance-noise σ", color="grey")
+    # Twice sigma0 at the top keeps the sigma curve clear of the legend.
+    sigma_axis.set_ylim(0, 2.0 * config.sigma0)
+    lines, labels = axes.get_legend_handles_labels()
+    sigma_lines, sigma_labels = sigma_axis.get_legend_handles_labels()
+    axes.legend(lines + sigma_lines, labels + sigma_labels, loc="upper right", fontsize=8)
