@@ -1,35 +1,42 @@
 """The fast path: the reference's GAN training in float32, for a population of P GANs at
 once, with fused kernels: Numba on the CPU, CUDA (through CuPy) on a GPU.
 
-fast/ mirrors reference/ file for file and function for function: the same names, the same
-arguments in the same order, every buffer with a leading population axis P (x: (P, B, D),
-theta: (P, n_params)). GAN p of a population is the reference GAN with seed seeds[p] and
-noise level noises[p], and must agree with it to the tolerance tests/tolerance.py derives
-from float32 and the reduction lengths; the random numbers are bit-identical.
+Contract: fast/ mirrors reference/ file for file and function for function: the same
+names, the same arguments in the same order, every buffer with a leading population axis P
+(x: (P, B, dim), theta: (P, n_params)). GAN p of a population is the reference GAN with
+seed seeds[p] and initial noise sigma0s[p], and must agree with it to the tolerance
+tests/tolerance.py derives from float32 and the reduction lengths; the random numbers are
+bit-identical. A substep's random numbers come as the reference's own SubstepRandom, whose
+key is the population's (P, 2) keys.
 
-    device.py   where arrays live (NumPy or CuPy), 'cpu' | 'gpu' | 'auto'
-    noise.py    Philox4x32-10, normals, instance noise fused into the kernel that adds it
-    data.py     toy-distribution samples, Philox + component choice + offset in one pass
-    mlp.py      dense layers over flat buffers: BLAS GEMMs, fused bias+activation and its
-                derivative
-    loss.py     label noise + logistic loss + gradient + per-GAN mean in one kernel
-    optim.py    Adam and SGD over the flat buffer of the whole population, one kernel
-    gan.py      the population's training step with named intermediates, and the loop
-    bench.py    python -m fast.bench: steps per second against the reference and PyTorch
+    gan.py             the population's training step (the composition of the kernels
+                       below) with named intermediates, and the training loop
+    noise.py           instance noise, fused into the kernel that adds it
+    data.py            toy-distribution samples: Philox, component choice and offset in one pass
+    mlp.py             dense layers over flat buffers: BLAS GEMMs, fused bias + activation and
+                       its derivative
+    loss.py            the GAN losses, label noise fused into the discriminator's
+    optim.py           Adam over the flat buffer of the whole population, one kernel
+    philox.py          Philox4x32-10 words, uniforms and normals
+    fused_step_cpu.py  the CPU step as one Numba call: what gan.train_step runs on the CPU
+    graph_step_gpu.py  the GPU step captured as one CUDA graph: what gan.train runs on a GPU
+    device.py          where arrays live (NumPy or CuPy), 'cpu' | 'gpu' | 'auto'; cuBLAS
+    bench.py           python -m fast.bench: steps per second against the reference and PyTorch
 
 Each public function dispatches on where its arrays live: `if device.on_gpu(x)` it runs the
-CUDA kernels of the .cu file beside it, otherwise the Numba kernels above it.
+CUDA kernels of the .cu file of the same name, otherwise the Numba kernels above it.
 
 Names beyond the reference's follow two patterns: `<name>_one` is the Numba body of <name>
 for one GAN (the population kernels and the fused CPU step call it), and `<name>_into_gpu`
 writes into buffers made once (what the captured CUDA graph replays). A few kernels fuse
 what the reference does in separate functions: `mlp.bias_activation` (bias add +
 activation_forward), `mlp.activation_backward_sum` (activation_backward + the bias
-gradient), `loss.softplus_sigmoid` (softplus and sigmoid in one pass; the label targets of
-loss.discriminator_targets are formed inside the fused loss kernel) and
-`noise.noisy_discriminator_input` (add_instance_noise on real and fake samples in one pass).
-What needs no speed (key_from_seed, stream_id, sigma_schedule, the datasets, init_params) is
-imported from the reference, not written twice. Extra arguments: `gan.init_state` takes the
-device, and `mlp.backward` can skip the weight gradients (`param_grad=False`: the generator's
-step needs only D's input gradient).
+gradient), `loss.softplus_sigmoid` (softplus and sigmoid in one pass),
+`loss.discriminator_loss_with_label_noise` (noise.label_noise_targets +
+loss.discriminator_loss), `noise.noisy_discriminator_input` (add_instance_noise on the real
+and the fake samples in one pass) and `philox.substep_normal` (SubstepRandom.normal for
+every key). What needs no speed (SubstepRandom, key_from_seed, stream_id, sigma_schedule,
+the datasets, init_params, Adam's eps) is imported from the reference, not written twice.
+Extra arguments: `gan.init_state` takes the device, and `mlp.backward` can skip the weight
+gradients (`param_grad=False`: the generator's step needs only D's input gradient).
 """

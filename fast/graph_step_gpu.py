@@ -37,7 +37,7 @@ class GraphStep:
         import cupy
 
         base, P = config.base, config.population
-        B, Z, H, dim = base.batch, base.latent, base.hidden, base.dim
+        B, H = base.batch, base.hidden
         self.config, self.state, self.P = config, state, P
         self.spec_G, self.spec_D = base.generator_spec(), base.discriminator_spec()
         self.dataset = get_dataset(base.dataset)
@@ -55,25 +55,41 @@ class GraphStep:
         self.corrections = self.control[2:].view(np.float64).reshape(n_updates, 2)
         self.sigma = zeros(P)
         width = max(H, 1)
-        self.d_buffers = [
-            {
-                "x_real": zeros(P, B, dim),
-                "z": zeros(P, B, Z),
-                "hidden_G": [zeros(P, B, n) for n in self.spec_G.sizes[1:-1]],
-                "x_fake": zeros(P, B, dim),
-                "x_noisy": zeros(P, 2 * B, dim),
-                "hidden_D": [zeros(P, 2 * B, n) for n in self.spec_D.sizes[1:-1]],
-                "logits": zeros(P, 2 * B, 1),
-                "dlogits": zeros(P, 2 * B, 1),
-                "loss_D": zeros(P),
-                "D_real": zeros(P),
-                "D_fake": zeros(P),
-                "dtheta_D": cupy.zeros_like(state.theta_D),
-                "dx": zeros(P, 2 * B, dim),
-            }
-            for _ in range(base.d_steps)
-        ]
-        self.g_buffers = {
+        self.d_buffers = [self._discriminator_buffers(zeros) for _ in range(base.d_steps)]
+        self.g_buffers = self._generator_buffers(zeros)
+        self.scratch = [zeros(P * 2 * B * width) for _ in range(2)]
+        # A blocking stream: ordered with the default stream that the state's other users
+        # (and the host copies of records) run on, yet capturable.
+        self.stream = cupy.cuda.Stream(non_blocking=False)
+        # Views of buffers that live as long as self: built once, not per step (at P = 1
+        # forming ~50 views would cost more than the step itself).
+        self.record, self.intermediates = self._record(), self._intermediates()
+
+    def _discriminator_buffers(self, zeros) -> dict:
+        """One D substep's buffers, named as the reference's intermediates."""
+        P, base, state = self.P, self.config.base, self.state
+        B, Z, dim = base.batch, base.latent, base.dim
+        return {
+            "x_real": zeros(P, B, dim),
+            "z": zeros(P, B, Z),
+            "hidden_G": [zeros(P, B, n) for n in self.spec_G.sizes[1:-1]],
+            "x_fake": zeros(P, B, dim),
+            "x_noisy": zeros(P, 2 * B, dim),
+            "hidden_D": [zeros(P, 2 * B, n) for n in self.spec_D.sizes[1:-1]],
+            "logits": zeros(P, 2 * B, 1),
+            "dlogits": zeros(P, 2 * B, 1),
+            "loss_D": zeros(P),
+            "D_real": zeros(P),
+            "D_fake": zeros(P),
+            "dtheta_D": zeros(*state.theta_D.shape),  # theta is float32
+            "dx": zeros(P, 2 * B, dim),
+        }
+
+    def _generator_buffers(self, zeros) -> dict:
+        """The G substep's buffers."""
+        P, base, state = self.P, self.config.base, self.state
+        B, Z, dim = base.batch, base.latent, base.dim
+        return {
             "z": zeros(P, B, Z),
             "hidden_G": [zeros(P, B, n) for n in self.spec_G.sizes[1:-1]],
             "x_fake": zeros(P, B, dim),
@@ -83,70 +99,69 @@ class GraphStep:
             "dlogits": zeros(P, B, 1),
             "loss_G": zeros(P),
             "dx_fake": zeros(P, B, dim),
-            "dtheta_G": cupy.zeros_like(state.theta_G),
+            "dtheta_G": zeros(*state.theta_G.shape),
             "dz": zeros(P, B, Z),
         }
-        self.scratch = [zeros(P * 2 * B * width) for _ in range(2)]
-        # A blocking stream: ordered with the default stream that the state's other users
-        # (and the host copies of records) run on, yet capturable.
-        self.stream = cupy.cuda.Stream(non_blocking=False)
-        # Views of buffers that live as long as self: built once, not per step (at P = 1
-        # forming ~50 views would cost more than the step itself).
-        self.record, self.intermediates = self._record(), self._intermediates()
 
     def _launch_all(self) -> None:
         """Every kernel and GEMM of one step, in order, reading the step from the control
         buffer; nothing here allocates, so it can be captured."""
+        for substep, buf in enumerate(self.d_buffers):
+            self._launch_discriminator_substep(substep, buf)
+        self._launch_generator_substep(self.config.base.d_steps, self.g_buffers)
+
+    def _launch_discriminator_substep(self, substep: int, buf: dict) -> None:
         base, state, spec_G, spec_D = self.config.base, self.state, self.spec_G, self.spec_D
         key, step = state.keys, self.step_word
         adam = (base.lr, base.beta1, base.beta2, optim.EPS)
-        for substep, buf in enumerate(self.d_buffers):
-            data.sample_into_gpu(buf["x_real"], self.dataset, key, step, substep)
-            philox.normal_into_gpu(buf["z"], key, step, stream_id(Stream.LATENT, substep))
-            mlp.forward_into_gpu(spec_G, state.theta_G, buf["z"], buf["hidden_G"], buf["x_fake"])
-            noise.noisy_discriminator_input_into_gpu(
-                buf["x_noisy"],
-                buf["x_real"],
-                buf["x_fake"],
-                self.sigma,
-                key,
-                step,
-                stream_id(Stream.REAL_NOISE, substep),
-                stream_id(Stream.FAKE_NOISE, substep),
-            )
-            mlp.forward_into_gpu(
-                spec_D, state.theta_D, buf["x_noisy"], buf["hidden_D"], buf["logits"]
-            )
-            loss.discriminator_loss_into_gpu(
-                buf["loss_D"],
-                buf["dlogits"],
-                buf["D_real"],
-                buf["D_fake"],
-                buf["logits"],
-                base.label_smoothing,
-                base.label_flip,
-                key,
-                step,
-                stream_id(Stream.LABEL_FLIP, substep),
-            )
-            mlp.backward_into_gpu(
-                spec_D,
-                state.theta_D,
-                [buf["x_noisy"], *buf["hidden_D"]],
-                buf["dlogits"],
-                buf["dtheta_D"],
-                buf["dx"],
-                self.scratch,
-            )
-            optim.adam_step_into_gpu(
-                state.theta_D,
-                buf["dtheta_D"],
-                state.adam_D.m,
-                state.adam_D.v,
-                *adam,
-                self.corrections[substep],
-            )
-        buf, substep = self.g_buffers, base.d_steps
+        data.sample_into_gpu(buf["x_real"], self.dataset, key, step, substep)
+        philox.normal_into_gpu(buf["z"], key, step, stream_id(Stream.LATENT, substep))
+        mlp.forward_into_gpu(spec_G, state.theta_G, buf["z"], buf["hidden_G"], buf["x_fake"])
+        noise.noisy_discriminator_input_into_gpu(
+            buf["x_noisy"],
+            buf["x_real"],
+            buf["x_fake"],
+            self.sigma,
+            key,
+            step,
+            stream_id(Stream.REAL_NOISE, substep),
+            stream_id(Stream.FAKE_NOISE, substep),
+        )
+        mlp.forward_into_gpu(spec_D, state.theta_D, buf["x_noisy"], buf["hidden_D"], buf["logits"])
+        loss.discriminator_loss_into_gpu(
+            buf["loss_D"],
+            buf["dlogits"],
+            buf["D_real"],
+            buf["D_fake"],
+            buf["logits"],
+            base.label_smoothing,
+            base.label_flip,
+            key,
+            step,
+            stream_id(Stream.LABEL_FLIP, substep),
+        )
+        mlp.backward_into_gpu(
+            spec_D,
+            state.theta_D,
+            [buf["x_noisy"], *buf["hidden_D"]],
+            buf["dlogits"],
+            buf["dtheta_D"],
+            buf["dx"],
+            self.scratch,
+        )
+        optim.adam_step_into_gpu(
+            state.theta_D,
+            buf["dtheta_D"],
+            state.adam_D.m,
+            state.adam_D.v,
+            *adam,
+            self.corrections[substep],
+        )
+
+    def _launch_generator_substep(self, substep: int, buf: dict) -> None:
+        base, state, spec_G, spec_D = self.config.base, self.state, self.spec_G, self.spec_D
+        key, step = state.keys, self.step_word
+        adam = (base.lr, base.beta1, base.beta2, optim.EPS)
         philox.normal_into_gpu(buf["z"], key, step, stream_id(Stream.LATENT, substep))
         mlp.forward_into_gpu(spec_G, state.theta_G, buf["z"], buf["hidden_G"], buf["x_fake"])
         noise.add_instance_noise_into_gpu(
