@@ -3,14 +3,11 @@
     python run.py --noise 0.1
 
 trains, shows a progress bar, prints a summary and writes into a new folder --out:
-
-    samples.png    data and generated samples over D(x) as a heat map, and the loss curves
-    metrics.json   reference/metrics.py's metrics, final losses, seconds, arguments, versions
-    history.csv    one row per logged step: step, sigma, loss_D, loss_G, D_real, D_fake
-
-With --population P > 1 it trains P GANs at once (seeds seed, seed + 1, ..., one --noise
-value each) and writes population.csv (a row per GAN: its seed, noise, metrics and final
-losses) instead of samples.png, and a `gan` column in history.csv.
+samples.png (data and generated samples over D(x), and the loss curves), metrics.json
+(reference/metrics.py's metrics, final losses, seconds, arguments, versions) and
+history.csv (step, sigma, loss_D, loss_G, D_real, D_fake every --log-every steps). With
+--population P > 1 it trains P GANs at once (seeds seed, seed + 1, ..., one --noise value
+each) and writes population.csv (a row per GAN) instead of samples.png.
 
 The outputs are built in a temporary folder beside --out and renamed into place at the end,
 so --out is either complete or absent. The configuration checks itself (reference/gan.py's
@@ -162,8 +159,12 @@ def parse(parser: ArgumentParser, argv: list[str]):
         args.device = "cpu" if args.backend == "reference" else fast_device.resolve(args.device)
     except fast_device.DeviceUnavailableError as unavailable:
         parser.error(f"--device: {unavailable}")
-    args.out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.dataset}-" \
-        f"noise{config.sigma0:g}-seed{config.seed}"  # fmt: skip
+    if args.out is None:  # runs/<time>-<dataset>-noise<sigma0>-seed<seed>, counted if taken
+        stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.dataset}-noise{config.sigma0:g}"
+        args.out, count = Path("runs") / f"{stem}-seed{config.seed}", 1
+        while args.out.exists():
+            count += 1
+            args.out = Path("runs") / f"{stem}-seed{config.seed}-{count}"
     if args.out.exists() or args.out.is_symlink():
         parser.error(f"--out: cannot create {str(args.out)!r}: it exists")
     try:
@@ -201,7 +202,7 @@ def train(args, members: list[gan.GANConfig]):
     population = fast_gan.PopulationConfig(members[0], seeds, sigma0s)
     state = fast_gan.init_state(population, args.device)
     if args.device == "cpu" and not fused_step_cpu.compiled():
-        print("compiling the fast kernels (first run only, about 10 s)...", file=sys.stderr)
+        print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
 
     def final():
         return tuple(fast_device.to_host(theta).astype(np.float64)

@@ -48,7 +48,7 @@ PY
   part "smoke: NVRTC compiles every fast/*.cu, Philox known answer on the GPU"
   timeout 120 "$PY" - <<'PY'
 import re, pathlib, numpy as np
-from fast import device, noise
+from fast import device, philox
 print("gpu_available:", device.gpu_available(), "resolve(auto):", device.resolve("auto"))
 for source in sorted(pathlib.Path("fast").glob("*.cu")):
     names = re.findall(r'extern "C" __global__ void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)\s*\(', source.read_text())
@@ -58,7 +58,7 @@ for source in sorted(pathlib.Path("fast").glob("*.cu")):
         print("compiled", source.name, names)
     except Exception as error:
         print("FAILED to compile", source.name, repr(error))
-words = device.to_host(noise.philox4x32(device.to_device(np.zeros((1, 4), np.uint32), "gpu"), np.zeros(2, np.uint32)))
+words = device.to_host(philox.philox4x32(device.to_device(np.zeros((1, 4), np.uint32), "gpu"), np.zeros(2, np.uint32)))
 print("philox(0, 0) =", [hex(w) for w in words[0]], "expected 0x6627e8d5 0xe169c58d 0xbc57ac4c 0x9b00dbd8")
 PY
   echo "smoke exit: $?"
