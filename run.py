@@ -9,9 +9,11 @@ history.csv (step, sigma, loss_D, loss_G, D_real, D_fake every --log-every steps
 --population P > 1 it trains P GANs at once (seeds seed, seed + 1, ..., one --noise value
 each) and writes population.csv (a row per GAN) instead of samples.png.
 
-The outputs are built in a temporary folder beside --out and renamed into place at the end,
-so --out is either complete or absent. The configuration checks itself (reference/gan.py's
-GANConfig); this script turns what it rejects into one line and exit status 2.
+Ctrl-C or SIGTERM stops training after the step in progress and writes every output for the
+state reached, with checkpoint.npz; `python run.py --resume FOLDER` continues bit for bit.
+Every file is written under a temporary name and then renamed (reference/checkpoint.py).
+The configuration checks itself (reference/gan.py's GANConfig); this script turns what it
+rejects into one line and exit status 2, before anything is written.
 """
 
 import argparse
@@ -22,7 +24,6 @@ import platform
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from importlib.metadata import version
@@ -33,10 +34,13 @@ from tqdm import tqdm
 
 from fast import device as fast_device
 from figures import samples
-from reference import gan, loss, metrics, noise
+from reference import checkpoint, gan, loss, metrics, noise
+from reference.checkpoint import write_atomically
 from reference.data import DATASETS, get_dataset
 
 EXIT_BAD_ARGUMENTS, EXIT_NON_FINITE, EXIT_OUT_OF_MEMORY = 2, 3, 4
+EXIT_SIGNAL = 128  # + the signal's number, as a shell reports it: 130 Ctrl-C, 143 SIGTERM
+RESUMABLE = ("steps", "log_every", "checkpoint_every")  # what --resume may change
 HISTORY_COLUMNS = ("step", "sigma", "loss_D", "loss_G", "D_real", "D_fake")
 METRIC_NAMES = ("modes_captured", "modes_total", "high_quality_fraction", "reverse_kl",
                 "energy_distance")  # fmt: skip
@@ -74,12 +78,15 @@ def noise_list(text: str) -> tuple[float, ...]:
 def make_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="run.py",
+        allow_abbrev=False,  # --resume must see every option given, by its full name
         description="Train a small MLP GAN on a toy distribution, optionally with instance "
         "noise (Sonderby et al. 2016): real and generated samples both get N(0, sigma^2 I) "
         "added before the discriminator sees them.",
         epilog=f"Exit status: 0 done; {EXIT_BAD_ARGUMENTS} bad arguments (nothing written); "
         f"{EXIT_NON_FINITE} a loss turned non-finite (--out keeps history.csv and metrics.json "
-        f"up to that step); {EXIT_OUT_OF_MEMORY} out of memory (nothing written).",
+        f"up to that step); {EXIT_OUT_OF_MEMORY} out of memory; {EXIT_SIGNAL + 2} stopped by "
+        f"Ctrl-C (SIGINT), {EXIT_SIGNAL + 15} by SIGTERM: --out then holds every output for "
+        "the step reached and checkpoint.npz, and --resume continues it.",
         formatter_class=HelpFormatter,
     )
     # fmt: off
@@ -122,14 +129,21 @@ def make_parser() -> ArgumentParser:
         "under runs/)")
     add("--log-every", type=int, default=10,
         help="write a history row and refresh the progress bar every this many steps")
+    add("--checkpoint-every", type=int, default=1000, help="write checkpoint.npz every this "
+        "many steps (and always at the end or when stopped)")
+    add("--resume", type=Path, help="continue the run in this folder from its checkpoint.npz, "
+        "with its arguments; only --steps, --log-every and --checkpoint-every may be given")
     # fmt: on
     return parser
 
 
 def parse(parser: ArgumentParser, argv: list[str]):
-    """(args, members): the arguments, with --device and --out resolved, and one GANConfig
-    per GAN. Exits with status 2 on anything invalid, before anything is written."""
-    args = parser.parse_args(argv)
+    """(args, members, resumed): the arguments, with --device and --out resolved; one
+    GANConfig per GAN; and (step, arrays) of the checkpoint --resume continues, or None.
+    Exits with status 2 on anything invalid, before anything is written."""
+    args, resumed = parser.parse_args(argv), None
+    if args.resume is not None:
+        args, resumed = resume_arguments(parser, argv, args)
     P, noises = args.population, args.noise
     if len(noises) not in (1, P):
         listed = ",".join(f"{value:g}" for value in noises)
@@ -137,94 +151,176 @@ def parse(parser: ArgumentParser, argv: list[str]):
                      f"{listed!r}")  # fmt: skip
     if P > 1 and args.backend != "fast":
         parser.error(f"--population: {P} GANs need --backend fast")
-    if args.log_every < 1:
-        parser.error(f"--log-every: expected a positive integer, got {args.log_every}")
-    try:
-        config = gan.GANConfig(
-            dataset=args.dataset, steps=args.steps, batch=args.batch, hidden=args.hidden,
-            latent=args.latent, lr=args.lr, d_steps=args.d_steps, sigma0=noises[0],
-            anneal=args.anneal, anneal_steps=args.anneal_steps or args.steps,
-            label_smoothing=args.label_smoothing, label_flip=args.label_flip,
-            generator_loss=args.generator_loss, seed=args.seed,
-        )  # fmt: skip
-        members = [config] if args.backend == "reference" else population(config, noises, P)
-    except gan.ConfigError as error:
-        field = error.field
-        parser.error(f"{OPTION_OF_FIELD.get(field, '--' + field.replace('_', '-'))}: "
-                     f"{str(error).removeprefix(field + ': ')}")  # fmt: skip
-    args.anneal_steps = config.anneal_steps
+    for name in ("log_every", "checkpoint_every"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: expected a positive integer, got "
+                         f"{getattr(args, name)}")  # fmt: skip
+    members = configure(parser, args)
+    if resumed is not None:  # the checkpoint's arrays must be the networks of its arguments
+        spec_G, spec_D = members[0].generator_spec(), members[0].discriminator_spec()
+        try:
+            checkpoint.check_shapes(resumed[1], P, spec_G.n_params, spec_D.n_params)
+        except checkpoint.CheckpointError as error:
+            parser.error(f"--resume: {error}")
     if args.backend == "reference" and args.device == "gpu":
         parser.error("--device: gpu needs --backend fast")
     try:
         args.device = "cpu" if args.backend == "reference" else fast_device.resolve(args.device)
     except fast_device.DeviceUnavailableError as unavailable:
         parser.error(f"--device: {unavailable}")
-    if args.out is None:  # runs/<time>-<dataset>-noise<sigma0>-seed<seed>, counted if taken
+    if resumed is None:
+        make_out(parser, args, members[0])
+    return args, members, resumed
+
+
+def configure(parser: ArgumentParser, args) -> list[gan.GANConfig]:
+    """One GANConfig per GAN (GAN p: seed --seed + p, sigma0 --noise[p]); what GANConfig or
+    PopulationConfig rejects exits with status 2, naming the option."""
+    try:
+        config = gan.GANConfig(
+            dataset=args.dataset, steps=args.steps, batch=args.batch, hidden=args.hidden,
+            latent=args.latent, lr=args.lr, d_steps=args.d_steps, sigma0=args.noise[0],
+            anneal=args.anneal, anneal_steps=args.anneal_steps or args.steps,
+            label_smoothing=args.label_smoothing, label_flip=args.label_flip,
+            generator_loss=args.generator_loss, seed=args.seed,
+        )  # fmt: skip
+        args.anneal_steps = config.anneal_steps
+        if args.backend == "reference":
+            return [config]
+        from fast import gan as fast_gan
+
+        P = args.population
+        seeds = tuple(config.seed + p for p in range(P))
+        population = fast_gan.PopulationConfig(config, seeds, args.noise * (P // len(args.noise)))
+        return [population.member(p) for p in range(P)]
+    except gan.ConfigError as error:
+        field = error.field
+        parser.error(f"{OPTION_OF_FIELD.get(field, '--' + field.replace('_', '-'))}: "
+                     f"{str(error).removeprefix(field + ': ')}")  # fmt: skip
+
+
+def make_out(parser: ArgumentParser, args, config: gan.GANConfig) -> None:
+    """Create --out, or by default runs/<time>-<dataset>-noise<sigma0>-seed<seed> (counted
+    if taken); an --out that exists, or cannot be made, exits with status 2."""
+    if args.out is None:
         stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.dataset}-noise{config.sigma0:g}"
         args.out, count = Path("runs") / f"{stem}-seed{config.seed}", 1
         while args.out.exists():
             count += 1
             args.out = Path("runs") / f"{stem}-seed{config.seed}-{count}"
-    if args.out.exists() or args.out.is_symlink():
-        parser.error(f"--out: cannot create {str(args.out)!r}: it exists")
     try:
-        args.out.absolute().parent.mkdir(parents=True, exist_ok=True)
+        args.out.mkdir(parents=True)
     except OSError as error:
         parser.error(f"--out: cannot create {str(args.out)!r}: {error.strerror}")
-    return args, members
 
 
-def population(config: gan.GANConfig, noises: tuple[float, ...], P: int) -> list:
-    """GAN p: seed --seed + p, sigma0 --noise[p] (or the one value for all)."""
-    from fast import gan as fast_gan
+def resume_arguments(parser: ArgumentParser, argv: list[str], given):
+    """The arguments stored in --resume's checkpoint, with the RESUMABLE options given here,
+    and (step, arrays) of the checkpoint. Any other option given, or a checkpoint that is
+    missing, unreadable or of another version, exits with status 2 and touches nothing."""
+    try:
+        step, stored, arrays = checkpoint.load(given.resume / "checkpoint.npz")
+    except checkpoint.CheckpointError as error:
+        parser.error(f"--resume: {error}")
+    written = {action.dest for action in parser._actions for option in action.option_strings
+               for word in argv if word == option or word.startswith(option + "=")}  # fmt: skip
+    for name in sorted(written - {"resume", *RESUMABLE}):
+        parser.error(f"--{name.replace('_', '-')}: the run in {str(given.resume)!r} has "
+                     f"{stored.get(name)!r}; --resume takes it from there, and changing it "
+                     "would change the run")  # fmt: skip
+    args = argparse.Namespace(**stored | {name: getattr(given, name) for name in written})
+    args.noise, args.out, args.resume = tuple(args.noise), given.resume, given.resume
+    if args.steps <= step:
+        parser.error(f"--steps: the run in {str(given.resume)!r} has reached step {step}; "
+                     f"give more to train on, got {args.steps}")  # fmt: skip
+    return args, (step, arrays)
 
-    sigma0s = noises * P if len(noises) == 1 else noises
-    seeds = tuple(config.seed + p for p in range(P))
-    members = fast_gan.PopulationConfig(config, seeds, sigma0s)
-    return [members.member(p) for p in range(P)]
 
-
-def train(args, members: list[gan.GANConfig]):
-    """(records, final): an iterator over each step's record of (P,) arrays, and a function
-    returning the trained (theta_G, theta_D) as (P, n_params) float64 arrays."""
+def start_training(args, members: list[gan.GANConfig], resumed):
+    """(state, start, records): the state (fresh, or the checkpoint's), the first step, and
+    an iterator over each step's record of (P,) host arrays from start on."""
+    start, arrays = resumed or (0, None)
     if args.backend == "reference":
         (config,) = members
-        state = gan.init_state(config)
-        records = (
-            {k: v if k == "step" else np.atleast_1d(v) for k, v in record.items()}
-            for record in gan.train(config, state)
-        )
-        return records, lambda: (state.theta_G[None], state.theta_D[None])
+        state = gan.init_state(config) if arrays is None else gan.load_state(config, arrays)
+        records = ({k: v if k == "step" else np.atleast_1d(v) for k, v in record.items()}
+                   for record in gan.train(config, state, start))  # fmt: skip
+        return state, start, records
     from fast import fused_step_cpu
     from fast import gan as fast_gan
 
     seeds, sigma0s = tuple(m.seed for m in members), tuple(m.sigma0 for m in members)
     population = fast_gan.PopulationConfig(members[0], seeds, sigma0s)
-    state = fast_gan.init_state(population, args.device)
+    if arrays is None:
+        state = fast_gan.init_state(population, args.device)
+    else:
+        state = fast_gan.load_state(population, arrays, args.device)
     if args.device == "cpu" and not fused_step_cpu.compiled():
         print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
-
-    def final():
-        return tuple(fast_device.to_host(theta).astype(np.float64)
-                     for theta in (state.theta_G, state.theta_D))  # fmt: skip
-
-    return fast_gan.train(population, state), final
+    return state, start, fast_gan.train(population, state, start)
 
 
-def logged(records, steps: int, log_every: int):
-    """The records of every log_every-th step and the last, under a progress bar that starts
-    after the first step, so that its rate and time left leave out compiling."""
+def checkpoint_arrays(args, state) -> dict:
+    if args.backend == "reference":
+        return gan.state_arrays(state)
+    from fast import gan as fast_gan
+
+    return fast_gan.state_arrays(state)
+
+
+class Stop:
+    """Ctrl-C (SIGINT) and SIGTERM ask training to stop after the step in progress, so that
+    what is saved is a whole step's state; further signals wait for the outputs."""
+
+    def __init__(self):
+        self.signum = None
+        self.previous = {s: signal.signal(s, self.ask) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def ask(self, signum, frame) -> None:
+        self.signum = self.signum or signum
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
+def progress(records, steps: int, start: int, log_every: int):
+    """The records, under a progress bar that starts after the first step, so that its rate
+    and time left leave out compiling."""
     records = iter(records)
     first = next(records)
-    with tqdm(total=steps, initial=1, unit="step", dynamic_ncols=True) as bar:
+    with tqdm(total=steps, initial=start + 1, unit="step", dynamic_ncols=True) as bar:
         for record in itertools.chain([first], records):
             bar.update(record is not first)
-            if record["step"] % log_every == 0 or record["step"] == steps - 1:
+            if record["step"] % log_every == 0:
                 # a population shows its median losses and its largest sigma
                 bar.set_postfix(D=f"{np.median(record['loss_D']):.3f}",
                                 G=f"{np.median(record['loss_G']):.3f}",
                                 sigma=f"{np.max(record['sigma']):.3g}")  # fmt: skip
-                yield record
+            yield record
+
+
+def open_history(folder: Path, columns: tuple[str, ...], start: int, log_every: int):
+    """history.csv opened for appending, holding the logged rows of the steps before start
+    and no other: a fresh file, or a resumed run's rows cut at its checkpoint. Rows logged
+    after the checkpoint, or one cut short by a crash, are logged again by this run; a
+    finished run's last step, logged only as its last, is no longer one."""
+    path, rows = folder / "history.csv", []
+    if start > 0 and path.exists():
+        with open(path, newline="") as file:
+            for row in csv.DictReader(file):
+                step = int(row["step"]) if all(row.get(name) for name in columns) else start
+                if step < start - 1 or (step == start - 1 and step % log_every == 0):
+                    rows.append(row)
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "w", newline="") as file:
+            writer = csv.DictWriter(file, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomically(path, write)
+    return open(path, "a", newline="")
 
 
 def versions() -> dict:
@@ -233,43 +329,57 @@ def versions() -> dict:
             **{name: version(name) for name in packages}}  # fmt: skip
 
 
-def run(args, members: list[gan.GANConfig], folder: Path) -> dict:
-    """Train, writing history.csv into folder as it goes, then evaluate and write the rest.
-    Returns metrics.json's content; an 'error' entry when a loss turned non-finite."""
-    started, config = time.perf_counter(), members[0]
-    summary = {
-        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "config": asdict(config), "seed": config.seed, "versions": versions(),
-        "evaluation": {"samples": metrics.EVAL_SAMPLES, "counter_step": metrics.EVAL_STEP},
-    }  # fmt: skip
+def run(args, members: list[gan.GANConfig], resumed, stop: Stop) -> dict:
+    """Train, writing history.csv as it goes and checkpoint.npz every --checkpoint-every
+    steps, until --steps or a stop; then evaluate and write the rest. Returns metrics.json's
+    content: 'interrupted_at' the step reached when stopped, 'error' when a loss turned
+    non-finite."""
+    started, config, folder = time.perf_counter(), members[0], args.out
+    arguments = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    evaluation = {"samples": metrics.EVAL_SAMPLES, "counter_step": metrics.EVAL_STEP}
+    summary = {"arguments": arguments, "config": asdict(config), "seed": config.seed,
+               "versions": versions(), "evaluation": evaluation}  # fmt: skip
     columns = ("step", "gan", *HISTORY_COLUMNS[1:]) if len(members) > 1 else HISTORY_COLUMNS
-    history, last = [], None  # GAN 0's logged rows (what samples.png plots), the last record
-    records, final = train(args, members)
-    with (open(folder / "history.csv", "w", newline="") as file,
-          np.errstate(over="ignore", invalid="ignore")):  # fmt: skip
+    state, reached, records = start_training(args, members, resumed)
+    last = None  # the last record
+
+    def save_checkpoint(step: int) -> None:
+        stored = {k: v for k, v in arguments.items() if k not in ("out", "resume")}
+        checkpoint.save(folder / "checkpoint.npz", step, stored, checkpoint_arrays(args, state))
+
+    with open_history(folder, columns, reached, args.log_every) as file, np.errstate(over="ignore",
+                                                                     invalid="ignore"):  # fmt: skip
         writer = csv.DictWriter(file, columns, extrasaction="ignore")
-        writer.writeheader()
         try:
-            for record in logged(records, config.steps, args.log_every):
-                last, step = record, record["step"]
-                # sigma from the float64 schedule: the record holds the float32 the kernels used
-                rows = [{name: float(record[name][p]) for name in HISTORY_COLUMNS[2:]}
-                        | {"step": step, "gan": p, "sigma": member.sigma(step)}
-                        for p, member in enumerate(members)]  # fmt: skip
-                writer.writerows(rows)
-                history.append(rows[0])
+            for record in progress(records, config.steps, reached, args.log_every):
+                last, step, reached = record, record["step"], record["step"] + 1
+                if step % args.log_every == 0 or step == config.steps - 1:
+                    # sigma from the float64 schedule: the record holds the kernels' float32
+                    rows = [{name: float(record[name][p]) for name in HISTORY_COLUMNS[2:]}
+                            | {"step": step, "gan": p, "sigma": member.sigma(step)}
+                            for p, member in enumerate(members)]  # fmt: skip
+                    writer.writerows(rows)
+                    file.flush()
+                if reached % args.checkpoint_every == 0:
+                    save_checkpoint(reached)
+                if stop.signum is not None:
+                    break
         except gan.NonFiniteLossError as failure:
             gans = getattr(failure, "gans", [0])  # a population's error names its GANs
             writer.writerow({"gan": gans[0]} | failure.record)
             summary |= {"error": str(failure), "failed_step": failure.step, "failed_gans": gans}
     if "error" not in summary:
-        summary |= evaluate(members, *final(), last, history, folder)
+        save_checkpoint(reached)
+        if reached < config.steps:
+            summary["interrupted_at"] = reached
+        summary |= evaluate(members, checkpoint_arrays(args, state), last, folder)
     return summary | {"seconds": time.perf_counter() - started}
 
 
-def evaluate(members: list[gan.GANConfig], theta_G, theta_D, last, history, folder) -> dict:
+def evaluate(members: list[gan.GANConfig], arrays: dict, last, folder: Path) -> dict:
     """Score every GAN's generator; write samples.png (one GAN) or population.csv. Returns
     what metrics.json adds: the metrics and final losses, or the per-GAN rows."""
+    theta_G, theta_D = (arrays[name].astype(np.float64) for name in ("theta_G", "theta_D"))
     rows = []
     for p, member in enumerate(members):
         x_real, x_fake = metrics.evaluation_samples(member, theta_G[p])
@@ -279,13 +389,19 @@ def evaluate(members: list[gan.GANConfig], theta_G, theta_D, last, history, fold
                     | {"final_loss_D": float(last["loss_D"][p]),
                        "final_loss_G": float(last["loss_G"][p])})  # fmt: skip
     if len(members) == 1:
-        samples.plot(members[0], history, theta_D[0], x_real, x_fake, result,
-                     folder / "samples.png")  # fmt: skip
+        with open(folder / "history.csv", newline="") as file:  # every logged row, resumed too
+            history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
+        write_atomically(folder / "samples.png", lambda path: samples.plot(
+            members[0], history, theta_D[0], x_real, x_fake, result, path))  # fmt: skip
         return result | {name: rows[0][name] for name in ("final_loss_D", "final_loss_G")}
-    with open(folder / "population.csv", "w", newline="") as file:
-        writer = csv.DictWriter(file, POPULATION_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+
+    def write(path: Path) -> None:
+        with open(path, "w", newline="") as file:
+            writer = csv.DictWriter(file, POPULATION_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomically(folder / "population.csv", write)
     return {"noise_levels": noise_level_summary(rows), "gans": rows}
 
 
@@ -325,30 +441,32 @@ def report(args, summary: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
-    args, members = parse(parser, sys.argv[1:] if argv is None else argv)
-    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the temporary folder is removed.
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    folder = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.", dir=args.out.absolute().parent))
+    args, members, resumed = parse(parser, sys.argv[1:] if argv is None else argv)
+    stop = Stop()
     try:
-        summary = run(args, members, folder)
-        (folder / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-        folder.chmod(0o755)  # mkdtemp makes it private; --out is an ordinary folder
-        folder.rename(args.out)  # fails, keeping nothing, if --out appeared meanwhile
+        summary = run(args, members, resumed, stop)
+        content = json.dumps(summary, indent=2) + "\n"
+        write_atomically(args.out / "metrics.json", lambda path: path.write_text(content))
     except MemoryError:
-        shutil.rmtree(folder, ignore_errors=True)
+        if resumed is None:  # the folder is this run's alone: nothing of the user's goes
+            shutil.rmtree(args.out, ignore_errors=True)
         print(f"run.py: out of memory: --batch {args.batch}, --hidden {args.hidden}, --latent "
               f"{args.latent}, --population {args.population} need more memory than this "
               "machine has", file=sys.stderr)  # fmt: skip
         return EXIT_OUT_OF_MEMORY
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)  # only a finished run reaches --out
-        raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        stop.restore()
     if "error" in summary:
         print(f"run.py: stopped: {summary['error']}; kept history.csv and metrics.json in "
               f"{args.out}", file=sys.stderr)  # fmt: skip
         return EXIT_NON_FINITE
+    if "interrupted_at" in summary:
+        print(
+            f"run.py: interrupted at step {summary['interrupted_at']} of {args.steps}; kept "
+            f"{args.out}/ (resume with: python run.py --resume {args.out})",
+            file=sys.stderr,
+        )
+        return EXIT_SIGNAL + stop.signum
     report(args, summary)
     return 0
 

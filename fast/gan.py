@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fast import data, device, fused_step_cpu, loss, mlp, noise, optim, philox
+from reference import checkpoint
 from reference import gan as reference_gan
 from reference.data import get_dataset
 from reference.noise import sigma_schedule
@@ -114,6 +115,31 @@ def init_state(config: PopulationConfig, device_name: str = "auto") -> Populatio
     return PopulationState(
         theta_G, theta_D, optim.adam_init(theta_G), optim.adam_init(theta_D), keys
     )
+
+
+def state_arrays(state: PopulationState) -> dict:
+    """The state as reference/checkpoint.py stores it: (P, n_params) host arrays and the
+    Adam update counts."""
+    adam_G, adam_D, host = state.adam_G, state.adam_D, device.to_host
+    return {"theta_G": host(state.theta_G), "m_G": host(adam_G.m), "v_G": host(adam_G.v),
+            "theta_D": host(state.theta_D), "m_D": host(adam_D.m), "v_D": host(adam_D.v),
+            "t_G": adam_G.t, "t_D": adam_D.t}  # fmt: skip
+
+
+def load_state(config: PopulationConfig, arrays: dict, device_name: str = "auto"):
+    """The PopulationState state_arrays stored, as float32 on the device; CheckpointError
+    if it is not config's."""
+    spec_G, spec_D = config.base.generator_spec(), config.base.discriminator_spec()
+    checkpoint.check_shapes(arrays, config.population, spec_G.n_params, spec_D.n_params)
+    where = device.resolve(device_name)
+    on = {name: device.to_device(np.asarray(arrays[name], np.float32), where)
+          for name in checkpoint.NETWORK_ARRAYS}  # fmt: skip
+    return PopulationState(
+        on["theta_G"], on["theta_D"],
+        optim.AdamState(on["m_G"], on["v_G"], int(arrays["t_G"])),
+        optim.AdamState(on["m_D"], on["v_D"], int(arrays["t_D"])),
+        device.to_device(config.keys(), where),
+    )  # fmt: skip
 
 
 def generate(config: PopulationConfig, theta_G, rng: SubstepRandom, n: int):
@@ -214,10 +240,10 @@ def train_step(config: PopulationConfig, state: PopulationState, step: int) -> t
     return record, intermediates
 
 
-def train(config: PopulationConfig, state: PopulationState) -> Iterator[dict]:
-    """Run config.base.steps steps on state in place, yielding each step's record (host
-    (P,) arrays). Raises NonFiniteLossError at the first step where any GAN's loss is not
-    finite, before yielding it. On the GPU the steps are GraphStep's: one CUDA graph
+def train(config: PopulationConfig, state: PopulationState, start: int = 0) -> Iterator[dict]:
+    """Run steps start .. config.base.steps - 1 on state in place, yielding each step's
+    record (host (P,) arrays). Raises NonFiniteLossError at the first step where any GAN's
+    loss is not finite, before yielding it. On the GPU the steps are GraphStep's: one CUDA graph
     replayed per step (the same arithmetic as train_step, launched at once)."""
     if state.device == "gpu":
         from fast.graph_step_gpu import GraphStep
@@ -228,7 +254,7 @@ def train(config: PopulationConfig, state: PopulationState) -> Iterator[dict]:
         def step_function(step):
             return train_step(config, state, step)
 
-    for step in range(config.base.steps):
+    for step in range(start, config.base.steps):
         record, _ = step_function(step)
         record = {
             name: value if name == "step" else device.to_host(value)

@@ -56,7 +56,7 @@ def plot(config, history, theta_D, x_real, x_fake, result, path: Path) -> None:
         fontsize=11,
     )
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=90, format="png")  # path may be a temporary name
     plt.close(figure)
 
 

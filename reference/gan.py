@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference import data, loss, mlp, noise, optim
+from reference import checkpoint, data, loss, mlp, noise, optim
 from reference.philox import Stream, SubstepRandom, key_from_seed
 
 HIDDEN_LAYERS = 2
@@ -157,6 +157,27 @@ def init_state(config: GANConfig) -> GANState:
     return GANState(theta_G, theta_D, optim.adam_init(theta_G), optim.adam_init(theta_D))
 
 
+def state_arrays(state: GANState) -> dict:
+    """The state as reference/checkpoint.py stores it: (1, n_params) arrays, a population
+    of one, and the Adam update counts."""
+    adam_G, adam_D = state.adam_G, state.adam_D
+    return {"theta_G": state.theta_G[None], "m_G": adam_G.m[None], "v_G": adam_G.v[None],
+            "theta_D": state.theta_D[None], "m_D": adam_D.m[None], "v_D": adam_D.v[None],
+            "t_G": adam_G.t, "t_D": adam_D.t}  # fmt: skip
+
+
+def load_state(config: GANConfig, arrays: dict) -> GANState:
+    """The state state_arrays stored, as float64; CheckpointError if it is not config's."""
+    spec_G, spec_D = config.generator_spec(), config.discriminator_spec()
+    checkpoint.check_shapes(arrays, 1, spec_G.n_params, spec_D.n_params)
+    row = {name: np.array(arrays[name][0], dtype=np.float64) for name in checkpoint.NETWORK_ARRAYS}
+    return GANState(
+        row["theta_G"], row["theta_D"],
+        optim.AdamState(row["m_G"], row["v_G"], int(arrays["t_G"])),
+        optim.AdamState(row["m_D"], row["v_D"], int(arrays["t_D"])),
+    )  # fmt: skip
+
+
 def generate(
     config: GANConfig, theta_G: np.ndarray, rng: SubstepRandom, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -247,10 +268,11 @@ def train_step(config: GANConfig, state: GANState, step: int) -> tuple[dict, dic
     return record, intermediates
 
 
-def train(config: GANConfig, state: GANState) -> Iterator[dict]:
-    """Run config.steps steps on state in place, yielding each step's record. Raises
-    NonFiniteLossError at the first step whose loss is not finite, before yielding it."""
-    for step in range(config.steps):
+def train(config: GANConfig, state: GANState, start: int = 0) -> Iterator[dict]:
+    """Run steps start .. config.steps - 1 on state in place, yielding each step's record
+    (start > 0 continues a run from a checkpoint of that step). Raises NonFiniteLossError
+    at the first step whose loss is not finite, before yielding it."""
+    for step in range(start, config.steps):
         record, _ = train_step(config, state, step)
         if not (np.isfinite(record["loss_D"]) and np.isfinite(record["loss_G"])):
             raise NonFiniteLossError(step, record)

@@ -1,0 +1,98 @@
+"""What a run leaves on disk so that it can stop at any step and continue bit for bit.
+
+Every random number is a pure function of (seed, step, stream, index) (reference/philox.py),
+so the whole state of a run is its parameters, Adam's moments and update counts, and the
+next step to take. A checkpoint holds exactly that, for every GAN of a population:
+
+    checkpoint.npz
+        format      () int: CHECKPOINT_FORMAT; a file of another format is refused
+        step        () int: the next step to run (the steps 0 .. step - 1 are done)
+        arguments   () str: the run's arguments as JSON (run.py's, --out excepted)
+        theta_G, m_G, v_G   (P, n_params_G): G's parameters and Adam moments
+        theta_D, m_D, v_D   (P, n_params_D): D's
+        t_G, t_D    () int: Adam updates taken so far (shared by the population)
+
+float64 from the reference, float32 from fast/, as the run computed them. `state_arrays`
+and `load_state` in reference/gan.py and fast/gan.py convert a state to and from these
+arrays.
+
+Every file a run writes goes through `write_atomically`: to a hidden temporary name beside
+it, then renamed over it, so an interrupted write (a second Ctrl-C, a crash) leaves the
+previous file whole or none, never half of one. A checkpoint is read only if it is whole,
+of this format and its arrays fit its arguments (check_shapes).
+
+Contract: plain NumPy; paths are pathlib.Path.
+"""
+
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+CHECKPOINT_FORMAT = 1
+NETWORK_ARRAYS = ("theta_G", "m_G", "v_G", "theta_D", "m_D", "v_D")  # (P, n_params_*) each
+STATE_ARRAYS = (*NETWORK_ARRAYS, "t_G", "t_D")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable, of another format or incomplete."""
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """write(temporary) writes the file's content at a temporary path beside path, which
+    then replaces path in one rename."""
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def save(path: Path, step: int, arguments: dict, arrays: dict) -> None:
+    """Write checkpoint.npz: arrays holds STATE_ARRAYS (host arrays)."""
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as file:
+            np.savez(file, format=CHECKPOINT_FORMAT, step=step,
+                     arguments=json.dumps(arguments, sort_keys=True),
+                     **{name: arrays[name] for name in STATE_ARRAYS})  # fmt: skip
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the rename makes it the checkpoint
+
+    write_atomically(path, write)
+
+
+def check_shapes(arrays: dict, P: int, n_params_G: int, n_params_D: int) -> None:
+    """CheckpointError unless the arrays are P GANs' of these sizes."""
+    for name in NETWORK_ARRAYS:
+        expected = (P, n_params_G if name.endswith("_G") else n_params_D)
+        if arrays[name].shape != expected:
+            raise CheckpointError(
+                f"the checkpoint's {name} is {arrays[name].shape}, but its arguments make "
+                f"{expected}"
+            )
+
+
+def load(path: Path) -> tuple[int, dict, dict]:
+    """(step, arguments, arrays) of a checkpoint, or CheckpointError saying why not."""
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint: {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as content:
+            stored = {name: content[name] for name in content.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:  # not an npz, or cut short
+        raise CheckpointError(f"{path} is not a readable checkpoint ({error})") from None
+    missing = sorted({"format", "step", "arguments", *STATE_ARRAYS} - set(stored))
+    if "format" in stored and int(stored["format"]) != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} has checkpoint format {int(stored['format'])}; this version reads "
+            f"format {CHECKPOINT_FORMAT}"
+        )
+    if missing:
+        raise CheckpointError(f"{path} is incomplete: it lacks {', '.join(missing)}")
+    arrays = {name: stored[name] for name in STATE_ARRAYS}
+    return int(stored["step"]), json.loads(str(stored["arguments"])), arrays
