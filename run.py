@@ -22,7 +22,6 @@ import itertools
 import json
 import platform
 import shutil
-import signal
 import sys
 import time
 from dataclasses import asdict
@@ -122,17 +121,18 @@ def make_parser() -> ArgumentParser:
         "kernels (Numba on the CPU, CUDA on a GPU); reference: NumPy float64, written to be read")
     add("--device", choices=fast_device.DEVICES, default="auto",
         help="where --backend fast runs: auto takes the GPU when CuPy sees one, else the CPU")
-    add("--population", type=int, default=1, help="train P independent GANs at once "
+    add("--population", type=int, default=1, metavar="P", help="train P independent GANs at once "
         "(--backend fast), GAN p with seed --seed + p and its own --noise value")
     add = parser.add_argument_group("output").add_argument
-    add("--out", type=Path, help="the folder to create; must not exist (default: a new folder "
-        "under runs/)")
-    add("--log-every", type=int, default=10,
+    add("--out", type=Path, metavar="FOLDER", help="the folder to create; must not exist "
+        "(default: a new folder under runs/)")
+    add("--log-every", type=int, default=10, metavar="N",
         help="write a history row and refresh the progress bar every this many steps")
-    add("--checkpoint-every", type=int, default=1000, help="write checkpoint.npz every this "
-        "many steps (and always at the end or when stopped)")
-    add("--resume", type=Path, help="continue the run in this folder from its checkpoint.npz, "
-        "with its arguments; only --steps, --log-every and --checkpoint-every may be given")
+    add("--checkpoint-every", type=int, default=1000, metavar="N", help="write checkpoint.npz "
+        "every this many steps (and always at the end or when stopped)")
+    add("--resume", type=Path, metavar="FOLDER", help="continue the run in this folder from "
+        "its checkpoint.npz, with its arguments; only --steps, --log-every and "
+        "--checkpoint-every may be given")
     # fmt: on
     return parser
 
@@ -237,15 +237,16 @@ def resume_arguments(parser: ArgumentParser, argv: list[str], given):
 
 
 def start_training(args, members: list[gan.GANConfig], resumed):
-    """(state, start, records): the state (fresh, or the checkpoint's), the first step, and
-    an iterator over each step's record of (P,) host arrays from start on."""
+    """(arrays_of, start, records): a function giving the state's checkpoint arrays (fresh,
+    or the checkpoint's), the first step, and an iterator over each step's record of (P,)
+    host arrays from start on."""
     start, arrays = resumed or (0, None)
     if args.backend == "reference":
         (config,) = members
         state = gan.init_state(config) if arrays is None else gan.load_state(config, arrays)
         records = ({k: v if k == "step" else np.atleast_1d(v) for k, v in record.items()}
                    for record in gan.train(config, state, start))  # fmt: skip
-        return state, start, records
+        return lambda: gan.state_arrays(state), start, records
     from fast import fused_step_cpu
     from fast import gan as fast_gan
 
@@ -257,31 +258,7 @@ def start_training(args, members: list[gan.GANConfig], resumed):
         state = fast_gan.load_state(population, arrays, args.device)
     if args.device == "cpu" and not fused_step_cpu.compiled():
         print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
-    return state, start, fast_gan.train(population, state, start)
-
-
-def checkpoint_arrays(args, state) -> dict:
-    if args.backend == "reference":
-        return gan.state_arrays(state)
-    from fast import gan as fast_gan
-
-    return fast_gan.state_arrays(state)
-
-
-class Stop:
-    """Ctrl-C (SIGINT) and SIGTERM ask training to stop after the step in progress, so that
-    what is saved is a whole step's state; further signals wait for the outputs."""
-
-    def __init__(self):
-        self.signum = None
-        self.previous = {s: signal.signal(s, self.ask) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def ask(self, signum, frame) -> None:
-        self.signum = self.signum or signum
-
-    def restore(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+    return lambda: fast_gan.state_arrays(state), start, fast_gan.train(population, state, start)
 
 
 def progress(records, steps: int, start: int, log_every: int):
@@ -300,36 +277,13 @@ def progress(records, steps: int, start: int, log_every: int):
             yield record
 
 
-def open_history(folder: Path, columns: tuple[str, ...], start: int, log_every: int):
-    """history.csv opened for appending, holding the logged rows of the steps before start
-    and no other: a fresh file, or a resumed run's rows cut at its checkpoint. Rows logged
-    after the checkpoint, or one cut short by a crash, are logged again by this run; a
-    finished run's last step, logged only as its last, is no longer one."""
-    path, rows = folder / "history.csv", []
-    if start > 0 and path.exists():
-        with open(path, newline="") as file:
-            for row in csv.DictReader(file):
-                step = int(row["step"]) if all(row.get(name) for name in columns) else start
-                if step < start - 1 or (step == start - 1 and step % log_every == 0):
-                    rows.append(row)
-
-    def write(temporary: Path) -> None:
-        with open(temporary, "w", newline="") as file:
-            writer = csv.DictWriter(file, columns)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    write_atomically(path, write)
-    return open(path, "a", newline="")
-
-
 def versions() -> dict:
     packages = ("numpy", "scipy", "numba", "matplotlib", "tqdm")
     return {"python": platform.python_version(), "platform": platform.platform(),
             **{name: version(name) for name in packages}}  # fmt: skip
 
 
-def run(args, members: list[gan.GANConfig], resumed, stop: Stop) -> dict:
+def run(args, members: list[gan.GANConfig], resumed, stop: checkpoint.StopRequest) -> dict:
     """Train, writing history.csv as it goes and checkpoint.npz every --checkpoint-every
     steps, until --steps or a stop; then evaluate and write the rest. Returns metrics.json's
     content: 'interrupted_at' the step reached when stopped, 'error' when a loss turned
@@ -340,15 +294,16 @@ def run(args, members: list[gan.GANConfig], resumed, stop: Stop) -> dict:
     summary = {"arguments": arguments, "config": asdict(config), "seed": config.seed,
                "versions": versions(), "evaluation": evaluation}  # fmt: skip
     columns = ("step", "gan", *HISTORY_COLUMNS[1:]) if len(members) > 1 else HISTORY_COLUMNS
-    state, reached, records = start_training(args, members, resumed)
+    arrays_of, reached, records = start_training(args, members, resumed)
     last = None  # the last record
 
     def save_checkpoint(step: int) -> None:
         stored = {k: v for k, v in arguments.items() if k not in ("out", "resume")}
-        checkpoint.save(folder / "checkpoint.npz", step, stored, checkpoint_arrays(args, state))
+        checkpoint.save(folder / "checkpoint.npz", step, stored, arrays_of())
 
-    with open_history(folder, columns, reached, args.log_every) as file, np.errstate(over="ignore",
-                                                                     invalid="ignore"):  # fmt: skip
+    history = checkpoint.open_history(folder / "history.csv", columns, reached, args.log_every)
+    # NumPy's overflow warnings off: an overflow is reported once, as the non-finite loss
+    with history as file, np.errstate(over="ignore", invalid="ignore"):
         writer = csv.DictWriter(file, columns, extrasaction="ignore")
         try:
             for record in progress(records, config.steps, reached, args.log_every):
@@ -372,7 +327,7 @@ def run(args, members: list[gan.GANConfig], resumed, stop: Stop) -> dict:
         save_checkpoint(reached)
         if reached < config.steps:
             summary["interrupted_at"] = reached
-        summary |= evaluate(members, checkpoint_arrays(args, state), last, folder)
+        summary |= evaluate(members, arrays_of(), last, folder)
     return summary | {"seconds": time.perf_counter() - started}
 
 
@@ -402,27 +357,13 @@ def evaluate(members: list[gan.GANConfig], arrays: dict, last, folder: Path) -> 
             writer.writerows(rows)
 
     write_atomically(folder / "population.csv", write)
-    return {"noise_levels": noise_level_summary(rows), "gans": rows}
-
-
-def noise_level_summary(rows: list[dict]) -> list[dict]:
-    """Per distinct noise level: how many GANs, the fraction that captured every mode, and
-    the mean of each metric."""
-    summary = []
-    for level in dict.fromkeys(row["noise"] for row in rows):
-        group = [row for row in rows if row["noise"] == level]
-        every_mode = [row["modes_captured"] == row["modes_total"] for row in group]
-        summary.append({"noise": level, "gans": len(group),
-                        "all_modes_fraction": float(np.mean(every_mode))}
-                       | {f"mean_{name}": float(np.mean([row[name] for row in group]))
-                          for name in METRIC_NAMES[:1] + METRIC_NAMES[2:]})  # fmt: skip
-    return summary
+    return {"noise_levels": metrics.summary_by_noise_level(rows), "gans": rows}
 
 
 def report(args, summary: dict) -> None:
     """The closing lines on stdout: the metrics, or one line per noise level."""
-    names = "{population.csv,metrics.json,history.csv}" if args.population > 1 else \
-        "{samples.png,metrics.json,history.csv}"  # fmt: skip
+    figure = "population.csv" if args.population > 1 else "samples.png"
+    names = f"{{{figure},metrics.json,history.csv,checkpoint.npz}}"
     for level in summary.get("noise_levels", []):
         print(f"noise {level['noise']:g}: {level['gans']} GAN(s), "
               f"{100 * level['all_modes_fraction']:.0f}% cover every mode, mean high-quality "
@@ -442,7 +383,7 @@ def report(args, summary: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args, members, resumed = parse(parser, sys.argv[1:] if argv is None else argv)
-    stop = Stop()
+    stop = checkpoint.StopRequest()
     try:
         summary = run(args, members, resumed, stop)
         content = json.dumps(summary, indent=2) + "\n"

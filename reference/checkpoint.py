@@ -1,4 +1,5 @@
-"""What a run leaves on disk so that it can stop at any step and continue bit for bit.
+"""What a run leaves on disk so that it can stop at any step and continue bit for bit:
+the checkpoint, the history cut at it, atomic writes, and the stop request.
 
 Every random number is a pure function of (seed, step, stream, index) (reference/philox.py),
 so the whole state of a run is its parameters, Adam's moments and update counts, and the
@@ -21,11 +22,18 @@ it, then renamed over it, so an interrupted write (a second Ctrl-C, a crash) lea
 previous file whole or none, never half of one. A checkpoint is read only if it is whole,
 of this format and its arrays fit its arguments (check_shapes).
 
+A stop is asked for by Ctrl-C (SIGINT) or SIGTERM (`StopRequest`) and honoured between two
+steps, so that the state saved is always a whole step's. A resumed run's history.csv keeps
+the rows logged before its checkpoint and no other (`open_history`): the run logs the rest
+again, identically.
+
 Contract: plain NumPy; paths are pathlib.Path.
 """
 
+import csv
 import json
 import os
+import signal
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -96,3 +104,43 @@ def load(path: Path) -> tuple[int, dict, dict]:
         raise CheckpointError(f"{path} is incomplete: it lacks {', '.join(missing)}")
     arrays = {name: stored[name] for name in STATE_ARRAYS}
     return int(stored["step"]), json.loads(str(stored["arguments"])), arrays
+
+
+def open_history(path: Path, columns: tuple[str, ...], start: int, log_every: int):
+    """history.csv opened for appending, holding the logged rows of the steps before start
+    and no other: a fresh file, or a resumed run's rows cut at its checkpoint. Rows logged
+    after the checkpoint, or one cut short by a crash, are logged again by the run; a
+    finished run's last step, logged only as its last, is no longer one."""
+    rows = []
+    if start > 0 and path.exists():
+        with open(path, newline="") as file:
+            for row in csv.DictReader(file):
+                step = int(row["step"]) if all(row.get(name) for name in columns) else start
+                if step < start - 1 or (step == start - 1 and step % log_every == 0):
+                    rows.append(row)
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "w", newline="") as file:
+            writer = csv.DictWriter(file, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomically(path, write)
+    return open(path, "a", newline="")
+
+
+class StopRequest:
+    """While it is installed, Ctrl-C (SIGINT) and SIGTERM no longer stop the process: they
+    set `signum`, which the training loop reads between steps. Further signals change
+    nothing, so the outputs are written whole."""
+
+    def __init__(self):
+        self.signum = None
+        self.previous = {s: signal.signal(s, self.ask) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def ask(self, signum, frame) -> None:
+        self.signum = self.signum or signum
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)

@@ -107,3 +107,19 @@ def evaluate(distribution: data.Distribution, x_real: np.ndarray, x_fake: np.nda
         **mode_metrics(distribution, x_fake),
         "energy_distance": energy_distance(x_fake, x_real),
     }
+
+
+def summary_by_noise_level(rows: list[dict]) -> list[dict]:
+    """rows: one dict per GAN with its 'noise' (sigma0) and the metrics of evaluate ->
+    per distinct noise level: how many GANs, the fraction that captured every mode, and the
+    mean of each metric."""
+    summary = []
+    for level in dict.fromkeys(row["noise"] for row in rows):
+        group = [row for row in rows if row["noise"] == level]
+        every_mode = [row["modes_captured"] == row["modes_total"] for row in group]
+        means = {f"mean_{name}": float(np.mean([row[name] for row in group]))
+                 for name in ("modes_captured", "high_quality_fraction", "reverse_kl",
+                              "energy_distance")}  # fmt: skip
+        summary.append({"noise": level, "gans": len(group),
+                        "all_modes_fraction": float(np.mean(every_mode))} | means)  # fmt: skip
+    return summary
