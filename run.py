@@ -20,6 +20,7 @@ import argparse
 import csv
 import itertools
 import json
+import os
 import platform
 import shutil
 import sys
@@ -216,31 +217,48 @@ def make_out(parser: ArgumentParser, args, config: gan.GANConfig) -> None:
 
 def resume_arguments(parser: ArgumentParser, argv: list[str], given):
     """The arguments stored in --resume's checkpoint, with the RESUMABLE options given here,
-    and (step, arrays) of the checkpoint. Any other option given, or a checkpoint that is
-    missing, unreadable or of another version, exits with status 2 and touches nothing."""
+    and (step, arrays, stored arguments) of the checkpoint. Any other option given with
+    another value, or a checkpoint that is missing, unreadable, stale or of another version,
+    exits with status 2 and touches nothing."""
     try:
         step, stored, arrays = checkpoint.load(given.resume / "checkpoint.npz")
+        lacking = sorted(set(vars(given)) - {"out", "resume"} - set(stored))
+        if lacking:
+            raise checkpoint.CheckpointError(f"its arguments lack {', '.join(lacking)}")
     except checkpoint.CheckpointError as error:
         parser.error(f"--resume: {error}")
     written = {action.dest for action in parser._actions for option in action.option_strings
                for word in argv if word == option or word.startswith(option + "=")}  # fmt: skip
+    if "out" in written:
+        parser.error(f"--out: cannot go with --resume, which writes into its own folder, "
+                     f"{str(given.resume)!r}")  # fmt: skip
     for name in sorted(written - {"resume", *RESUMABLE}):
-        parser.error(f"--{name.replace('_', '-')}: the run in {str(given.resume)!r} has "
-                     f"{stored.get(name)!r}; --resume takes it from there, and changing it "
-                     "would change the run")  # fmt: skip
-    args = argparse.Namespace(**stored | {name: getattr(given, name) for name in written})
+        # the same value the run has is no change: JSON stores tuples as lists
+        if json.loads(json.dumps(getattr(given, name))) != stored[name]:
+            parser.error(f"--{name.replace('_', '-')}: the run in {str(given.resume)!r} has "
+                         f"{command_line(stored[name])}; --resume takes it from there, and "
+                         "changing it would change the run")  # fmt: skip
+    args = argparse.Namespace(**stored | {name: getattr(given, name) for name in RESUMABLE
+                                          if name in written})  # fmt: skip
     args.noise, args.out, args.resume = tuple(args.noise), given.resume, given.resume
     if args.steps <= step:
         parser.error(f"--steps: the run in {str(given.resume)!r} has reached step {step}; "
                      f"give more to train on, got {args.steps}")  # fmt: skip
-    return args, (step, arrays)
+    return args, (step, arrays, stored)
+
+
+def command_line(value) -> str:
+    """A stored argument as it would be typed: 0.1,0.2 for a list, 0.1 for one value."""
+    if isinstance(value, list):
+        return ",".join(f"{item:g}" for item in value)
+    return str(value)
 
 
 def start_training(args, members: list[gan.GANConfig], resumed):
     """(arrays_of, start, records): a function giving the state's checkpoint arrays (fresh,
     or the checkpoint's), the first step, and an iterator over each step's record of (P,)
     host arrays from start on."""
-    start, arrays = resumed or (0, None)
+    start, arrays, _ = resumed or (0, None, None)
     if args.backend == "reference":
         (config,) = members
         state = gan.init_state(config) if arrays is None else gan.load_state(config, arrays)
@@ -298,10 +316,13 @@ def run(args, members: list[gan.GANConfig], resumed, stop: checkpoint.StopReques
     last = None  # the last record
 
     def save_checkpoint(step: int) -> None:
+        os.fsync(file.fileno())  # the history before a checkpoint is on disk before it
         stored = {k: v for k, v in arguments.items() if k not in ("out", "resume")}
         checkpoint.save(folder / "checkpoint.npz", step, stored, arrays_of())
 
-    history = checkpoint.open_history(folder / "history.csv", columns, reached, args.log_every)
+    old = resumed[2] if resumed else {"steps": 0, "log_every": 1}  # the run resumed, if any
+    last_was_final = reached == old["steps"] and (reached - 1) % old["log_every"] != 0
+    history = checkpoint.open_history(folder / "history.csv", columns, reached, last_was_final)
     # NumPy's overflow warnings off: an overflow is reported once, as the non-finite loss
     with history as file, np.errstate(over="ignore", invalid="ignore"):
         writer = csv.DictWriter(file, columns, extrasaction="ignore")
@@ -314,7 +335,7 @@ def run(args, members: list[gan.GANConfig], resumed, stop: checkpoint.StopReques
                             | {"step": step, "gan": p, "sigma": member.sigma(step)}
                             for p, member in enumerate(members)]  # fmt: skip
                     writer.writerows(rows)
-                    file.flush()
+                    file.flush()  # a row is on the page as soon as it is logged
                 if reached % args.checkpoint_every == 0:
                     save_checkpoint(reached)
                 if stop.signum is not None:
@@ -323,8 +344,9 @@ def run(args, members: list[gan.GANConfig], resumed, stop: checkpoint.StopReques
             gans = getattr(failure, "gans", [0])  # a population's error names its GANs
             writer.writerow({"gan": gans[0]} | failure.record)
             summary |= {"error": str(failure), "failed_step": failure.step, "failed_gans": gans}
+        if "error" not in summary and reached % args.checkpoint_every != 0:
+            save_checkpoint(reached)  # the step reached, unless the loop just saved it
     if "error" not in summary:
-        save_checkpoint(reached)
         if reached < config.steps:
             summary["interrupted_at"] = reached
         summary |= evaluate(members, arrays_of(), last, folder)
@@ -382,15 +404,15 @@ def report(args, summary: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
-    args, members, resumed = parse(parser, sys.argv[1:] if argv is None else argv)
-    stop = checkpoint.StopRequest()
+    stop = checkpoint.StopRequest()  # from here on Ctrl-C stops after a whole step
     try:
+        args, members, resumed = parse(parser, sys.argv[1:] if argv is None else argv)
         summary = run(args, members, resumed, stop)
         content = json.dumps(summary, indent=2) + "\n"
         write_atomically(args.out / "metrics.json", lambda path: path.write_text(content))
     except MemoryError:
-        if resumed is None:  # the folder is this run's alone: nothing of the user's goes
-            shutil.rmtree(args.out, ignore_errors=True)
+        if resumed is None and not (args.out / "checkpoint.npz").exists():
+            shutil.rmtree(args.out, ignore_errors=True)  # this run's alone, and nothing in it
         print(f"run.py: out of memory: --batch {args.batch}, --hidden {args.hidden}, --latent "
               f"{args.latent}, --population {args.population} need more memory than this "
               "machine has", file=sys.stderr)  # fmt: skip

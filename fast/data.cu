@@ -8,10 +8,10 @@
 // sample_circle_kernel    1 fused  Philox (choice stream) -> angle 2 pi u -> radius (cos, sin)
 //
 // The component is decided on the double uniform, so it is the reference's component; the
-// sample is formed in double and rounded once. out: (P, n, D) float, contiguous.
+// sample is formed in double and rounded once. out: (P, n, dim) float, contiguous.
 #include "philox.cuh"
 
-// means, stds: (K, D) double; cumulative: (K,) double, non-decreasing.
+// means, stds: (K, dim) double; cumulative: (K,) double, non-decreasing.
 extern "C" __global__ void sample_mixture_kernel(const double* means, const double* stds,
                                                  const double* cumulative, int K, int D,
                                                  const unsigned int* key,

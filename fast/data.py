@@ -116,9 +116,9 @@ def _sample_gpu(distribution, key, step, substep, n):
 
 
 def sample_into_gpu(out, distribution, key, step, substep: int) -> None:
-    """out: (P, n, dim) float32 <- the batch of sample(distribution, key, step, substep, n), on
-    the GPU in one pass; key (P, 2) uint32 on the device, step an int or a (1,) uint32
-    device array."""
+    """out: (P, n, dim) float32 <- the batch of sample(distribution, SubstepRandom(key, step,
+    substep), n), on the GPU in one pass; key (P, 2) uint32 on the device, step an int or a
+    (1,) uint32 device array."""
     P, n = out.shape[0], out.shape[1]
     choice_stream = np.uint32(stream_id(Stream.DATA_CHOICE, substep))
     if isinstance(distribution, data.Circle):

@@ -290,7 +290,10 @@ def train_step(config, state, step: int, sigma) -> tuple[dict, Mapping]:
 def compiled() -> bool:
     """Whether Numba's on-disk cache already holds the step's machine code, so that the
     first step of a run takes milliseconds, not the ~10 s of compiling it."""
-    return os.path.exists(_step_population._cache._cache_file._index_path)
+    try:  # Numba's cache keeps this private; without a cache (NUMBA_DISABLE_JIT) say yes
+        return os.path.exists(_step_population._cache._cache_file._index_path)
+    except AttributeError:
+        return True
 
 
 class LazyViews(Mapping):

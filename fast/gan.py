@@ -99,10 +99,12 @@ class NonFiniteLossError(reference_gan.NonFiniteLossError):
     """The reference's error, naming which GANs of the population went non-finite; `record`
     is the first of them's record (floats), `gans` all of them."""
 
-    def __init__(self, step: int, record: dict, gans: list[int]):
+    def __init__(self, step: int, record: dict, gans: list[int], population: int):
         super().__init__(step, record)
         self.gans = gans
-        self.args = (f"GAN {gans[0]} of the population (of {len(gans)} bad): {self.args[0]}",)
+        if population > 1:  # a single run's error reads as the reference's
+            self.args = (f"GAN {gans[0]} of the population (of {len(gans)} bad): "
+                         f"{self.args[0]}",)  # fmt: skip
 
 
 def init_state(config: PopulationConfig, device_name: str = "auto") -> PopulationState:
@@ -267,5 +269,5 @@ def train(config: PopulationConfig, state: PopulationState, start: int = 0) -> I
                 name: value if name == "step" else float(value[gans[0]])
                 for name, value in record.items()
             }
-            raise NonFiniteLossError(step, member_record, gans)
+            raise NonFiniteLossError(step, member_record, gans, config.population)
         yield record

@@ -112,7 +112,7 @@ def _add_instance_noise_gpu(x, sigma, key, step, stream):
 
 
 def add_instance_noise_into_gpu(out, x, sigma, key, step, stream: int) -> None:
-    """out = x + sigma[p] * eps on the GPU, fused; out, x: (P, B, D) contiguous float32 (out
+    """out = x + sigma[p] * eps on the GPU, fused; out, x: (P, B, dim) contiguous float32 (out
     may be x), sigma (P,) float32, key (P, 2) uint32 on the device; step an int or a (1,)
     uint32 device array."""
     P = x.shape[0]
@@ -134,8 +134,8 @@ def add_instance_noise_into_gpu(out, x, sigma, key, step, stream: int) -> None:
 def _noisy_discriminator_input_gpu(x_real, x_fake, sigma, key, step, real_stream, fake_stream):
     import cupy
 
-    P, B, D = x_real.shape
-    out = cupy.empty((P, 2 * B, D), dtype=np.float32)
+    P, B, dim = x_real.shape
+    out = cupy.empty((P, 2 * B, dim), dtype=np.float32)
     noisy_discriminator_input_into_gpu(
         out,
         cupy.ascontiguousarray(x_real, dtype=np.float32),
@@ -153,7 +153,7 @@ def noisy_discriminator_input_into_gpu(
     out, x_real, x_fake, sigma, key, step, real_stream: int, fake_stream: int
 ) -> None:
     """D's input on the GPU, one pass, no noise array: out[:, :B] = x_real + sigma * eps_real,
-    out[:, B:] = x_fake + sigma * eps_fake. out: (P, 2B, D); x_real, x_fake: (P, B, D), all
+    out[:, B:] = x_fake + sigma * eps_fake. out: (P, 2B, dim); x_real, x_fake: (P, B, dim), all
     contiguous float32 on the device; step an int or a (1,) uint32 device array."""
     P, n = x_real.shape[0], x_real.shape[1] * x_real.shape[2]
     device.launch(

@@ -8,7 +8,8 @@ next step to take. A checkpoint holds exactly that, for every GAN of a populatio
     checkpoint.npz
         format      () int: CHECKPOINT_FORMAT; a file of another format is refused
         step        () int: the next step to run (the steps 0 .. step - 1 are done)
-        arguments   () str: the run's arguments as JSON (run.py's, --out excepted)
+        arguments   () str: the run's arguments as JSON (run.py's, --out excepted; d_steps
+                    at least, which checks the Adam counts against the step)
         theta_G, m_G, v_G   (P, n_params_G): G's parameters and Adam moments
         theta_D, m_D, v_D   (P, n_params_D): D's
         t_G, t_D    () int: Adam updates taken so far (shared by the population)
@@ -17,10 +18,13 @@ float64 from the reference, float32 from fast/, as the run computed them. `state
 and `load_state` in reference/gan.py and fast/gan.py convert a state to and from these
 arrays.
 
-Every file a run writes goes through `write_atomically`: to a hidden temporary name beside
-it, then renamed over it, so an interrupted write (a second Ctrl-C, a crash) leaves the
-previous file whole or none, never half of one. A checkpoint is read only if it is whole,
-of this format and its arrays fit its arguments (check_shapes).
+Every file a run writes whole goes through `write_atomically`: to a hidden temporary name
+beside it, then renamed over it, so an interrupted write (a second Ctrl-C, a crash) leaves
+the previous file whole or none, never half of one. history.csv is the exception, a log
+appended row by row and synced to disk before each checkpoint; a row cut short by a crash
+is dropped on resume (open_history). A checkpoint is read only if it is whole, of this
+format, its Adam counts belong to its step, and its arrays fit its arguments
+(check_shapes).
 
 A stop is asked for by Ctrl-C (SIGINT) or SIGTERM (`StopRequest`) and honoured between two
 steps, so that the state saved is always a whole step's. A resumed run's history.csv keeps
@@ -34,7 +38,6 @@ import csv
 import json
 import os
 import signal
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,13 +54,18 @@ class CheckpointError(ValueError):
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """write(temporary) writes the file's content at a temporary path beside path, which
-    then replaces path in one rename."""
+    then replaces path in one rename, made durable by syncing the folder."""
     temporary = path.with_name(f".{path.name}.partial")
     try:
         write(temporary)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def save(path: Path, step: int, arguments: dict, arrays: dict) -> None:
@@ -92,31 +100,44 @@ def load(path: Path) -> tuple[int, dict, dict]:
     try:
         with np.load(path, allow_pickle=False) as content:
             stored = {name: content[name] for name in content.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:  # not an npz, or cut short
-        raise CheckpointError(f"{path} is not a readable checkpoint ({error})") from None
+    except Exception as error:  # whatever a damaged file makes np.load raise
+        raise CheckpointError(f"{path} is not a readable checkpoint ({error!r})") from None
     missing = sorted({"format", "step", "arguments", *STATE_ARRAYS} - set(stored))
-    if "format" in stored and int(stored["format"]) != CHECKPOINT_FORMAT:
+    try:
+        if "format" in stored and int(stored["format"]) != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{path} has checkpoint format {int(stored['format'])}; this version reads "
+                f"format {CHECKPOINT_FORMAT}"
+            )
+        if missing:
+            raise CheckpointError(f"{path} is incomplete: it lacks {', '.join(missing)}")
+        step, arguments = int(stored["step"]), json.loads(str(stored["arguments"]))
+        counts = int(stored["t_G"]), int(stored["t_D"])
+    except (TypeError, ValueError) as error:  # a scalar that is not one, arguments not JSON
+        raise CheckpointError(f"{path} is not a readable checkpoint ({error})") from None
+    if not isinstance(arguments, dict) or not isinstance(arguments.get("d_steps"), int):
+        raise CheckpointError(f"{path} is not a readable checkpoint: its arguments lack d_steps")
+    # G takes one Adam update per step and D d_steps: other counts belong to another step
+    if counts != (step, step * arguments["d_steps"]):
         raise CheckpointError(
-            f"{path} has checkpoint format {int(stored['format'])}; this version reads "
-            f"format {CHECKPOINT_FORMAT}"
+            f"{path} is stale: it says step {step}, but its Adam counts (G {counts[0]}, "
+            f"D {counts[1]}) belong to another"
         )
-    if missing:
-        raise CheckpointError(f"{path} is incomplete: it lacks {', '.join(missing)}")
-    arrays = {name: stored[name] for name in STATE_ARRAYS}
-    return int(stored["step"]), json.loads(str(stored["arguments"])), arrays
+    return step, arguments, {name: stored[name] for name in STATE_ARRAYS}
 
 
-def open_history(path: Path, columns: tuple[str, ...], start: int, log_every: int):
+def open_history(path: Path, columns: tuple[str, ...], start: int, last_was_final: bool):
     """history.csv opened for appending, holding the logged rows of the steps before start
     and no other: a fresh file, or a resumed run's rows cut at its checkpoint. Rows logged
-    after the checkpoint, or one cut short by a crash, are logged again by the run; a
-    finished run's last step, logged only as its last, is no longer one."""
+    after the checkpoint, or one cut short by a crash, are logged again by the run. When
+    last_was_final, the row of step start - 1 was logged only as the finished run's last
+    step, which it no longer is, and goes too."""
     rows = []
     if start > 0 and path.exists():
         with open(path, newline="") as file:
             for row in csv.DictReader(file):
                 step = int(row["step"]) if all(row.get(name) for name in columns) else start
-                if step < start - 1 or (step == start - 1 and step % log_every == 0):
+                if step < start - 1 or (step == start - 1 and not last_was_final):
                     rows.append(row)
 
     def write(temporary: Path) -> None:

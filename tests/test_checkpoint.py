@@ -15,7 +15,7 @@ from reference.checkpoint import CheckpointError
 
 CONFIG = gan.GANConfig(steps=9, batch=16, hidden=8, latent=2, sigma0=0.2, anneal="linear",
                        anneal_steps=7, label_flip=0.1, d_steps=2)  # fmt: skip
-ARGUMENTS = {"noise": [0.2], "steps": 9}
+ARGUMENTS = {"noise": [0.2], "steps": 9, "d_steps": 2}
 
 
 def records_equal(a: list[dict], b: list[dict]) -> bool:
@@ -103,7 +103,7 @@ def test_a_checkpoint_of_other_networks_is_refused():
 
 
 def test_arguments_round_trip_as_json(tmp_path):
-    arguments = {"noise": [0.0, 0.1], "dataset": "ring", "seed": 2**64 - 1, "out": None}
+    arguments = {"noise": [0.0, 0.1], "seed": 2**64 - 1, "out": None, "d_steps": 2}
     checkpoint.save(tmp_path / "c.npz", 0, arguments, gan.state_arrays(gan.init_state(CONFIG)))
     _, loaded, _ = checkpoint.load(tmp_path / "c.npz")
     assert loaded == json.loads(json.dumps(arguments))

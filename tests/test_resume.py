@@ -131,6 +131,9 @@ def rewrite_checkpoint(folder: Path, **changes) -> None:
         ("no checkpoint", "--resume", "no checkpoint"),
         ("another format", "--resume", "checkpoint format 99"),
         ("other networks", "--resume", "the checkpoint's theta_G is (1, "),
+        ("arguments not JSON", "--resume", "not a readable checkpoint"),
+        ("stale", "--resume", "is stale"),
+        ("an --out", "--out", "cannot go with --resume"),
         ("changes the noise", "--noise", "--resume takes it from there"),
         ("changes the seed", "--seed", "--resume takes it from there"),
         ("fewer steps", "--steps", "has reached step 20"),
@@ -148,9 +151,14 @@ def test_what_resume_cannot_use_exits_2_with_one_line_and_touches_nothing(
         step, arguments, arrays = checkpoint.load(finished / "checkpoint.npz")
         rewrite_checkpoint(finished, arguments=json.dumps({**arguments, "hidden": 9}))
         extra = ["--steps", "40"]  # train on, or --steps would be refused first
+    elif case == "arguments not JSON":
+        rewrite_checkpoint(finished, arguments="{noise: 0.3")
+    elif case == "stale":  # a step that the Adam counts do not belong to
+        rewrite_checkpoint(finished, step=19)
     else:
         extra = {"changes the noise": ["--noise", "0.2"], "changes the seed": ["--seed", "1"],
-                 "fewer steps": ["--steps", "20"]}[case]  # fmt: skip
+                 "fewer steps": ["--steps", "20"],
+                 "an --out": ["--steps", "40", "--out", str(finished)]}[case]  # fmt: skip
     before = snapshot(finished)
     with pytest.raises(SystemExit) as exit_info:
         run.main(["--resume", str(finished), *extra])
@@ -159,3 +167,22 @@ def test_what_resume_cannot_use_exits_2_with_one_line_and_touches_nothing(
     assert stderr.count("\n") == 1 and stderr.startswith(f"run.py: error: {option}: ")
     assert says in stderr
     assert snapshot(finished) == before
+
+
+def test_an_option_given_with_the_runs_own_value_is_no_change(finished):
+    # --noise 0.3 and --device cpu are what the run has: resuming with them is allowed
+    assert run.main(["--resume", str(finished), "--steps", "30", "--noise", "0.3",
+                     "--device", "cpu"]) == 0  # fmt: skip
+    assert checkpoint_of(finished)[0] == 30
+
+
+def test_a_changed_log_every_keeps_every_step_already_logged(tmp_path):
+    # --log-every 7 logs step 49 as a multiple of 7 (and the last of 50): resuming with
+    # --log-every 10 must keep it, and log 50, 60, 70 and the new last step after it.
+    out = tmp_path / "run"
+    args = [*SMALL, "--device", "cpu", "--log-every", "7", "--steps", "50", "--out", str(out)]
+    assert run.main(args) == 0
+    assert run.main(["--resume", str(out), "--steps", "80", "--log-every", "10"]) == 0
+    with open(out / "history.csv") as file:
+        steps = [int(line.split(",")[0]) for line in file.readlines()[1:]]
+    assert steps == [*range(0, 50, 7), 50, 60, 70, 79]
