@@ -8,13 +8,11 @@ for ring3d it is the slice x3 = 0, where the data lies.
 import math
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")  # files only: no display is needed or assumed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from reference import gan, loss, mlp  # noqa: E402
+from figures import style
+from reference import gan, loss, mlp
 
 
 def discriminator_output(config: gan.GANConfig, theta_D: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -68,9 +66,11 @@ def draw_samples_on_a_line(figure, axes, config, theta_D, x_real, x_fake) -> Non
     grid = np.linspace(low - margin, high + margin, 400)
     axes.plot(grid, discriminator_output(config, theta_D, grid[:, None]), "k-", label="D(x)")
     bins = np.linspace(low - margin, high + margin, 81)
-    for x, hatch, name in ((x_real, "//", "data"), (x_fake, "..", "generated")):
+    for x, hatch, name, color in ((x_real, "//", "data", style.REAL),
+                                  (x_fake, "..", "generated", style.FAKE)):  # fmt: skip
         weights = np.full(len(x), 1.0 / len(x))
-        axes.hist(x[:, 0], bins, weights=weights, histtype="step", hatch=hatch, label=name)
+        axes.hist(x[:, 0], bins, weights=weights, histtype="step", hatch=hatch, label=name,
+                  color=color)  # fmt: skip
     axes.set_xlabel("x")
     axes.set_ylabel("D(x); fraction of samples per bin")
     axes.legend(loc="upper right", fontsize=8)
@@ -81,36 +81,43 @@ SHOWN = 600  # samples drawn: enough to see the modes, few enough to see the hea
 
 def draw_samples_on_the_plane(figure, axes, config, theta_D, x_real, x_fake) -> None:
     """2-D (or the first two axes of 3-D): D(x) as a heat map under both sample sets."""
-    both = np.concatenate([x_real[:, :2], x_fake[:, :2]])
-    low = np.minimum(np.percentile(both, 0.5, axis=0), x_real[:, :2].min(axis=0))
-    high = np.maximum(np.percentile(both, 99.5, axis=0), x_real[:, :2].max(axis=0))
-    centre, half = (low + high) / 2, 0.6 * (high - low).max() + 0.1
-    axis = [np.linspace(c - half, c + half, 200) for c in centre]
-    mesh = np.stack(np.meshgrid(*axis, indexing="xy"), axis=-1).reshape(-1, 2)
-    # ring3d: the heat map is the slice x3 = 0, where the data lies.
-    mesh = np.concatenate([mesh, np.zeros((len(mesh), config.dim - 2))], axis=1)
-    d_grid = discriminator_output(config, theta_D, mesh).reshape(200, 200)
-    image = axes.pcolormesh(*axis, d_grid, cmap="cividis", vmin=0, vmax=1, shading="auto")
+    image = samples_on_the_plane(axes, config, theta_D, x_real, x_fake)
     sliced = ", slice x3 = 0" * (config.dim > 2)
     figure.colorbar(image, ax=axes, label="D(x) = P(real)" + sliced)
-    axes.scatter(*x_fake[:SHOWN, :2].T, s=14, marker="x", color="#d62728", linewidth=0.9,
-                 label="generated")  # fmt: skip
-    # Data on top: its modes are tighter than the generated clouds that cover them.
-    axes.scatter(*x_real[:SHOWN, :2].T, s=10, marker="o", facecolor="white", edgecolor="black",
-                 linewidth=0.5, label="data")  # fmt: skip
-    axes.set_xlim(centre[0] - half, centre[0] + half)
-    axes.set_ylim(centre[1] - half, centre[1] + half)
-    axes.set_aspect("equal")
     axes.set_xlabel("x1")
     axes.set_ylabel("x2" + (" (samples projected along x3)" * (config.dim > 2)))
     axes.legend(loc="upper right", fontsize=8, framealpha=0.9)
 
 
+def samples_on_the_plane(axes, config, theta_D, x_real, x_fake, shown=SHOWN, grid=200):
+    """D(x) as a grey grid x grid heat map over the samples' square, the first `shown` data
+    samples (style.REAL) and generated samples (style.FAKE) on it; returns the heat map."""
+    both = np.concatenate([x_real[:, :2], x_fake[:, :2]])
+    low = np.minimum(np.percentile(both, 0.5, axis=0), x_real[:, :2].min(axis=0))
+    high = np.maximum(np.percentile(both, 99.5, axis=0), x_real[:, :2].max(axis=0))
+    centre, half = (low + high) / 2, 0.6 * (high - low).max() + 0.1
+    axis = [np.linspace(c - half, c + half, grid) for c in centre]
+    mesh = np.stack(np.meshgrid(*axis, indexing="xy"), axis=-1).reshape(-1, 2)
+    # ring3d: the heat map is the slice x3 = 0, where the data lies.
+    mesh = np.concatenate([mesh, np.zeros((len(mesh), config.dim - 2))], axis=1)
+    d_grid = discriminator_output(config, theta_D, mesh).reshape(grid, grid)
+    image = axes.pcolormesh(*axis, d_grid, cmap=style.HEAT_MAP, vmin=0, vmax=1, shading="auto")
+    axes.scatter(*x_fake[:shown, :2].T, s=14, marker="x", color=style.FAKE, linewidth=0.9,
+                 label="generated")  # fmt: skip
+    # Data on top: its modes are tighter than the generated clouds that cover them.
+    axes.scatter(*x_real[:shown, :2].T, s=12, marker="o", facecolor=style.REAL,
+                 edgecolor="white", linewidth=0.5, label="data")  # fmt: skip
+    axes.set_xlim(centre[0] - half, centre[0] + half)
+    axes.set_ylim(centre[1] - half, centre[1] + half)
+    axes.set_aspect("equal")
+    return image
+
+
 def draw_losses(axes, config, history) -> None:
     """Both losses against log 2, and sigma on a second axis when there is noise."""
     steps = [row["step"] for row in history]
-    axes.plot(steps, [row["loss_D"] for row in history], label="D loss", color="#1f77b4")
-    axes.plot(steps, [row["loss_G"] for row in history], "--", label="G loss", color="#d62728")
+    axes.plot(steps, [row["loss_D"] for row in history], label="D loss", color="black")
+    axes.plot(steps, [row["loss_G"] for row in history], "--", label="G loss", color=style.FAKE)
     axes.axhline(math.log(2), color="black", linewidth=0.8, linestyle=":", label="log 2")
     axes.set_xlabel("step")
     axes.set_ylabel("loss")

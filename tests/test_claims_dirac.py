@@ -16,23 +16,21 @@ starts = st.floats(min_value=-1.0, max_value=1.0).filter(lambda s: s == 0.0 or a
 step_sizes = st.floats(min_value=0.01, max_value=0.3)
 
 
-def finite_difference_jacobian(theta, psi, sigma, h=1e-4) -> np.ndarray:
-    """(2, 2) central differences of (v_theta, v_psi) in (theta, psi)."""
-    columns = []
-    for d_theta, d_psi in ((h, 0.0), (0.0, h)):
-        plus = np.array(theory.dirac_vector_field(theta + d_theta, psi + d_psi, sigma))
-        minus = np.array(theory.dirac_vector_field(theta - d_theta, psi - d_psi, sigma))
-        columns.append((plus - minus) / (2 * h))
-    return np.stack(columns, axis=1)
-
-
 @given(noise_sigmas)
 def test_closed_form_jacobian_is_the_finite_difference_jacobian(sigma):
     # Central differences with h = 1e-4: truncation h^2 |v'''| / 6 with |v'''| <~ 1 + sigma^3
     # <= 28, under 5e-8; rounding eps |v| / h ~ 1e-12. atol 2e-7 covers both.
-    assert_close(
-        "J", finite_difference_jacobian(0.0, 0.0, sigma), theory.dirac_jacobian(sigma), 2e-7, 0.0
-    )
+    numerical = theory.dirac_jacobian_numerical(sigma, h=1e-4)
+    assert_close("J", numerical, theory.dirac_jacobian(sigma), 2e-7, 0.0)
+
+
+def test_finite_difference_jacobian_broadcasts_over_a_grid_of_sigma():
+    # The figure evaluates it on a grid of sigma at once: each entry must be the scalar call.
+    sigma = np.linspace(0.0, 3.0, 7)
+    jacobians = theory.dirac_jacobian_numerical(sigma)
+    assert jacobians.shape == (7, 2, 2)
+    for s, jacobian in zip(sigma, jacobians, strict=True):
+        assert np.array_equal(jacobian, theory.dirac_jacobian_numerical(s))
 
 
 @given(noise_sigmas)

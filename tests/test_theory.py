@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.special import i0e, i1e
 
 from reference import data, loss, theory
 from tests.strategies import rng_from
@@ -251,3 +252,40 @@ def test_binary_entropy_route_matches_the_loss_route_at_extreme_logits():
     assert_close(
         "h", theory._flipped_entropy(log_d, log_1md, 0.0), via_loss, 1e-15, 8 * FLOAT64_EPS
     )
+
+
+def circle_points(radius: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x: (n, 2), r: (n,)): radii evenly from 0 to 30 radius, the range noisy_circle is
+    accurate over, at random angles."""
+    r = np.linspace(0.0, 30.0 * radius, n)
+    angle = np.random.default_rng(seed).uniform(0.0, 2.0 * np.pi, n)
+    return r[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1), r
+
+
+@pytest.mark.parametrize("radius", [0.5, 2.0])
+@pytest.mark.parametrize("sigma", [0.05, 0.5, 3.0])
+def test_a_noisy_circle_has_the_rice_density_and_its_gradient(radius, sigma):
+    # The oracle: p_sigma(x) = exp(-(r - R)^2 / 2 sigma^2) I_0(z) e^-z / (2 pi sigma^2) with
+    # z = r R / sigma^2, and d log p_sigma / dr = (R I_1(z) / I_0(z) - r) / sigma^2 along x / r,
+    # from scipy's scaled Bessel functions, independent of the mixture that approximates it.
+    p_sigma = theory.noisy(data.Circle(radius), sigma)
+    x, r = circle_points(radius, 61, seed=int(100 * sigma))
+    z = r * radius / sigma**2
+    exact = -np.log(2 * np.pi * sigma**2) - (r - radius) ** 2 / (2 * sigma**2) + np.log(i0e(z))
+    # The aliasing error is below 1e-18 relative (noisy_circle); what is left is rounding of
+    # exponents of size |log p| on both sides (measured: at most 2 eps (1 + |log p|)).
+    assert_close("log p_sigma", theory.log_density(p_sigma, x), exact, 8 * FLOAT64_EPS,
+                 8 * FLOAT64_EPS)  # fmt: skip
+    outward = x[1:] / r[1:, None]  # r = 0 is the centre, where the gradient is 0 by symmetry
+    slope = (radius * i1e(z[1:]) / i0e(z[1:]) - r[1:]) / sigma**2
+    gradient = theory.log_density_gradient(p_sigma, x[1:])
+    error = np.max(np.abs(gradient - outward * slope[:, None]), axis=1)
+    # Each responsibility is the exp of a log term off by eps |log p|; the pulls it weights
+    # are at most (r + R) / sigma^2 (measured: 0.5 eps (r + R) / sigma^2 (1 + |log p|)).
+    tolerance = 4 * FLOAT64_EPS * (r[1:] + radius) / sigma**2 * (1 + np.abs(exact[1:]))
+    assert np.all(error <= tolerance), np.max(error / tolerance)
+
+
+def test_a_circle_needs_instance_noise_for_a_density():
+    with pytest.raises(ValueError, match="sigma > 0"):
+        theory.noisy(data.Circle(2.0), 0.0)

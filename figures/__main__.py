@@ -1,0 +1,69 @@
+"""python -m figures [NAME ...] [--list] [--quick] [--out FOLDER]: regenerate the figures.
+
+Every figure is a module of this package with a NUMBER, a one-line TITLE and
+`make(out_dir, quick) -> [paths written]`; `quick` runs it on a tiny budget (for the tests
+and a first look). Each figure is drawn into a temporary folder and its files are then
+renamed into --out, so a figure interrupted half-way leaves the previous files whole.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from figures import style
+
+NAMES = ("disjoint_supports", "label_noise", "instance_noise", "graphical_models", "training",
+         "divergence", "dirac_gan", "learned_discriminator")  # fmt: skip
+FOLDER = Path(__file__).resolve().parent
+EXIT_BAD_ARGUMENTS = 2
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.exit(EXIT_BAD_ARGUMENTS, f"python -m figures: error: {message}\n")
+
+
+def module(name: str):
+    return importlib.import_module(f"figures.{name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="python -m figures", description="Regenerate the figures "
+                            "(all of them, or those named) as PNG files.")  # fmt: skip
+    parser.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all)")
+    parser.add_argument("--list", action="store_true", help="name every figure, one per line")
+    parser.add_argument("--quick", action="store_true", help="a tiny budget for each figure")
+    parser.add_argument("--out", type=Path, default=FOLDER, metavar="FOLDER",
+                        help="where the files go (default: the figures/ folder)")  # fmt: skip
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    unknown = [name for name in args.names if name not in NAMES]
+    if unknown:
+        parser.error(f"unknown figure {unknown[0]!r}; choose from {', '.join(NAMES)}")
+    if args.list:
+        for name in NAMES:
+            print(f"{module(name).NUMBER}. {name}: {module(name).TITLE}")
+        return 0
+    if not args.out.is_dir() or not os.access(args.out, os.W_OK | os.X_OK):
+        parser.error(f"--out: {str(args.out)!r} is not a folder this process can write into")
+    style.apply()
+    bar = tqdm(args.names or NAMES, unit="figure", dynamic_ncols=True)
+    for name in bar:
+        bar.set_postfix_str(name)
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(dir=args.out, prefix=f".{name}.") as scratch:
+            written = module(name).make(Path(scratch), args.quick)
+            for path in written:
+                os.replace(path, args.out / path.name)
+        bar.write(f"{name}: {', '.join(p.name for p in written)} "
+                  f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
