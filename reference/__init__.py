@@ -10,6 +10,7 @@ theory tests) is checked against it. One concept per file:
     loss.py     the logistic loss (stable softplus form) and the generator losses
     optim.py    Adam over flat buffers
     philox.py   Philox4x32-10 counter-based random numbers, by (seed, step, stream, index)
+    checkpoint.py  what a run leaves on disk to stop and resume bit for bit
     metrics.py  modes captured, high-quality fraction, reverse KL, energy distance
     theory.py   the analytic side: noisy densities, the optimal discriminator, JS, Dirac-GAN
     discriminator.py  fit D to two fixed distributions, to hold against theory.py's optimum
