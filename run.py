@@ -192,7 +192,9 @@ def configure(parser: ArgumentParser, args) -> list[gan.GANConfig]:
 
         P = args.population
         seeds = tuple(config.seed + p for p in range(P))
-        population = fast_gan.PopulationConfig(config, seeds, args.noise * (P // len(args.noise)))
+        population = fast_gan.PopulationConfig.seeded(
+            config, seeds, args.noise * (P // len(args.noise))
+        )
         return [population.member(p) for p in range(P)]
     except gan.ConfigError as error:
         field = error.field
@@ -269,7 +271,7 @@ def start_training(args, members: list[gan.GANConfig], resumed):
     from fast import gan as fast_gan
 
     seeds, sigma0s = tuple(m.seed for m in members), tuple(m.sigma0 for m in members)
-    population = fast_gan.PopulationConfig(members[0], seeds, sigma0s)
+    population = fast_gan.PopulationConfig.seeded(members[0], seeds, sigma0s)
     if arrays is None:
         state = fast_gan.init_state(population, args.device)
     else:

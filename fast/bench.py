@@ -103,7 +103,7 @@ def row(impl: str, where: str, population: int, seconds: float, config) -> dict:
 
 
 def population_config(config, population: int) -> fast_gan.PopulationConfig:
-    return fast_gan.PopulationConfig(
+    return fast_gan.PopulationConfig.seeded(
         config, tuple(range(SEED, SEED + population)), (config.sigma0,) * population
     )
 

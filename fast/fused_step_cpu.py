@@ -81,8 +81,8 @@ class Scratch(NamedTuple):
 
 class Settings(NamedTuple):
     streams: np.ndarray  # (S + 1, len(Stream)): the stream word of each kind in substep s
-    label_smoothing: float
-    label_flip: float
+    label_smoothing: np.ndarray  # (P,): each GAN's (a PER_GAN option of fast/gan.py)
+    label_flip: np.ndarray  # (P,)
     generator_sign: float
     lr: float
     beta1: float
@@ -134,7 +134,7 @@ def _gan_step_one(p, step, sigma, keys, corrections, nets, d, g, results, scratc
         mlp.forward_one(theta_D, x_in, acts_D, logits.reshape(2 * B, 1), layout_D2,
                         settings.act_D)  # fmt: skip
         result[s], result[S + 1], result[S + 2] = loss.discriminator_loss_one(
-            logits, dlogits, settings.label_smoothing, settings.label_flip, k0, k1, step,
+            logits, dlogits, settings.label_smoothing[p], settings.label_flip[p], k0, k1, step,
             streams[s, _FLIP],
         )  # fmt: skip
         mlp.backward_one(theta_D, x_in, acts_D, dlogits.reshape(2 * B, 1), dtheta_D,
@@ -181,14 +181,15 @@ def _step_population(parallel, step, sigma, keys, corrections, nets, d, g, resul
 
 
 @functools.cache
-def _tables(base) -> Tables:
-    """Tables for a reference GANConfig, built once per configuration."""
+def _tables(config) -> Tables:
+    """Tables for a PopulationConfig, built once per configuration."""
+    base = config.base
     B, S = base.batch, base.d_steps
     spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
     settings = Settings(
         np.array([[stream_id(kind, s) for kind in Stream] for s in range(S + 1)], np.int64),
-        base.label_smoothing,
-        base.label_flip,
+        config.per_gan("label_smoothing"),
+        config.per_gan("label_flip"),
         loss.generator_sign(base.generator_loss),
         base.lr,
         base.beta1,
@@ -211,7 +212,7 @@ def _scratch(config, state) -> Scratch:
     this size cost page faults every step (a quarter of the step at P = 1)."""
     base, P = config.base, config.population
     if base not in state.workspace:
-        tables, B, Z, dim = _tables(base), base.batch, base.latent, base.dim
+        tables, B, Z, dim = _tables(config), base.batch, base.latent, base.dim
         spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
 
         def buffer(n):
@@ -273,7 +274,7 @@ def train_step(config, state, step: int, sigma) -> tuple[dict, Mapping]:
     device.single_threaded_blas()
     _step_population(config.population > 1, step, np.asarray(sigma, np.float32), state.keys,
                      corrections, nets, d, g, results, _scratch(config, state),
-                     *_tables(base))  # fmt: skip
+                     *_tables(config))  # fmt: skip
     state.adam_D.t += S
     state.adam_G.t += 1
     record = {

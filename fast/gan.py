@@ -24,6 +24,7 @@ fast/graph_step_gpu.py (the step captured as one CUDA graph; what train runs on 
 Shapes: keys (P, 2) uint32, sigma (P,), theta_G (P, n_params_G), theta_D (P, n_params_D).
 """
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
@@ -40,44 +41,92 @@ from reference.philox import Stream, SubstepRandom, key_from_seed
 MAX_POPULATION = 2**20
 
 
+# What the GANs of one population may differ in. Every other field shapes the step (sizes,
+# d_steps, steps, the data) or its shared kernels' scalars (lr, betas, the generator loss).
+PER_GAN = ("seed", "sigma0", "anneal", "anneal_steps", "label_smoothing", "label_flip")
+# What the GPU path takes per GAN; the rest of PER_GAN it takes as one value for all.
+PER_GAN_ON_GPU = ("seed", "sigma0", "anneal", "anneal_steps")
+
+
 @dataclass(frozen=True)
 class PopulationConfig:
-    """P GANs sharing every setting of `base` except the seed and sigma0."""
+    """P GANs, GAN p the reference configuration members[p]; they agree on every field but
+    PER_GAN."""
 
-    base: reference_gan.GANConfig
-    seeds: tuple[int, ...]
-    sigma0s: tuple[float, ...]
+    members: tuple[reference_gan.GANConfig, ...]
 
     def __post_init__(self):
-        if not 1 <= len(self.seeds) <= MAX_POPULATION:
+        if not 1 <= len(self.members) <= MAX_POPULATION:
             raise reference_gan.ConfigError(
-                "seeds", len(self.seeds), f"between 1 and {MAX_POPULATION} GANs"
+                "seeds", len(self.members), f"between 1 and {MAX_POPULATION} GANs"
             )
-        if len(self.sigma0s) != len(self.seeds):
-            raise reference_gan.ConfigError(
-                "sigma0s", len(self.sigma0s), f"one per GAN ({len(self.seeds)})"
-            )
-        for p in range(self.population):
-            self.member(p)  # GANConfig rejects a bad seed or sigma0, naming it
+        for name in reference_gan.GANConfig.__dataclass_fields__:
+            values = {getattr(member, name) for member in self.members}
+            if name not in PER_GAN and len(values) > 1:
+                raise reference_gan.ConfigError(
+                    name, sorted(values, key=str), "one value for the whole population"
+                )
+
+    @classmethod
+    def seeded(cls, base: reference_gan.GANConfig, seeds, sigma0s) -> "PopulationConfig":
+        """GAN p: base with seeds[p] and sigma0s[p] (GANConfig checks each)."""
+        if len(sigma0s) != len(seeds):
+            raise reference_gan.ConfigError("sigma0s", len(sigma0s), f"one per GAN ({len(seeds)})")
+        return cls(tuple(replace(base, seed=seed, sigma0=sigma0)
+                         for seed, sigma0 in zip(seeds, sigma0s, strict=True)))  # fmt: skip
+
+    @property
+    def base(self) -> reference_gan.GANConfig:
+        """GAN 0's configuration, whose fields outside PER_GAN are everyone's."""
+        return self.members[0]
 
     @property
     def population(self) -> int:
-        return len(self.seeds)
+        return len(self.members)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(member.seed for member in self.members)
+
+    @property
+    def sigma0s(self) -> tuple[float, ...]:
+        return tuple(member.sigma0 for member in self.members)
 
     def member(self, p: int) -> reference_gan.GANConfig:
         """The reference configuration of GAN p."""
-        return replace(self.base, seed=self.seeds[p], sigma0=self.sigma0s[p])
+        return self.members[p]
+
+    def per_gan(self, name: str) -> np.ndarray:
+        """(P,) float64: a PER_GAN number of every GAN."""
+        return np.array([getattr(member, name) for member in self.members], dtype=np.float64)
+
+    def option(self, name: str):
+        """A PER_GAN number as the kernels take it: one float when every GAN has the same,
+        else (P,) float64 (which only the CPU kernels take: see init_state)."""
+        values = self.per_gan(name)
+        return float(values[0]) if np.all(values == values[0]) else values
 
     def keys(self) -> np.ndarray:
         """(P, 2) uint32 Philox keys, one per GAN."""
         return np.stack([key_from_seed(seed) for seed in self.seeds])
 
     def sigma(self, step: int) -> np.ndarray:
-        """(P,) float32 instance-noise std of every GAN at a step. Every schedule is sigma0
-        times a factor of the step, so this is the reference's sigma_schedule per GAN."""
-        base = self.base
-        factor = sigma_schedule(1.0, base.anneal, base.anneal_steps, step)
-        return (np.asarray(self.sigma0s, dtype=np.float64) * factor).astype(np.float32)
+        """(P,) float32 instance-noise std of every GAN at a step: the reference's
+        sigma_schedule per GAN, as sigma0 times its schedule's factor, formed once per
+        distinct schedule (a step of P = 1024 would otherwise pay 1024 Python calls)."""
+        sigma0, schedules = self._schedules()
+        sigma = np.empty(self.population, dtype=np.float64)
+        for (anneal, anneal_steps), gans in schedules.items():
+            sigma[gans] = sigma0[gans] * sigma_schedule(1.0, anneal, anneal_steps, step)
+        return sigma.astype(np.float32)
+
+    @functools.cache  # noqa: B019  (frozen and hashable: one cache entry per population)
+    def _schedules(self) -> tuple[np.ndarray, dict[tuple[str, int], np.ndarray]]:
+        """(sigma0: (P,) float64, {(anneal, anneal_steps): the GANs that follow it})."""
+        groups: dict[tuple[str, int], list[int]] = {}
+        for p, member in enumerate(self.members):
+            groups.setdefault((member.anneal, member.anneal_steps), []).append(p)
+        return self.per_gan("sigma0"), {key: np.array(gans) for key, gans in groups.items()}
 
 
 @dataclass
@@ -107,9 +156,21 @@ class NonFiniteLossError(reference_gan.NonFiniteLossError):
                          f"{self.args[0]}",)  # fmt: skip
 
 
-def init_state(config: PopulationConfig, device_name: str = "auto") -> PopulationState:
-    """Every GAN initialised exactly as reference.gan.init_state(member), cast to float32."""
+def resolve_device(config: PopulationConfig, device_name: str) -> str:
+    """'cpu' or 'gpu' for this population; ConfigError if the GPU cannot take it."""
     where = device.resolve(device_name)
+    for name in [name for name in PER_GAN if name not in PER_GAN_ON_GPU] * (where == "gpu"):
+        if not isinstance(config.option(name), float):
+            raise reference_gan.ConfigError(name, sorted(set(config.per_gan(name))),
+                                            "one value for a population on the GPU")  # fmt: skip
+    return where
+
+
+def init_state(config: PopulationConfig, device_name: str = "auto") -> PopulationState:
+    """Every GAN initialised exactly as reference.gan.init_state(member), cast to float32.
+    On a GPU the GANs must share every option outside PER_GAN_ON_GPU (its kernels take one
+    value): ConfigError names the first that differs."""
+    where = resolve_device(config, device_name)
     members = [reference_gan.init_state(config.member(p)) for p in range(config.population)]
     theta_G = device.to_device(np.stack([m.theta_G for m in members]).astype(np.float32), where)
     theta_D = device.to_device(np.stack([m.theta_D for m in members]).astype(np.float32), where)
@@ -133,7 +194,7 @@ def load_state(config: PopulationConfig, arrays: dict, device_name: str = "auto"
     if it is not config's."""
     spec_G, spec_D = config.base.generator_spec(), config.base.discriminator_spec()
     checkpoint.check_shapes(arrays, config.population, spec_G.n_params, spec_D.n_params)
-    where = device.resolve(device_name)
+    where = resolve_device(config, device_name)
     on = {name: device.to_device(np.asarray(arrays[name], np.float32), where)
           for name in checkpoint.NETWORK_ARRAYS}  # fmt: skip
     return PopulationState(
@@ -163,7 +224,7 @@ def discriminator_substep(
     logits, cache = mlp.forward(spec_D, state.theta_D, x_noisy)
     logit_real, logit_fake = logits[:, :batch, 0], logits[:, batch:, 0]
     loss_D, dlogit_real, dlogit_fake = loss.discriminator_loss_with_label_noise(
-        logit_real, logit_fake, base.label_smoothing, base.label_flip, rng
+        logit_real, logit_fake, config.option("label_smoothing"), config.option("label_flip"), rng
     )
     xp = device.array_module(logits)
     dlogits = xp.concatenate([dlogit_real, dlogit_fake], axis=1)[:, :, None]

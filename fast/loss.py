@@ -85,7 +85,7 @@ def _discriminator_loss_cpu(logit_real, logit_fake, smoothing, flip, key, step, 
         logit = np.concatenate((logit_real[p], logit_fake[p]))
         loss[p] = np.float32(
             discriminator_loss_one(
-                logit, dlogit[p], smoothing, flip, key[p, 0], key[p, 1], step, stream
+                logit, dlogit[p], smoothing[p], flip[p], key[p, 0], key[p, 1], step, stream
             )[0]
         )
     return loss, dlogit[:, :batch], dlogit[:, batch:]
@@ -98,6 +98,7 @@ def discriminator_loss_with_label_noise(
     GAN, GAN p flipping labels on the LABEL_FLIP stream of its own key rng.key[p].
 
     logit_real, logit_fake: (P, B) -> (loss: (P,), dlogit_real: (P, B), dlogit_fake: (P, B)).
+    label_smoothing, label_flip: one value for every GAN, or (P,) on the CPU.
     """
     key, step, stream = rng.key, rng.step, rng.stream(Stream.LABEL_FLIP)
     if device.on_gpu(logit_real):
@@ -107,8 +108,10 @@ def discriminator_loss_with_label_noise(
     return _discriminator_loss_cpu(
         np.asarray(logit_real, np.float32),
         np.asarray(logit_fake, np.float32),
-        np.float64(label_smoothing),
-        np.float64(label_flip),
+        *(
+            np.broadcast_to(np.asarray(value, np.float64), logit_real.shape[:1])
+            for value in (label_smoothing, label_flip)
+        ),  # fmt: skip
         np.asarray(key, np.uint32),
         step,
         stream,

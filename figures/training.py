@@ -43,7 +43,7 @@ QUICK = dict(steps=40, batch=32, hidden=16)  # the tests' tiny budget
 
 def train_with_snapshots(config: gan.GANConfig, at: set[int]) -> dict[int, tuple]:
     """{k: (theta_G, theta_D) float64 after k steps} for every k in at, from one fast run."""
-    population = fast_gan.PopulationConfig(config, (config.seed,), (config.sigma0,))
+    population = fast_gan.PopulationConfig.seeded(config, (config.seed,), (config.sigma0,))
     state = fast_gan.init_state(population, "cpu")
 
     def snapshot():

@@ -47,7 +47,7 @@ def test_reference_run_resumed_at_k_is_the_uninterrupted_run(tmp_path, k):
 
 @pytest.mark.parametrize("k", [1, 4])
 def test_fast_population_resumed_at_k_is_the_uninterrupted_run(tmp_path, k):
-    population = fast_gan.PopulationConfig(CONFIG, seeds=(3, 4), sigma0s=(0.0, 0.3))
+    population = fast_gan.PopulationConfig.seeded(CONFIG, seeds=(3, 4), sigma0s=(0.0, 0.3))
     whole = fast_gan.init_state(population, "cpu")
     expected = list(fast_gan.train(population, whole))
     stopped = fast_gan.init_state(population, "cpu")
@@ -97,7 +97,7 @@ def test_a_checkpoint_of_other_networks_is_refused():
     arrays = gan.state_arrays(gan.init_state(CONFIG))
     with pytest.raises(CheckpointError, match="theta_G is"):
         gan.load_state(gan.GANConfig(**{**vars(CONFIG), "hidden": 9}), arrays)
-    population = fast_gan.PopulationConfig(CONFIG, seeds=(1, 2), sigma0s=(0.1, 0.1))
+    population = fast_gan.PopulationConfig.seeded(CONFIG, seeds=(1, 2), sigma0s=(0.1, 0.1))
     with pytest.raises(CheckpointError, match=r"\(2, "):
         fast_gan.load_state(population, arrays, "cpu")  # one GAN's arrays for two
 

@@ -216,7 +216,7 @@ def test_one_step_matches_the_reference_tensor_by_tensor(
         dataset=dataset, batch=batch, hidden=hidden, latent=latent, label_smoothing=smoothing,
         label_flip=flip, generator_loss=generator_loss, d_steps=d_steps,
     )  # fmt: skip
-    population = fast_gan.PopulationConfig(
+    population = fast_gan.PopulationConfig.seeded(
         base, tuple(s for s, _ in seed_noise), tuple(n for _, n in seed_noise)
     )
     state = fast_gan.init_state(population, backend)
@@ -230,7 +230,7 @@ def test_one_step_matches_the_reference_tensor_by_tensor(
 
 def test_sigma_zero_is_the_noiseless_path_exactly(backend):
     config = dataclasses.replace(SMALL, d_steps=2)
-    population = fast_gan.PopulationConfig(config, seeds=(1, 2), sigma0s=(0.0, 0.5))
+    population = fast_gan.PopulationConfig.seeded(config, seeds=(1, 2), sigma0s=(0.0, 0.5))
     state = fast_gan.init_state(population, backend)
     _, intermediates = fast_gan.train_step(population, state, 3)
     for prefix in ("d0/", "d1/", "g/"):
@@ -244,13 +244,15 @@ def test_sigma_zero_is_the_noiseless_path_exactly(backend):
 
 
 def test_standard_configuration_step_matches_the_reference(backend):
-    population = fast_gan.PopulationConfig(gan.GANConfig(sigma0=0.1), seeds=(0,), sigma0s=(0.1,))
+    population = fast_gan.PopulationConfig.seeded(
+        gan.GANConfig(sigma0=0.1), seeds=(0,), sigma0s=(0.1,)
+    )
     state = fast_gan.init_state(population, backend)
     assert_step_matches(population, state, reference_states(population, state), 7)
 
 
 def test_twenty_steps_track_the_reference(backend):
-    population = fast_gan.PopulationConfig(SMALL, seeds=(0, 5), sigma0s=(0.3, 0.0))
+    population = fast_gan.PopulationConfig.seeded(SMALL, seeds=(0, 5), sigma0s=(0.3, 0.0))
     state = fast_gan.init_state(population, backend)
     ref_states = reference_states(population, state)
     for step in range(20):
@@ -275,10 +277,11 @@ def test_twenty_steps_track_the_reference(backend):
 def test_a_population_equals_separate_runs(backend):
     base = dataclasses.replace(SMALL, d_steps=2)
     seeds_, sigma0s = (3, 11, 2**40 + 1), (0.0, 0.1, 0.5)
-    population = fast_gan.PopulationConfig(base, seeds=seeds_, sigma0s=sigma0s)
+    population = fast_gan.PopulationConfig.seeded(base, seeds=seeds_, sigma0s=sigma0s)
     state = fast_gan.init_state(population, backend)
     singles = [
-        fast_gan.PopulationConfig(base, (s,), (n,)) for s, n in zip(seeds_, sigma0s, strict=True)
+        fast_gan.PopulationConfig.seeded(base, (s,), (n,))
+        for s, n in zip(seeds_, sigma0s, strict=True)
     ]
     single_states = [fast_gan.init_state(single, backend) for single in singles]
     for step in range(3):
@@ -303,7 +306,7 @@ def test_fused_cpu_step_is_the_composition_of_the_public_kernels():
     # The fused step runs each public kernel's per-GAN body in the same order on the same
     # inputs (and BLAS single-threaded in both), so every value is bit-identical.
     config = dataclasses.replace(SMALL, d_steps=2, generator_loss="minimax")
-    population = fast_gan.PopulationConfig(config, seeds=(1, 2), sigma0s=(0.0, 0.3))
+    population = fast_gan.PopulationConfig.seeded(config, seeds=(1, 2), sigma0s=(0.0, 0.3))
     fused, composed = (fast_gan.init_state(population, "cpu") for _ in "fc")
     for step in range(2):
         _, intermediates = fast_gan.train_step(population, fused, step)
@@ -322,7 +325,7 @@ def test_fused_cpu_step_is_the_composition_of_the_public_kernels():
 
 
 def test_init_is_the_reference_init_rounded(backend):
-    population = fast_gan.PopulationConfig(SMALL, seeds=(4, 9), sigma0s=(0.1, 0.2))
+    population = fast_gan.PopulationConfig.seeded(SMALL, seeds=(4, 9), sigma0s=(0.1, 0.2))
     state = fast_gan.init_state(population, backend)
     for p in range(2):
         member = population.member(p)
@@ -334,7 +337,7 @@ def test_init_is_the_reference_init_rounded(backend):
 
 def test_a_diverging_gan_is_named(backend):
     config = dataclasses.replace(SMALL, steps=3)
-    population = fast_gan.PopulationConfig(config, seeds=(1, 2, 3), sigma0s=(0.1, 0.1, 0.1))
+    population = fast_gan.PopulationConfig.seeded(config, seeds=(1, 2, 3), sigma0s=(0.1, 0.1, 0.1))
     state = fast_gan.init_state(population, backend)
     theta_D = device.to_host(state.theta_D).copy()
     theta_D[1] = np.inf  # GAN 1's discriminator is broken from the start
@@ -346,7 +349,7 @@ def test_a_diverging_gan_is_named(backend):
 
 def test_train_yields_host_records_per_gan(backend):
     config = dataclasses.replace(SMALL, steps=2, anneal="linear", anneal_steps=2)
-    population = fast_gan.PopulationConfig(config, seeds=(1, 2), sigma0s=(0.2, 0.4))
+    population = fast_gan.PopulationConfig.seeded(config, seeds=(1, 2), sigma0s=(0.2, 0.4))
     records = list(fast_gan.train(population, fast_gan.init_state(population, backend)))
     assert [r["step"] for r in records] == [0, 1]
     for r in records:
@@ -356,4 +359,59 @@ def test_train_yields_host_records_per_gan(backend):
 
 def test_mismatched_seeds_and_sigma0s_are_rejected():
     with pytest.raises(gan.ConfigError, match="sigma0s: expected one per GAN"):
-        fast_gan.PopulationConfig(SMALL, seeds=(1, 2), sigma0s=(0.1,))
+        fast_gan.PopulationConfig.seeded(SMALL, seeds=(1, 2), sigma0s=(0.1,))
+
+
+def varied_population(base: gan.GANConfig) -> fast_gan.PopulationConfig:
+    """Four GANs differing in every PER_GAN option: seed, sigma0, schedule, label noise."""
+    options = [
+        dict(seed=3, sigma0=0.0, anneal="none", label_smoothing=1.0, label_flip=0.0),
+        dict(seed=4, sigma0=0.3, anneal="linear", anneal_steps=2, label_flip=0.2),
+        dict(seed=5, sigma0=0.5, anneal="exponential", anneal_steps=3, label_smoothing=0.9),
+        dict(seed=6, sigma0=0.2, anneal="none", label_smoothing=0.8, label_flip=0.1),
+    ]
+    return fast_gan.PopulationConfig(tuple(dataclasses.replace(base, **o) for o in options))
+
+
+def test_gans_differing_in_schedule_and_label_noise_are_each_their_own_run():
+    # The fused CPU step reads every PER_GAN option per GAN: bit for bit the single runs.
+    population = varied_population(dataclasses.replace(SMALL, d_steps=2))
+    state = fast_gan.init_state(population, "cpu")
+    singles = [fast_gan.PopulationConfig((member,)) for member in population.members]
+    single_states = [fast_gan.init_state(single, "cpu") for single in singles]
+    for step in range(4):
+        record, together = fast_gan.train_step(population, state, step)
+        for p, (single, single_state) in enumerate(zip(singles, single_states, strict=True)):
+            alone_record, alone = fast_gan.train_step(single, single_state, step)
+            assert record["sigma"][p] == np.float32(population.member(p).sigma(step))
+            for name, value in {**alone, **alone_record}.items():
+                if name != "step":
+                    actual = np.asarray({**together, **record}[name])[p]
+                    assert np.array_equal(actual, np.asarray(value)[0]), f"GAN {p} {name}"
+
+
+def test_a_varied_population_fused_is_its_composition():
+    population = varied_population(SMALL)
+    fused, composed = (fast_gan.init_state(population, "cpu") for _ in "fc")
+    for step in range(3):
+        _, intermediates = fast_gan.train_step(population, fused, step)
+        sigma = population.sigma(step)
+        out = fast_gan.discriminator_substep(
+            population, composed, SubstepRandom(composed.keys, step, 0), sigma
+        )
+        for name, value in out.items():
+            assert np.array_equal(intermediates[f"d0/{name}"], value), f"d0/{name}"
+        fast_gan.generator_substep(
+            population, composed, SubstepRandom(composed.keys, step, 1), sigma
+        )
+    for name in ("theta_G", "theta_D"):
+        assert np.array_equal(getattr(fused, name), getattr(composed, name))
+
+
+@pytest.mark.parametrize("field", ["d_steps", "lr", "batch", "generator_loss", "dataset"])
+def test_a_population_shares_every_option_outside_per_gan(field):
+    other = {"d_steps": 2, "lr": 2e-3, "batch": 65, "generator_loss": "minimax",
+             "dataset": "grid"}[field]  # fmt: skip
+    members = (SMALL, dataclasses.replace(SMALL, seed=1, **{field: other}))
+    with pytest.raises(gan.ConfigError, match=f"^{field}: expected one value for the whole"):
+        fast_gan.PopulationConfig(members)

@@ -37,7 +37,7 @@ def test_graph_step_replays_train_step(use_graph):
     # corrections.
     base = gan.GANConfig(batch=64, hidden=32, sigma0=0.3, anneal="linear", anneal_steps=4,
                          label_flip=0.05, d_steps=2)  # fmt: skip
-    population = fast_gan.PopulationConfig(base, seeds=(5, 6), sigma0s=(0.3, 0.0))
+    population = fast_gan.PopulationConfig.seeded(base, seeds=(5, 6), sigma0s=(0.3, 0.0))
     plain, replayed = (fast_gan.init_state(population, "gpu") for _ in "pr")
     graph_step = GraphStep(population, replayed, use_graph=use_graph)
     for step in range(4):
