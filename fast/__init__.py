@@ -22,6 +22,8 @@ key is the population's (P, 2) keys.
     graph_step_gpu.py  the GPU step captured as one CUDA graph: what gan.train runs on a GPU
     device.py          where arrays live (NumPy or CuPy), 'cpu' | 'gpu' | 'auto'; cuBLAS
     bench.py           python -m fast.bench: steps per second against the reference and PyTorch
+    sweep.py           python -m fast.sweep: every method of a grid over datasets, D strengths
+                       and seeds, each block of the grid one population; resumable
 
 Each public function dispatches on where its arrays live: `if device.on_gpu(x)` it runs the
 CUDA kernels of the .cu file of the same name, otherwise the Numba kernels above it.

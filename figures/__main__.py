@@ -19,7 +19,7 @@ from tqdm import tqdm
 from figures import style
 
 NAMES = ("disjoint_supports", "label_noise", "instance_noise", "graphical_models", "training",
-         "divergence", "dirac_gan", "learned_discriminator")  # fmt: skip
+         "divergence", "dirac_gan", "learned_discriminator", "stabilisation")  # fmt: skip
 FOLDER = Path(__file__).resolve().parent
 EXIT_BAD_ARGUMENTS = 2
 
