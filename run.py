@@ -374,13 +374,7 @@ def evaluate(members: list[gan.GANConfig], arrays: dict, last, folder: Path) -> 
             members[0], history, theta_D[0], x_real, x_fake, result, path))  # fmt: skip
         return result | {name: rows[0][name] for name in ("final_loss_D", "final_loss_G")}
 
-    def write(path: Path) -> None:
-        with open(path, "w", newline="") as file:
-            writer = csv.DictWriter(file, POPULATION_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    write_atomically(folder / "population.csv", write)
+    checkpoint.write_csv(folder / "population.csv", POPULATION_COLUMNS, rows)
     return {"noise_levels": metrics.summary_by_noise_level(rows), "gans": rows}
 
 

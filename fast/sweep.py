@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from fast import gan as fast_gan
 from reference import checkpoint, gan, metrics
-from reference.checkpoint import write_atomically
+from reference.checkpoint import write_atomically, write_csv
 from reference.data import get_dataset
 
 STEPS = 3000
@@ -167,16 +167,6 @@ def read_rows(path: Path) -> list[dict]:
         return []
     with open(path, newline="") as file:
         return list(csv.DictReader(file))
-
-
-def write_csv(path: Path, columns, rows) -> None:
-    def write(temporary: Path) -> None:
-        with open(temporary, "w", newline="") as file:
-            writer = csv.DictWriter(file, columns)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    write_atomically(path, write)
 
 
 def wilson(successes: int, n: int) -> tuple[float, float]:

@@ -153,6 +153,17 @@ def make(out_dir: Path, quick: bool) -> list[Path]:
                 theta, values, linewidth=2.0, markevery=MARK_EVERY, markersize=MARKER_SIZE, **look
             )
 
+    label_axes(curves, gaps)
+    figure.legend(handles=legend_handles(), loc="outside lower center", ncols=3, frameon=False)
+    figure.suptitle(TITLE)
+
+    path = out_dir / "divergence.png"
+    style.save(figure, path)
+    return [path]
+
+
+def label_axes(curves, gaps) -> None:
+    """Scales, limits, labels and titles of panels (b) and (c)."""
     curves.axhline(theory.LOG_2, color="grey", linewidth=1.0, zorder=0)
     curves.set_yticks(
         [0.0, 0.2, 0.4, 0.6, theory.LOG_2], labels=["0", "0.2", "0.4", "0.6", "log 2"]
@@ -180,6 +191,9 @@ def make(out_dir: Path, quick: bool) -> list[Path]:
     gaps.set_ylabel(r"log 2 $-\ I(\tilde y;\, \tilde x)$ (nats)")
     gaps.set_title("(c) its distance from log 2, log scale")
 
+
+def legend_handles() -> list:
+    """One entry per curve family, as figure.legend takes them."""
     handles = [
         Line2D([], [], linewidth=2.0, label="no noise", **style.METHODS["no noise"]),
         Line2D(
@@ -196,9 +210,4 @@ def make(out_dir: Path, quick: bool) -> list[Path]:
         )
         for k, sigma in enumerate(SIGMAS)
     ]
-    figure.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
-    figure.suptitle(TITLE)
-
-    path = out_dir / "divergence.png"
-    style.save(figure, path)
-    return [path]
+    return handles

@@ -68,6 +68,18 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
         os.close(folder)
 
 
+def write_csv(path: Path, columns, rows) -> None:
+    """A CSV file of the rows (dicts) under a header of the columns, written atomically."""
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "w", newline="") as file:
+            writer = csv.DictWriter(file, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomically(path, write)
+
+
 def save(path: Path, step: int, arguments: dict, arrays: dict) -> None:
     """Write checkpoint.npz: arrays holds STATE_ARRAYS (host arrays)."""
 
@@ -140,13 +152,7 @@ def open_history(path: Path, columns: tuple[str, ...], start: int, last_was_fina
                 if step < start - 1 or (step == start - 1 and not last_was_final):
                     rows.append(row)
 
-    def write(temporary: Path) -> None:
-        with open(temporary, "w", newline="") as file:
-            writer = csv.DictWriter(file, columns)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    write_atomically(path, write)
+    write_csv(path, columns, rows)
     return open(path, "a", newline="")
 
 
