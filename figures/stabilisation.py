@@ -10,6 +10,7 @@ too long to rerun inside `python -m figures`); quick runs the tiny grid and plot
 
 import csv
 import tempfile
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -86,11 +87,12 @@ def draw(cells: list[dict]):
             if column == 0:
                 ax.set_ylabel(label)
             ax.grid(axis="y", alpha=0.3)
-        labels = [m.replace(", ", ",\n").replace(" 0", "\n0", 1) for m in methods]
+        labels = [textwrap.fill(m.replace(" -> ", " → "), 11) for m in methods]
         axes[-1, column].set_xticks(x, labels, fontsize=8)
     runs = int(cells[0]["runs"])
-    axes[0, 0].legend(loc="upper left", fontsize=8)
     figure.suptitle(f"Each method over {runs} seeds per cell: success rate with its 95% "
                     "interval, the others mean ± standard error")  # fmt: skip
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
     return figure
