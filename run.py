@@ -289,7 +289,7 @@ def progress(records, steps: int, start: int, log_every: int):
     with tqdm(total=steps, initial=start + 1, unit="step", dynamic_ncols=True) as bar:
         for record in itertools.chain([first], records):
             bar.update(record is not first)
-            if record["step"] % log_every == 0:
+            if record["step"] % log_every == 0 or record["step"] == steps - 1:
                 # a population shows its median losses and its largest sigma
                 bar.set_postfix(D=f"{np.median(record['loss_D']):.3f}",
                                 G=f"{np.median(record['loss_G']):.3f}",
