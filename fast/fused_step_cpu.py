@@ -207,12 +207,21 @@ def _tables(config) -> Tables:
     )
 
 
+def _tables_of(config, state) -> Tables:
+    """_tables(config), remembered in the state's workspace with the config it is for:
+    looking a population's config up in a cache would hash all P of its GANs every step."""
+    remembered = state.workspace.get("tables")
+    if remembered is None or remembered[0] is not config:
+        remembered = state.workspace["tables"] = (config, _tables(config))
+    return remembered[1]
+
+
 def _scratch(config, state) -> Scratch:
     """The per-GAN scratch, made on the state's first step and reused: fresh buffers of
     this size cost page faults every step (a quarter of the step at P = 1)."""
     base, P = config.base, config.population
     if base not in state.workspace:
-        tables, B, Z, dim = _tables(config), base.batch, base.latent, base.dim
+        tables, B, Z, dim = _tables_of(config, state), base.batch, base.latent, base.dim
         spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
 
         def buffer(n):
@@ -274,7 +283,7 @@ def train_step(config, state, step: int, sigma) -> tuple[dict, Mapping]:
     device.single_threaded_blas()
     _step_population(config.population > 1, step, np.asarray(sigma, np.float32), state.keys,
                      corrections, nets, d, g, results, _scratch(config, state),
-                     *_tables(config))  # fmt: skip
+                     *_tables_of(config, state))  # fmt: skip
     state.adam_D.t += S
     state.adam_G.t += 1
     record = {

@@ -114,13 +114,13 @@ class PopulationConfig:
         """(P,) float32 instance-noise std of every GAN at a step: the reference's
         sigma_schedule per GAN, as sigma0 times its schedule's factor, formed once per
         distinct schedule (a step of P = 1024 would otherwise pay 1024 Python calls)."""
-        sigma0, schedules = self._schedules()
+        sigma0, schedules = self._schedules
         sigma = np.empty(self.population, dtype=np.float64)
         for (anneal, anneal_steps), gans in schedules.items():
             sigma[gans] = sigma0[gans] * sigma_schedule(1.0, anneal, anneal_steps, step)
         return sigma.astype(np.float32)
 
-    @functools.cache  # noqa: B019  (frozen and hashable: one cache entry per population)
+    @functools.cached_property  # on the instance: hashing P configs every step would cost more
     def _schedules(self) -> tuple[np.ndarray, dict[tuple[str, int], np.ndarray]]:
         """(sigma0: (P,) float64, {(anneal, anneal_steps): the GANs that follow it})."""
         groups: dict[tuple[str, int], list[int]] = {}
@@ -161,8 +161,8 @@ def resolve_device(config: PopulationConfig, device_name: str) -> str:
     where = device.resolve(device_name)
     for name in [name for name in PER_GAN if name not in PER_GAN_ON_GPU] * (where == "gpu"):
         if not isinstance(config.option(name), float):
-            raise reference_gan.ConfigError(name, sorted(set(config.per_gan(name))),
-                                            "one value for a population on the GPU")  # fmt: skip
+            values = sorted({getattr(member, name) for member in config.members})
+            raise reference_gan.ConfigError(name, values, "one value for a population on the GPU")
     return where
 
 

@@ -10,11 +10,14 @@ for bit on the CPU. The sweep writes into --out:
     sweep.json    the sweep's arguments; running the same command again continues it, and
                   other arguments for the same folder are refused
     runs.csv      one row per run: its arguments, metrics, final losses, whether it diverged
-                  (a non-finite loss) or collapsed (at most one mode), and its block's seconds
+                  (a non-finite loss) or collapsed (at most one mode), and the seconds
+                  this process spent on its block
     summary.csv   one row per cell (dataset, d_steps, method): mean and standard error over
-    summary.md    the seeds of each metric, and the success rate (every mode covered, no
-                  divergence) with its 95% Wilson interval
-    block-*.npz   the checkpoint of the block in training (reference/checkpoint.py's format)
+    summary.md    the seeds of each metric, the success rate (every mode covered, no
+                  divergence) with its 95% Wilson interval, and the runs that diverged or
+                  collapsed
+    block-*.npz   the checkpoint of the block in training (reference/checkpoint.py's format,
+                  with the block's runs among its arguments)
 
 Interrupted at any point (Ctrl-C, SIGTERM, a crash), the same command continues where it
 stopped: finished blocks are kept and never recomputed, the block in training resumes from
@@ -88,7 +91,7 @@ GRIDS = {
     "tiny": Grid(
         ("ring", "circle"),
         (1, 2),
-        ("no noise", "instance noise 0.2", "label flip 0.1"),
+        ("no noise", "instance noise 0.2", "annealed 0.2 -> 0.1, linear", "label flip 0.1"),
         seeds=2,
         base=gan.GANConfig(steps=400, batch=32, hidden=16),
     ),  # fmt: skip
@@ -122,12 +125,18 @@ def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | No
     """Train a block to its last step, from its checkpoint at path if there is one, saving
     it every CHECKPOINT_EVERY steps and when stopped. Returns (the trained state's arrays,
     the last record), or None when stopped. advance(n) is told of every step."""
+    # the block's runs, so that a checkpoint of another grid's block is never read
+    runs = [asdict(member) for member in population.members]
+    stored = {"d_steps": population.base.d_steps, "runs": runs}
     start, state = 0, None
     if path.exists():
-        start, _, arrays = checkpoint.load(path)
+        start, arguments, arrays = checkpoint.load(path)
+        if arguments.get("runs") != json.loads(json.dumps(runs)):
+            raise checkpoint.CheckpointError(f"{path} is the checkpoint of another block")
         state = fast_gan.load_state(population, arrays, "cpu")
+        advance(start)
     state = state or fast_gan.init_state(population, "cpu")
-    stored, steps, last = {"d_steps": population.base.d_steps}, population.base.steps, None
+    steps, last = population.base.steps, None
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging GAN is a result here
         for step in range(start, steps):
             last, _ = fast_gan.train_step(population, state, step)
@@ -203,14 +212,15 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def markdown(summary: list[dict]) -> str:
-    lines = ["| dataset | D steps | method | all modes (95% CI) | modes | high quality | "
-             "reverse KL | energy distance |", "| --- " * 8 + "|"]  # fmt: skip
+    header = ("| dataset | D steps | method | all modes (95% CI) | modes | high quality | "
+              "reverse KL | energy distance | diverged | collapsed |")  # fmt: skip
+    lines = [header, "| --- " * 10 + "|"]
     for c in summary:
         lines.append(
             f"| {c['dataset']} | {c['d_steps']} | {c['method']} | {c['success']} of {c['runs']}"
             f" ({c['success_low']:.2f}-{c['success_high']:.2f}) | "
             + " | ".join(f"{c[n + '_mean']:.3g} ± {c[n + '_se']:.2g}" for n in METRICS)
-            + " |"
+            + f" | {c['diverged']} | {c['collapsed']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -237,10 +247,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if args.out.exists() and not recorded.exists():
         parser.error(f"--out: {str(args.out)!r} exists and holds no sweep")
     if recorded.exists():
-        previous = json.loads(recorded.read_text())["arguments"]
-        if previous["grid"] != args.grid:
-            parser.error(f"--grid: the sweep in {str(args.out)!r} is {previous['grid']!r}; "
-                         f"it cannot continue as {args.grid!r}")  # fmt: skip
+        try:
+            previous = json.loads(recorded.read_text())
+            same = previous["grid"] == json.loads(json.dumps(asdict(GRIDS[args.grid])))
+        except (ValueError, KeyError, TypeError) as error:  # damaged, or not a sweep's
+            parser.error(f"--out: {recorded} is not a readable sweep record ({error!r})")
+        if not same:
+            parser.error(f"--grid: the sweep in {str(args.out)!r} is another grid "
+                         f"({previous['arguments']['grid']!r} as it was then); it cannot "
+                         f"continue as {args.grid!r}")  # fmt: skip
     return args
 
 
@@ -250,11 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     versions = {name: __import__(name).__version__ for name in ("numpy", "numba", "scipy")}
     record = {"arguments": {"grid": args.grid}, "grid": asdict(grid), "versions": versions}
-    write_atomically(folder / "sweep.json",
-                     lambda path: path.write_text(json.dumps(record, indent=2) + "\n"))  # fmt: skip
+    content = json.dumps(record, indent=2) + "\n"
+    if not (folder / "sweep.json").exists():  # a continued sweep keeps its first record
+        write_atomically(folder / "sweep.json", lambda path: path.write_text(content))
     blocks = [(dataset, d) for dataset in grid.datasets for d in grid.d_steps]
     rows = read_rows(folder / "runs.csv")
     done = {(row["dataset"], int(row["d_steps"])) for row in rows}
+    for dataset, d_steps in done:  # a crash after writing a block's rows can leave its checkpoint
+        (folder / f"block-{dataset}-d{d_steps}.npz").unlink(missing_ok=True)
     cost = {block: grid.base.steps * (block[1] + 1) for block in blocks}  # ~ work per GAN
     stop = checkpoint.StopRequest()
     try:
@@ -265,11 +283,18 @@ def main(argv: list[str] | None = None) -> int:
                                     f"{len(blocks) * len(grid.methods)}")  # fmt: skip
                 if (dataset, d_steps) in done:
                     continue
+                if stop.signum is not None:  # asked to stop while the last block ended
+                    break
                 runs = block_members(grid, dataset, d_steps)
                 population = fast_gan.PopulationConfig(tuple(config for _, config in runs))
                 path, started = folder / f"block-{dataset}-d{d_steps}.npz", time.perf_counter()
-                trained = train_block(population, path, stop,
-                                      lambda n, d=d_steps: bar.update(n * (d + 1)))  # fmt: skip
+                try:
+                    trained = train_block(population, path, stop,
+                                          lambda n, d=d_steps: bar.update(n * (d + 1)))  # fmt: skip
+                except checkpoint.CheckpointError as error:
+                    print(f"python -m fast.sweep: error: {error}; remove it to train the "
+                          "block afresh", file=sys.stderr)  # fmt: skip
+                    return 2
                 if trained is None:
                     break
                 rows += evaluate_block(runs, *trained, time.perf_counter() - started)

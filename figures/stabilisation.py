@@ -4,7 +4,7 @@ datasets, discriminator strengths and seeds) as a function of the method: the su
 fraction and reverse KL as mean ± standard error over the seeds.
 
 The full figure plots the committed small grid, docs/sweep-small/summary.csv (made by
-`python -m fast.sweep --grid small --out docs/sweep-small`, 12 minutes or so on 2 cores:
+`python -m fast.sweep --grid small --out docs/sweep-small`, 14 minutes on 2 cores:
 too long to rerun inside `python -m figures`); quick runs the tiny grid and plots that.
 """
 

@@ -76,6 +76,8 @@ def write_csv(path: Path, columns, rows) -> None:
             writer = csv.DictWriter(file, columns)
             writer.writeheader()
             writer.writerows(rows)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the rename makes it the file
 
     write_atomically(path, write)
 

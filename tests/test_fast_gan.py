@@ -415,3 +415,13 @@ def test_a_population_shares_every_option_outside_per_gan(field):
     members = (SMALL, dataclasses.replace(SMALL, seed=1, **{field: other}))
     with pytest.raises(gan.ConfigError, match=f"^{field}: expected one value for the whole"):
         fast_gan.PopulationConfig(members)
+
+
+def test_a_population_with_varied_label_noise_is_refused_on_the_gpu(monkeypatch):
+    # Its GPU loss kernel takes one smoothing and one flip: refused before anything runs,
+    # naming the option (checked here with the device answer forced, as no GPU is needed).
+    monkeypatch.setattr(fast_gan.device, "resolve", lambda name: "gpu")
+    population = varied_population(SMALL)
+    with pytest.raises(gan.ConfigError, match=r"^label_smoothing: expected one value for a "
+                       r"population on the GPU, got \[0.8, 0.9, 1.0\]$"):  # fmt: skip
+        fast_gan.init_state(population, "gpu")

@@ -4,6 +4,7 @@ ends with exactly the rows of an uninterrupted one; bad arguments exit 2 with on
 touching nothing."""
 
 import csv
+import dataclasses
 import json
 import signal
 import subprocess
@@ -72,12 +73,20 @@ def test_an_interrupted_sweep_continues_to_the_uninterrupted_rows(tmp_path):
     assert not list(stopped.glob("block-*.npz"))
 
 
-@pytest.mark.parametrize("case", ["unknown grid", "another grid", "not a sweep"])
+@pytest.mark.parametrize(
+    "case", ["unknown grid", "another grid", "a changed grid", "a damaged record", "not a sweep"]
+)
 def test_bad_arguments_exit_2_with_one_line_and_touch_nothing(tmp_path, capsys, case):
     folder = tmp_path / "sweep"
     folder.mkdir()
     if case == "another grid":
         (folder / "sweep.json").write_text(json.dumps({"arguments": {"grid": "small"}}))
+    elif case == "a changed grid":  # the tiny grid as it was with one seed fewer
+        grid = json.loads(json.dumps(dataclasses.asdict(TINY))) | {"seeds": TINY.seeds - 1}
+        (folder / "sweep.json").write_text(json.dumps({"arguments": {"grid": "tiny"},
+                                                       "grid": grid}))  # fmt: skip
+    elif case == "a damaged record":
+        (folder / "sweep.json").write_text('{"arguments": ')
     elif case == "not a sweep":
         (folder / "notes.txt").write_text("mine")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
