@@ -24,6 +24,7 @@ key is the population's (P, 2) keys.
     bench.py           python -m fast.bench: steps per second against the reference and PyTorch
     sweep.py           python -m fast.sweep: every method of a grid over datasets, D strengths
                        and seeds, each block of the grid one population; resumable
+    options.py         run.py's options, parsed into one GANConfig per GAN, and --resume
 
 Each public function dispatches on where its arrays live: `if device.on_gpu(x)` it runs the
 CUDA kernels of the .cu file of the same name, otherwise the Numba kernels above it.

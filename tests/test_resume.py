@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import run
+from fast import options
 from reference import checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
@@ -162,7 +163,7 @@ def test_what_resume_cannot_use_exits_2_with_one_line_and_touches_nothing(
     before = snapshot(finished)
     with pytest.raises(SystemExit) as exit_info:
         run.main(["--resume", str(finished), *extra])
-    assert exit_info.value.code == run.EXIT_BAD_ARGUMENTS
+    assert exit_info.value.code == options.EXIT_BAD_ARGUMENTS
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith(f"run.py: error: {option}: ")
     assert says in stderr

@@ -12,6 +12,7 @@ import pytest
 
 import run
 from fast import device as fast_device
+from fast import options
 from reference import data, gan, metrics
 from tests.tolerance import assert_close, float32_tolerance
 
@@ -100,7 +101,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, op
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as exit_info:
         run.main([*TINY, option, value, "--out", str(out)])
-    assert exit_info.value.code == run.EXIT_BAD_ARGUMENTS
+    assert exit_info.value.code == options.EXIT_BAD_ARGUMENTS
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith("run.py: error: ")
     assert option in stderr and value in stderr
@@ -115,7 +116,7 @@ def test_bad_out_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, case
     before = sorted(tmp_path.rglob("*"))
     with pytest.raises(SystemExit) as exit_info:
         run.main([*TINY, "--out", str(out)])
-    assert exit_info.value.code == run.EXIT_BAD_ARGUMENTS
+    assert exit_info.value.code == options.EXIT_BAD_ARGUMENTS
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and "--out" in stderr and str(out) in stderr
     assert sorted(tmp_path.rglob("*")) == before
@@ -123,7 +124,7 @@ def test_bad_out_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, case
 
 def test_cli_bad_input_has_no_traceback(tmp_path):
     done = run_cli("--noise", "nan", "--out", str(tmp_path / "run"))
-    assert done.returncode == run.EXIT_BAD_ARGUMENTS
+    assert done.returncode == options.EXIT_BAD_ARGUMENTS
     assert done.stderr == "run.py: error: --noise: expected a finite number >= 0, got nan\n"
     assert list(tmp_path.iterdir()) == []
 
@@ -140,7 +141,7 @@ def test_non_finite_loss_stops_keeps_history_and_names_the_step(tmp_path, capsys
 
     monkeypatch.setattr(gan, "train_step", train_step_failing_at_7)
     out = tmp_path / "run"
-    assert run.main([*TINY, "--backend", "reference", "--out", str(out)]) == run.EXIT_NON_FINITE
+    assert run.main([*TINY, "--backend", "reference", "--out", str(out)]) == options.EXIT_NON_FINITE
     stderr = capsys.readouterr().err.splitlines()
     assert f"non-finite loss at step {failing_step}" in stderr[-1]
     assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
@@ -154,19 +155,19 @@ def test_cli_absurd_learning_rate_overflows_and_exits_3(tmp_path):
     # Adam moves every weight by about lr per step: 1e200 overflows D's first matmul at once.
     out = tmp_path / "run"
     done = run_cli(*TINY, "--lr", "1e200", "--out", str(out))
-    assert done.returncode == run.EXIT_NON_FINITE
+    assert done.returncode == options.EXIT_NON_FINITE
     assert "non-finite loss at step 0" in done.stderr.splitlines()[-1]
     assert "Warning" not in done.stderr
     assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
 
 
 def test_help_documents_every_option_the_issue_names():
-    parser = run.make_parser()
-    options = {option: action for action in parser._actions for option in action.option_strings}
+    parser = options.make_parser()
+    actions = {option: action for action in parser._actions for option in action.option_strings}
     named = "noise anneal anneal-steps label-smoothing label-flip dataset steps batch hidden latent"
     for name in [*named.split(), "lr", "d-steps", "generator-loss", "seed", "out", "backend",
                  "device", "population"]:  # fmt: skip
-        assert options[f"--{name}"].help, name
+        assert actions[f"--{name}"].help, name
     assert all(action.help for action in parser._actions)
 
 
@@ -182,7 +183,7 @@ def test_help_documents_every_option_the_issue_names():
 def test_bad_population_options_exit_2_with_one_line(tmp_path, capsys, args, option):
     with pytest.raises(SystemExit) as exit_info:
         run.main([*TINY, *args, "--out", str(tmp_path / "run")])
-    assert exit_info.value.code == run.EXIT_BAD_ARGUMENTS
+    assert exit_info.value.code == options.EXIT_BAD_ARGUMENTS
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith(f"run.py: error: {option}: ")
     assert list(tmp_path.iterdir()) == []
@@ -195,7 +196,7 @@ def test_running_out_of_memory_exits_4_with_one_line_and_writes_nothing(tmp_path
 
     monkeypatch.setattr(run, "run", exhausted)
     assert run.main([*TINY, "--batch", "16", "--out", str(tmp_path / "run")]) == (
-        run.EXIT_OUT_OF_MEMORY
+        options.EXIT_OUT_OF_MEMORY
     )
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith("run.py: out of memory: --batch 16, ")
@@ -227,7 +228,7 @@ def test_minimax_generator_loss_runs(tmp_path):
 @pytest.mark.skipif(fast_device.gpu_available(), reason="this machine has a GPU")
 def test_asking_for_a_missing_gpu_exits_2(tmp_path):
     done = run_cli(*TINY, "--device", "gpu", "--out", str(tmp_path / "run"))
-    assert done.returncode == run.EXIT_BAD_ARGUMENTS
+    assert done.returncode == options.EXIT_BAD_ARGUMENTS
     assert done.stderr.startswith("run.py: error: --device: gpu needs CuPy")
     assert done.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []
 
@@ -298,7 +299,7 @@ def test_population_stopped_by_a_non_finite_loss_names_its_gans(tmp_path):
     # lr 1e200 overflows every GAN's discriminator at the first step (as for one GAN above)
     out = tmp_path / "population"
     args = [*TINY, "--device", "cpu", "--population", "2", "--lr", "1e200", "--out", str(out)]
-    assert run.main(args) == run.EXIT_NON_FINITE
+    assert run.main(args) == options.EXIT_NON_FINITE
     assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["failed_step"] == 0 and summary["failed_gans"] == [0, 1]

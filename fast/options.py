@@ -1,0 +1,228 @@
+"""run.py's options: the command-line form of a run's configuration, for either backend.
+They parse into one reference GANConfig per GAN, which checks itself
+(GANConfig.__post_init__); what it rejects becomes one line naming the option, and exit
+status 2, before anything is written.
+`--resume FOLDER` takes the options from the folder's checkpoint (reference/checkpoint.py),
+accepting only RESUMABLE ones anew.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from fast import device as fast_device
+from fast import gan as fast_gan
+from reference import checkpoint, gan, loss, noise
+from reference.data import DATASETS
+
+EXIT_BAD_ARGUMENTS, EXIT_NON_FINITE, EXIT_OUT_OF_MEMORY = 2, 3, 4
+EXIT_SIGNAL = 128  # + the signal's number, as a shell reports it: 130 Ctrl-C, 143 SIGTERM
+RESUMABLE = ("steps", "log_every", "checkpoint_every")  # what --resume may change
+DEFAULTS = gan.GANConfig()
+# The options whose names differ from the configuration field they set.
+OPTION_OF_FIELD = {"sigma0": "--noise", "sigma0s": "--noise", "seeds": "--population"}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where the help already says what None means."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr naming the option and the value."""
+
+    def error(self, message: str):
+        # argparse says 'argument --noise: ...'; the option name alone reads better.
+        self.exit(EXIT_BAD_ARGUMENTS, f"run.py: error: {message.removeprefix('argument ')}\n")
+
+
+def noise_list(text: str) -> tuple[float, ...]:
+    """'0.1' or '0,0.05,0.1': one sigma0 per GAN, or one for all (GANConfig checks each)."""
+    try:
+        return tuple(float(item) for item in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+
+
+def make_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="run.py",
+        allow_abbrev=False,  # --resume must see every option given, by its full name
+        description="Train a small MLP GAN on a toy distribution, optionally with instance "
+        "noise (Sonderby et al. 2016): real and generated samples both get N(0, sigma^2 I) "
+        "added before the discriminator sees them.",
+        epilog=f"Exit status: 0 done; {EXIT_BAD_ARGUMENTS} bad arguments (nothing written); "
+        f"{EXIT_NON_FINITE} a loss turned non-finite (--out keeps history.csv and metrics.json "
+        f"up to that step); {EXIT_OUT_OF_MEMORY} out of memory; {EXIT_SIGNAL + 2} stopped by "
+        f"Ctrl-C (SIGINT), {EXIT_SIGNAL + 15} by SIGTERM: --out then holds every output for "
+        "the step reached and checkpoint.npz, and --resume continues it.",
+        formatter_class=HelpFormatter,
+    )
+    # fmt: off
+    add = parser.add_argument_group("instance noise and label noise").add_argument
+    add("--noise", type=noise_list, default=(DEFAULTS.sigma0,), help="initial instance-noise "
+        "std sigma0; 0 turns instance noise off. With --population P, P values (one per GAN, "
+        "comma-separated) or one for all")
+    add("--anneal", choices=noise.ANNEAL_SCHEDULES, default=DEFAULTS.anneal, help="how sigma "
+        "goes from sigma0 towards 0: linear reaches 0 at --anneal-steps, exponential 1%% there")
+    add("--anneal-steps", type=int, help="the step at which annealing ends (default: --steps)")
+    add("--label-smoothing", type=float, default=DEFAULTS.label_smoothing,
+        help="one-sided label smoothing: the target of real labels (e.g. 0.9); 1 = none")
+    add("--label-flip", type=float, default=DEFAULTS.label_flip,
+        help="probability that each discriminator label is flipped")
+    add = parser.add_argument_group("data, model and training").add_argument
+    add("--dataset", choices=tuple(DATASETS), default=DEFAULTS.dataset, help="ring: 8 Gaussians "
+        "on a circle; grid: 5x5 Gaussians; circle: a zero-width circle; ring3d: the ring in "
+        "the plane x3 = 0 of 3-D; points: two point masses on a line")
+    add("--steps", type=int, default=DEFAULTS.steps, help="training steps")
+    add("--batch", type=int, default=DEFAULTS.batch, help="batch size B")
+    add("--hidden", type=int, default=DEFAULTS.hidden,
+        help=f"hidden width H of both networks ({gan.HIDDEN_LAYERS} hidden layers each)")
+    add("--latent", type=int, default=DEFAULTS.latent, help="latent dimension Z")
+    add("--lr", type=float, default=DEFAULTS.lr, help="Adam learning rate")
+    add("--d-steps", type=int, default=DEFAULTS.d_steps,
+        help="discriminator updates per generator update")
+    add("--generator-loss", choices=loss.GENERATOR_LOSSES, default=DEFAULTS.generator_loss,
+        help="non-saturating: minimise -log D(G(z)); minimax: minimise log(1 - D(G(z))), "
+        "the game's own value, which saturates when D wins")
+    add("--seed", type=int, default=DEFAULTS.seed,
+        help="seeds the initial parameters and every random number of training and evaluation")
+    add("--backend", choices=("fast", "reference"), default="fast", help="fast: float32 fused "
+        "kernels (Numba on the CPU, CUDA on a GPU); reference: NumPy float64, written to be read")
+    add("--device", choices=fast_device.DEVICES, default="auto",
+        help="where --backend fast runs: auto takes the GPU when CuPy sees one, else the CPU")
+    add("--population", type=int, default=1, metavar="P", help="train P independent GANs at once "
+        "(--backend fast), GAN p with seed --seed + p and its own --noise value")
+    add = parser.add_argument_group("output").add_argument
+    add("--out", type=Path, metavar="FOLDER", help="the folder to create; must not exist "
+        "(default: a new folder under runs/)")
+    add("--log-every", type=int, default=10, metavar="N",
+        help="write a history row and refresh the progress bar every this many steps")
+    add("--checkpoint-every", type=int, default=1000, metavar="N", help="write checkpoint.npz "
+        "every this many steps (and always at the end or when stopped)")
+    add("--resume", type=Path, metavar="FOLDER", help="continue the run in this folder from "
+        "its checkpoint.npz, with its arguments; only --steps, --log-every and "
+        "--checkpoint-every may be given")
+    # fmt: on
+    return parser
+
+
+def parse(parser: ArgumentParser, argv: list[str]):
+    """(args, members, resumed): the arguments, with --device and --out resolved; one
+    GANConfig per GAN; and (step, arrays) of the checkpoint --resume continues, or None.
+    Exits with status 2 on anything invalid, before anything is written."""
+    args, resumed = parser.parse_args(argv), None
+    if args.resume is not None:
+        args, resumed = resume_arguments(parser, argv, args)
+    P, noises = args.population, args.noise
+    if len(noises) not in (1, P):
+        listed = ",".join(f"{value:g}" for value in noises)
+        parser.error(f"--noise: expected one value or one per GAN (--population {P}), got "
+                     f"{listed!r}")  # fmt: skip
+    if P > 1 and args.backend != "fast":
+        parser.error(f"--population: {P} GANs need --backend fast")
+    for name in ("log_every", "checkpoint_every"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: expected a positive integer, got "
+                         f"{getattr(args, name)}")  # fmt: skip
+    members = configure(parser, args)
+    if resumed is not None:  # the checkpoint's arrays must be the networks of its arguments
+        spec_G, spec_D = members[0].generator_spec(), members[0].discriminator_spec()
+        try:
+            checkpoint.check_shapes(resumed[1], P, spec_G.n_params, spec_D.n_params)
+        except checkpoint.CheckpointError as error:
+            parser.error(f"--resume: {error}")
+    if args.backend == "reference" and args.device == "gpu":
+        parser.error("--device: gpu needs --backend fast")
+    try:
+        args.device = "cpu" if args.backend == "reference" else fast_device.resolve(args.device)
+    except fast_device.DeviceUnavailableError as unavailable:
+        parser.error(f"--device: {unavailable}")
+    if resumed is None:
+        make_out(parser, args, members[0])
+    return args, members, resumed
+
+
+def configure(parser: ArgumentParser, args) -> list[gan.GANConfig]:
+    """One GANConfig per GAN (GAN p: seed --seed + p, sigma0 --noise[p]); what GANConfig or
+    PopulationConfig rejects exits with status 2, naming the option."""
+    try:
+        config = gan.GANConfig(
+            dataset=args.dataset, steps=args.steps, batch=args.batch, hidden=args.hidden,
+            latent=args.latent, lr=args.lr, d_steps=args.d_steps, sigma0=args.noise[0],
+            anneal=args.anneal, anneal_steps=args.anneal_steps or args.steps,
+            label_smoothing=args.label_smoothing, label_flip=args.label_flip,
+            generator_loss=args.generator_loss, seed=args.seed,
+        )  # fmt: skip
+        args.anneal_steps = config.anneal_steps
+        if args.backend == "reference":
+            return [config]
+        P = args.population
+        seeds = tuple(config.seed + p for p in range(P))
+        population = fast_gan.PopulationConfig.seeded(
+            config, seeds, args.noise * (P // len(args.noise))
+        )
+        return [population.member(p) for p in range(P)]
+    except gan.ConfigError as error:
+        field = error.field
+        parser.error(f"{OPTION_OF_FIELD.get(field, '--' + field.replace('_', '-'))}: "
+                     f"{str(error).removeprefix(field + ': ')}")  # fmt: skip
+
+
+def make_out(parser: ArgumentParser, args, config: gan.GANConfig) -> None:
+    """Create --out, or by default runs/<time>-<dataset>-noise<sigma0>-seed<seed> (counted
+    if taken); an --out that exists, or cannot be made, exits with status 2."""
+    if args.out is None:
+        stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.dataset}-noise{config.sigma0:g}"
+        args.out, count = Path("runs") / f"{stem}-seed{config.seed}", 1
+        while args.out.exists():
+            count += 1
+            args.out = Path("runs") / f"{stem}-seed{config.seed}-{count}"
+    try:
+        args.out.mkdir(parents=True)
+    except OSError as error:
+        parser.error(f"--out: cannot create {str(args.out)!r}: {error.strerror}")
+
+
+def resume_arguments(parser: ArgumentParser, argv: list[str], given):
+    """The arguments stored in --resume's checkpoint, with the RESUMABLE options given here,
+    and (step, arrays, stored arguments) of the checkpoint. Any other option given with
+    another value, or a checkpoint that is missing, unreadable, stale or of another version,
+    exits with status 2 and touches nothing."""
+    try:
+        step, stored, arrays = checkpoint.load(given.resume / "checkpoint.npz")
+        lacking = sorted(set(vars(given)) - {"out", "resume"} - set(stored))
+        if lacking:
+            raise checkpoint.CheckpointError(f"its arguments lack {', '.join(lacking)}")
+    except checkpoint.CheckpointError as error:
+        parser.error(f"--resume: {error}")
+    written = {action.dest for action in parser._actions for option in action.option_strings
+               for word in argv if word == option or word.startswith(option + "=")}  # fmt: skip
+    if "out" in written:
+        parser.error(f"--out: cannot go with --resume, which writes into its own folder, "
+                     f"{str(given.resume)!r}")  # fmt: skip
+    for name in sorted(written - {"resume", *RESUMABLE}):
+        # the same value the run has is no change: JSON stores tuples as lists
+        if json.loads(json.dumps(getattr(given, name))) != stored[name]:
+            parser.error(f"--{name.replace('_', '-')}: the run in {str(given.resume)!r} has "
+                         f"{command_line(stored[name])}; --resume takes it from there, and "
+                         "changing it would change the run")  # fmt: skip
+    args = argparse.Namespace(**stored | {name: getattr(given, name) for name in RESUMABLE
+                                          if name in written})  # fmt: skip
+    args.noise, args.out, args.resume = tuple(args.noise), given.resume, given.resume
+    if args.steps <= step:
+        parser.error(f"--steps: the run in {str(given.resume)!r} has reached step {step}; "
+                     f"give more to train on, got {args.steps}")  # fmt: skip
+    return args, (step, arrays, stored)
+
+
+def command_line(value) -> str:
+    """A stored argument as it would be typed: 0.1,0.2 for a list, 0.1 for one value."""
+    if isinstance(value, list):
+        return ",".join(f"{item:g}" for item in value)
+    return str(value)
