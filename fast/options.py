@@ -50,6 +50,7 @@ def noise_list(text: str) -> tuple[float, ...]:
 
 
 def make_parser() -> ArgumentParser:
+    """run.py's parser: the table of its options, one call each (hence its length)."""
     parser = ArgumentParser(
         prog="run.py",
         allow_abbrev=False,  # --resume must see every option given, by its full name
