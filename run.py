@@ -41,7 +41,6 @@ from fast.options import (
 from figures import samples
 from reference import checkpoint, gan, metrics
 from reference.checkpoint import write_atomically
-from reference.data import get_dataset
 
 HISTORY_COLUMNS = ("step", "sigma", "loss_D", "loss_G", "D_real", "D_fake")
 METRIC_NAMES = ("modes_captured", "modes_total", "high_quality_fraction", "reverse_kl",
@@ -63,8 +62,7 @@ def start_training(args, members: list[gan.GANConfig], resumed):
     from fast import fused_step_cpu
     from fast import gan as fast_gan
 
-    seeds, sigma0s = tuple(m.seed for m in members), tuple(m.sigma0 for m in members)
-    population = fast_gan.PopulationConfig.seeded(members[0], seeds, sigma0s)
+    population = fast_gan.PopulationConfig(tuple(members))
     if arrays is None:
         state = fast_gan.init_state(population, args.device)
     else:
@@ -154,8 +152,7 @@ def evaluate(members: list[gan.GANConfig], arrays: dict, last, folder: Path) -> 
     theta_G, theta_D = (arrays[name].astype(np.float64) for name in ("theta_G", "theta_D"))
     rows = []
     for p, member in enumerate(members):
-        x_real, x_fake = metrics.evaluation_samples(member, theta_G[p])
-        result = metrics.evaluate(get_dataset(member.dataset), x_real, x_fake)
+        result, x_real, x_fake = metrics.evaluate_generator(member, theta_G[p])
         rows.append({"gan": p, "seed": member.seed, "noise": member.sigma0}
                     | {name: result[name] for name in METRIC_NAMES}
                     | {"final_loss_D": float(last["loss_D"][p]),

@@ -39,7 +39,6 @@ from tqdm import tqdm
 from fast import gan as fast_gan
 from reference import checkpoint, gan, metrics
 from reference.checkpoint import write_atomically, write_csv
-from reference.data import get_dataset
 
 STEPS = 3000
 METHODS = {  # name -> the GANConfig fields that make it; the names the README's tables use
@@ -163,8 +162,7 @@ def evaluate_block(runs, arrays: dict, last: dict, seconds: float) -> list[dict]
         row |= {"method": method, "final_loss_D": finals[0], "final_loss_G": finals[1],
                 "diverged": diverged, "block_seconds": round(seconds, 1)}  # fmt: skip
         if not diverged:
-            x_real, x_fake = metrics.evaluation_samples(config, theta_G)
-            result = metrics.evaluate(get_dataset(config.dataset), x_real, x_fake)
+            result, _, _ = metrics.evaluate_generator(config, theta_G)
             row |= {name: result[name] for name in (*METRICS, "modes_total")}
         row["collapsed"] = not diverged and row["modes_captured"] <= 1
         rows.append(row)

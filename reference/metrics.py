@@ -100,6 +100,13 @@ def evaluation_samples(
     return x_real, x_fake
 
 
+def evaluate_generator(config: gan.GANConfig, theta_G: np.ndarray) -> tuple[dict, ...]:
+    """(evaluate's metrics, x_real, x_fake) of a run's generator theta_G, on the samples of
+    evaluation_samples: what run.py and the sweep report for every run."""
+    x_real, x_fake = evaluation_samples(config, theta_G)
+    return evaluate(data.get_dataset(config.dataset), x_real, x_fake), x_real, x_fake
+
+
 def evaluate(distribution: data.Distribution, x_real: np.ndarray, x_fake: np.ndarray) -> dict:
     """All the metrics of generated samples x_fake: (N, dim) against data samples x_real: (M, dim)
     of the distribution: mode_metrics and energy_distance."""
