@@ -13,6 +13,7 @@ its random numbers from its own Philox streams (rng = SubstepRandom(key, step, s
         logit_real, logit_fake = D(x_real_noisy), D(x_fake_noisy)       (B,) each
         targets      = 1 real, 0 fake, after label noise     (B,) each  LABEL_FLIP
         loss_D       = logistic regression on the targets, mean over 2B
+                       (+ a gradient penalty on D, if chosen: reference/penalty.py)
         Adam step on theta_D
     generator substep:
         z, x_fake, x_fake_noisy as above (fresh noise: the fake samples pass through the
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference import checkpoint, data, loss, mlp, noise, optim
+from reference import checkpoint, data, loss, mlp, noise, optim, penalty
 from reference.philox import Stream, SubstepRandom, key_from_seed
 
 HIDDEN_LAYERS = 2
@@ -87,6 +88,8 @@ class GANConfig:
     anneal_steps: int = 3000
     label_smoothing: float = 1.0  # target for real labels; 1.0 means no smoothing
     label_flip: float = 0.0  # probability of flipping each label
+    penalty: str = "none"  # a gradient penalty on D (reference/penalty.py)
+    gamma: float = 0.0  # its initial weight, annealed as sigma is
     generator_loss: str = "non-saturating"
     seed: int = 0
 
@@ -108,6 +111,9 @@ class GANConfig:
             ("label_smoothing", _finite_in(self.label_smoothing, 0.0, 1.0, low_open=True),
              "a target in (0, 1]"),
             ("label_flip", _finite_in(self.label_flip, 0.0, 1.0), "a probability in [0, 1]"),
+            ("penalty", self.penalty in penalty.PENALTIES, f"one of {penalty.PENALTIES}"),
+            ("gamma", _finite_in(self.gamma, 0.0, math.inf), "a finite number >= 0"),
+            ("gamma", self.gamma == 0.0 or self.penalty != "none", "0 without a penalty"),
             ("generator_loss", self.generator_loss in loss.GENERATOR_LOSSES,
              f"one of {loss.GENERATOR_LOSSES}"),
             ("seed", _whole_in(self.seed, 0, 2**64 - 1), "an integer in [0, 2**64)"),
@@ -130,6 +136,11 @@ class GANConfig:
 
     def sigma(self, step: int) -> float:
         return noise.sigma_schedule(self.sigma0, self.anneal, self.anneal_steps, step)
+
+    def gamma_at(self, step: int) -> float:
+        """The penalty's weight at a step: gamma on sigma's schedule (Roth et al. anneal
+        gamma as sigma is annealed; gamma ~ sigma^2 would anneal faster)."""
+        return noise.sigma_schedule(self.gamma, self.anneal, self.anneal_steps, step)
 
 
 @dataclass
@@ -188,7 +199,7 @@ def generate(
 
 
 def discriminator_substep(
-    config: GANConfig, state: GANState, rng: SubstepRandom, sigma: float
+    config: GANConfig, state: GANState, rng: SubstepRandom, sigma: float, gamma: float
 ) -> dict:
     spec_D, batch = config.discriminator_spec(), config.batch
     x_real = data.sample(data.get_dataset(config.dataset), rng, batch)
@@ -205,7 +216,15 @@ def discriminator_substep(
         logit_real, logit_fake, target_real, target_fake
     )
     dlogits = np.concatenate([dlogit_real, dlogit_fake])[:, None]
+    penalty_D = 0.0
+    if config.penalty != "none":  # its value, and its gradient through D's output and through g
+        penalty_D, dtheta_penalty, dlogit_penalty = penalty.penalty(
+            spec_D, state.theta_D, cache, logits[:, 0], batch, config.penalty, gamma
+        )
+        dlogits = dlogits + dlogit_penalty[:, None]
     dtheta_D, _ = mlp.backward(spec_D, state.theta_D, cache, dlogits)
+    if config.penalty != "none":
+        dtheta_D += dtheta_penalty
     optim.adam_step(state.theta_D, dtheta_D, state.adam_D, config.lr, config.beta1, config.beta2)
     return {
         "x_real": x_real,
@@ -215,9 +234,10 @@ def discriminator_substep(
         "x_fake_noisy": x_fake_noisy,
         "logit_real": logit_real,
         "logit_fake": logit_fake,
-        "loss_D": loss_D,
-        "dlogit_real": dlogit_real,
-        "dlogit_fake": dlogit_fake,
+        "penalty_D": penalty_D,
+        "loss_D": loss_D + penalty_D,
+        "dlogit_real": dlogits[:batch, 0],
+        "dlogit_fake": dlogits[batch:, 0],
         **mlp.named_parameters(spec_D, dtheta_D, prefix="d", suffix="_D"),
     }
 
@@ -250,10 +270,11 @@ def train_step(config: GANConfig, state: GANState, step: int) -> tuple[dict, dic
     """One step, updating state in place. Returns (record, intermediates): the record holds
     step, sigma, loss_D (last discriminator substep), loss_G, D_real and D_fake (the mean
     discriminator outputs on the noisy real and fake samples of that substep)."""
-    key, sigma = key_from_seed(config.seed), config.sigma(step)
+    key, sigma, gamma = key_from_seed(config.seed), config.sigma(step), config.gamma_at(step)
     intermediates = {}
     for substep in range(config.d_steps):
-        d_out = discriminator_substep(config, state, SubstepRandom(key, step, substep), sigma)
+        rng = SubstepRandom(key, step, substep)
+        d_out = discriminator_substep(config, state, rng, sigma, gamma)
         intermediates.update({f"d{substep}/{name}": value for name, value in d_out.items()})
     g_out = generator_substep(config, state, SubstepRandom(key, step, config.d_steps), sigma)
     intermediates.update({f"g/{name}": value for name, value in g_out.items()})

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from reference import data, gan, loss, mlp, noise, philox
+from reference import data, gan, loss, mlp, noise, penalty, philox
 from reference.philox import Stream, SubstepRandom
 from tests.strategies import generator_loss_kinds, label_flips, label_smoothings, seeds
 from tests.test_mlp import (
@@ -24,11 +24,13 @@ from tests.test_mlp import (
     rounding_band,
     terms_scale,
 )
+from tests.test_penalty import penalty_scale
 from tests.tolerance import assert_close
 
 
 @st.composite
 def tiny_configs(draw) -> gan.GANConfig:
+    kind = draw(st.sampled_from(penalty.PENALTIES))
     return gan.GANConfig(
         dataset=draw(st.sampled_from(("ring", "grid", "ring3d"))),
         steps=1,
@@ -39,14 +41,17 @@ def tiny_configs(draw) -> gan.GANConfig:
         sigma0=draw(st.sampled_from((0.0, 0.1, 0.5))),
         label_smoothing=draw(label_smoothings),
         label_flip=draw(label_flips),
+        penalty=kind,
+        gamma=0.0 if kind == "none" else draw(st.sampled_from((0.1, 1.0))),
         generator_loss=draw(generator_loss_kinds),
         seed=draw(seeds),
     )
 
 
 def check_discriminator_substep(config, state, out, step, substep):
-    """d{substep}/ gradients against central differences of loss_D(theta_D), the state
-    being the one the substep starts from (noise, samples and targets held fixed)."""
+    """d{substep}/ gradients against central differences of loss_D(theta_D), penalty
+    included, the state being the one the substep starts from (noise, samples and targets
+    held fixed)."""
     key, sigma, batch = philox.key_from_seed(config.seed), config.sigma(step), config.batch
     spec_D, theta_D, prefix = config.discriminator_spec(), state.theta_D, f"d{substep}/"
     rng = SubstepRandom(key, step, substep)
@@ -59,15 +64,25 @@ def check_discriminator_substep(config, state, out, step, substep):
     x_D = np.concatenate([x_real_noisy, x_fake_noisy])
     targets = noise.label_noise_targets(batch, config.label_smoothing, config.label_flip, rng)
 
-    def loss_D():
-        logit = mlp.forward(spec_D, theta_D, x_D)[0][:, 0]
-        return loss.discriminator_loss(logit[:batch], logit[batch:], *targets)[0]
+    gamma = config.gamma_at(step)
 
-    _, cache_D = mlp.forward(spec_D, theta_D, x_D)
+    def loss_D():
+        logit, cache = mlp.forward(spec_D, theta_D, x_D)
+        value = loss.discriminator_loss(logit[:batch, 0], logit[batch:, 0], *targets)[0]
+        if config.penalty == "none":
+            return value
+        kind = config.penalty
+        return value + penalty.penalty(spec_D, theta_D, cache, logit[:, 0], batch, kind, gamma)[0]
+
+    logit_D, cache_D = mlp.forward(spec_D, theta_D, x_D)
     assume(kink_distance(spec_D, cache_D) > KINK_MARGIN)
     assert out[prefix + "loss_D"] == loss_D()  # the same operations in the same order
     numeric = central_difference(loss_D, theta_D)
-    atol = rounding_band(terms_scale(cache_D))
+    scale = terms_scale(cache_D)
+    if config.penalty != "none":  # tests/test_penalty.py's band for the penalty's terms
+        scale *= 1.0 + penalty_scale(spec_D, theta_D, cache_D, logit_D[:, 0], batch,
+                                     config.penalty, gamma)  # fmt: skip
+    atol = rounding_band(scale)
     for name, expected in mlp.named_parameters(spec_D, numeric, prefix + "d", "_D").items():
         assert_close(name, out[name], expected, atol, FD_RTOL)
 
@@ -108,10 +123,11 @@ def test_step_gradients_match_central_differences_of_the_losses(config, step):
     replay = copy.deepcopy(state)
     _, out = gan.train_step(config, state, step)
     # Replay the step substep by substep, checking each from the state it started from.
-    key, sigma = philox.key_from_seed(config.seed), config.sigma(step)
+    key, sigma, gamma = philox.key_from_seed(config.seed), config.sigma(step), config.gamma_at(step)
     for substep in range(config.d_steps):
         check_discriminator_substep(config, replay, out, step, substep)
-        gan.discriminator_substep(config, replay, SubstepRandom(key, step, substep), sigma)
+        rng = SubstepRandom(key, step, substep)
+        gan.discriminator_substep(config, replay, rng, sigma, gamma)
     assert np.array_equal(replay.theta_D, state.theta_D)
     check_generator_substep(config, replay, out, step)
 
@@ -135,6 +151,19 @@ def test_sigma_zero_is_exactly_the_noiseless_path(config, step):
         assert np.array_equal(value, plain_out[name]), name
     for field in ("theta_G", "theta_D"):
         assert np.array_equal(getattr(noisy_state, field), getattr(plain_state, field))
+
+
+@given(config=tiny_configs(), step=st.integers(0, 1000))
+def test_a_penalty_of_weight_zero_is_exactly_the_unpenalised_path(config, step):
+    plain = dataclasses.replace(config, penalty="none", gamma=0.0)
+    record, out = gan.train_step(plain, state := gan.init_state(plain), step)
+    for kind in penalty.PENALTIES[1:]:
+        weightless = dataclasses.replace(plain, penalty=kind)
+        record_0, out_0 = gan.train_step(weightless, state_0 := gan.init_state(plain), step)
+        assert record_0 == record
+        for name, value in out.items():  # adding exact zeros changes no bit
+            assert np.array_equal(out_0[name], value), name
+        assert np.array_equal(state_0.theta_D, state.theta_D)
 
 
 def test_train_raises_at_the_first_non_finite_loss():
@@ -167,6 +196,7 @@ INVALID_SETTINGS = [
     ("anneal", "cosine"), ("anneal_steps", 0),
     ("label_smoothing", 0.0), ("label_smoothing", 1.5),
     ("label_flip", 1.5), ("label_flip", -0.01),
+    ("penalty", "wgan-gp"), ("gamma", -1.0), ("gamma", float("nan")), ("gamma", 0.1),
     ("generator_loss", "wasserstein"),
     ("seed", -1), ("seed", 2**64),
 ]  # fmt: skip
@@ -200,6 +230,7 @@ VALID_EDGES = [
     *[("dataset", name) for name in data.DATASETS],
     *[("anneal", name) for name in noise.ANNEAL_SCHEDULES],
     *[("generator_loss", name) for name in loss.GENERATOR_LOSSES],
+    *[("penalty", name) for name in penalty.PENALTIES],
 ]  # fmt: skip
 
 
