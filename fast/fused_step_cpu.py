@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from fast import data, device, loss, mlp, noise, optim, philox
+from fast import data, device, loss, mlp, noise, optim, penalty, philox
 from reference.data import get_dataset
 from reference.philox import Stream, stream_id
 
@@ -77,12 +77,17 @@ class Scratch(NamedTuple):
     unused_dtheta_D: np.ndarray  # (P, n_params_D): the G substep needs no D gradients
     work: np.ndarray  # (P, mlp.backward_work)
     target_G: np.ndarray  # (P, B): the generator loss's constant target
+    # fast/penalty.py's, (P, 0) when no GAN has a penalty
+    tangent: np.ndarray  # (P, 2B * hidden widths)
+    gbar: np.ndarray  # (P, 2B * dim)
+    dweight: np.ndarray  # (P, the largest n_in * n_out of D)
 
 
 class Settings(NamedTuple):
     streams: np.ndarray  # (S + 1, len(Stream)): the stream word of each kind in substep s
     label_smoothing: np.ndarray  # (P,): each GAN's (a PER_GAN option of fast/gan.py)
     label_flip: np.ndarray  # (P,)
+    penalty: np.ndarray  # (P,) int64: each GAN's penalty's index in PENALTIES (0: none)
     generator_sign: float
     lr: float
     beta1: float
@@ -104,10 +109,11 @@ class Tables(NamedTuple):
 
 
 @njit(error_model="numpy")
-def _gan_step_one(p, step, sigma, keys, corrections, nets, d, g, results, scratch, sampler,
-                  layout_G, layout_D2, layout_D1, settings):  # fmt: skip
+def _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scratch,
+                  sampler, layout_G, layout_D2, layout_D1, settings):  # fmt: skip
     """GAN p's whole step, serially, into its rows of the step's buffers. results[p]:
-    (S + 3,) float64, loss_D of each substep, loss_G, D_real, D_fake."""
+    (2S + 3,) float64, D's logistic loss of each substep, loss_G, D_real, D_fake, then the
+    penalty of each substep (0 without one)."""
     theta_G, theta_D = nets.theta_G[p], nets.theta_D[p]
     k0, k1, sigma_p, result = keys[p, 0], keys[p, 1], np.float64(sigma[p]), results[p]
     streams = settings.streams
@@ -137,9 +143,19 @@ def _gan_step_one(p, step, sigma, keys, corrections, nets, d, g, results, scratc
             logits, dlogits, settings.label_smoothing[p], settings.label_flip[p], k0, k1, step,
             streams[s, _FLIP],
         )  # fmt: skip
+        kind = settings.penalty[p]
+        if kind != 0:  # Roth's term joins dlogits before D's backward, as in reference/gan.py
+            result[S + 3 + s] = penalty.penalty_forward_one(
+                theta_D, acts_D, logits, dlogits, kind, gamma[p], layout_D2, settings.act_D,
+                scratch.tangent[p], scratch.gbar[p],
+            )  # fmt: skip
         mlp.backward_one(theta_D, x_in, acts_D, dlogits.reshape(2 * B, 1), dtheta_D,
                          scratch.dx[p].reshape(2 * B, dim), layout_D2, settings.act_D, True,
                          work)  # fmt: skip
+        if kind != 0:
+            penalty.penalty_backward_one(theta_D, acts_D, kind, 2 * B, layout_D2, settings.act_D,
+                                         scratch.tangent[p], scratch.gbar[p], dtheta_D, work,
+                                         scratch.dweight[p])  # fmt: skip
         optim.adam_one(theta_D, dtheta_D, nets.m_D[p], nets.v_D[p], settings.lr,
                        settings.beta1, settings.beta2, settings.eps, corrections[s, 0],
                        corrections[s, 1])  # fmt: skip
@@ -165,19 +181,19 @@ def _gan_step_one(p, step, sigma, keys, corrections, nets, d, g, results, scratc
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _step_population(parallel, step, sigma, keys, corrections, nets, d, g, results, scratch,
-                     sampler, layout_G, layout_D2, layout_D1, settings):  # fmt: skip
+def _step_population(parallel, step, sigma, gamma, keys, corrections, nets, d, g, results,
+                     scratch, sampler, layout_G, layout_D2, layout_D1, settings):  # fmt: skip
     """Every GAN's step: one GAN per thread when parallel (BLAS then runs single-threaded
     inside each), else one after another on this thread, which at P = 1 starts no parallel
     region (it would cost more than it saves, and on a loaded machine wait for a core)."""
     if parallel:
         for p in prange(keys.shape[0]):
-            _gan_step_one(p, step, sigma, keys, corrections, nets, d, g, results, scratch,
-                          sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
+            _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results,
+                          scratch, sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
     else:
         for p in range(keys.shape[0]):
-            _gan_step_one(p, step, sigma, keys, corrections, nets, d, g, results, scratch,
-                          sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
+            _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results,
+                          scratch, sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
 
 
 @functools.cache
@@ -190,6 +206,7 @@ def _tables(config) -> Tables:
         np.array([[stream_id(kind, s) for kind in Stream] for s in range(S + 1)], np.int64),
         config.per_gan("label_smoothing"),
         config.per_gan("label_flip"),
+        config.penalties,
         loss.generator_sign(base.generator_loss),
         base.lr,
         base.beta1,
@@ -229,6 +246,8 @@ def _scratch(config, state) -> Scratch:
 
         work = max(mlp.backward_work(spec_G.sizes, B), mlp.backward_work(spec_D.sizes, 2 * B))
         target = 1.0 if tables.settings.generator_sign > 0 else 0.0
+        tangent, gbar, dweight = penalty.scratch_sizes(spec_D, B)
+        penalised = bool(config.penalties.any())
         state.workspace[base] = Scratch(
             component=np.empty((P, B), dtype=np.int64),
             acts_G=buffer(tables.layout_G.h_off[-1]),
@@ -238,6 +257,9 @@ def _scratch(config, state) -> Scratch:
             unused_dtheta_D=buffer(spec_D.n_params),
             work=buffer(work),
             target_G=np.full((P, B), target, dtype=np.float32),
+            tangent=buffer(tangent * penalised),
+            gbar=buffer(gbar * penalised),
+            dweight=buffer(dweight * penalised),
         )
     return state.workspace[base]
 
@@ -268,33 +290,36 @@ def _buffers(config) -> tuple[DBuffers, GBuffers, np.ndarray]:
         dx_fake=buffer(B * dim),
         dtheta_G=buffer(base.generator_spec().n_params),
     )
-    results = np.empty((P, S + 3))  # loss_D per substep, loss_G, D_real, D_fake (float64)
+    # D's logistic loss per substep, loss_G, D_real, D_fake, the penalty per substep (float64)
+    results = np.zeros((P, 2 * S + 3))
     return d, g, results
 
 
-def train_step(config, state, step: int, sigma) -> tuple[dict, Mapping]:
+def train_step(config, state, step: int, sigma, gamma) -> tuple[dict, Mapping]:
     """fast.gan.train_step on the CPU: config a PopulationConfig, state its CPU
-    PopulationState (updated in place), sigma (P,) float32."""
+    PopulationState (updated in place), sigma and gamma (P,) float32."""
     base, S = config.base, config.base.d_steps
     d, g, results = _buffers(config)
     nets = Networks(state.theta_G, state.theta_D, state.adam_G.m, state.adam_G.v,
                     state.adam_D.m, state.adam_D.v)  # fmt: skip
     corrections = optim.step_corrections(base.beta1, base.beta2, S, state.adam_D.t, state.adam_G.t)
     device.single_threaded_blas()
-    _step_population(config.population > 1, step, np.asarray(sigma, np.float32), state.keys,
-                     corrections, nets, d, g, results, _scratch(config, state),
-                     *_tables_of(config, state))  # fmt: skip
+    _step_population(config.population > 1, step, np.asarray(sigma, np.float32),
+                     np.asarray(gamma, np.float32), state.keys, corrections, nets, d, g, results,
+                     _scratch(config, state), *_tables_of(config, state))  # fmt: skip
     state.adam_D.t += S
     state.adam_G.t += 1
     record = {
         "step": step,
         "sigma": np.asarray(sigma, np.float32),
-        "loss_D": results[:, S - 1].astype(np.float32),
+        # the logistic loss plus the penalty, summed in float32 as fast.gan's composition sums
+        "loss_D": results[:, S - 1].astype(np.float32) + results[:, 2 * S + 2].astype(np.float32),
         "loss_G": results[:, S].astype(np.float32),
         "D_real": results[:, S + 1].astype(np.float32),
         "D_fake": results[:, S + 2].astype(np.float32),
     }
-    return record, LazyViews(_intermediate_views(base), (d, g, results))
+    views = _intermediate_views(base, bool(config.penalties.any()))
+    return record, LazyViews(views, (d, g, results))
 
 
 def compiled() -> bool:
@@ -327,9 +352,10 @@ class LazyViews(Mapping):
 
 
 @functools.cache
-def _intermediate_views(base) -> dict:
+def _intermediate_views(base, penalised: bool) -> dict:
     """name -> the function of (d, g, results) that gives that intermediate, (P, ...) like
-    the composed step's ('d0/x_real', ..., 'g/dW1_G'), in its order."""
+    the composed step's ('d0/x_real', ..., 'g/dW1_G'), in its order; 'd{s}/penalty_D' when
+    some GAN has a penalty."""
     B, Z, dim, S = base.batch, base.latent, base.dim, base.d_steps
     spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
 
@@ -353,7 +379,13 @@ def _intermediate_views(base) -> dict:
             ),
             f"d{s}/logit_real": lambda d, g, r, s=s: d.logits[:, s, :B],
             f"d{s}/logit_fake": lambda d, g, r, s=s: d.logits[:, s, B:],
-            f"d{s}/loss_D": lambda d, g, r, s=s: r[:, s].astype(np.float32),
+        }
+        if penalised:
+            makers[f"d{s}/penalty_D"] = lambda d, g, r, s=s: r[:, S + 3 + s].astype(np.float32)
+        makers |= {
+            f"d{s}/loss_D": lambda d, g, r, s=s: (
+                r[:, s].astype(np.float32) + r[:, S + 3 + s].astype(np.float32)
+            ),
             f"d{s}/dlogit_real": lambda d, g, r, s=s: d.dlogits[:, s, :B],
             f"d{s}/dlogit_fake": lambda d, g, r, s=s: d.dlogits[:, s, B:],
         }

@@ -12,6 +12,8 @@ substeps. A step runs, for all P GANs together,
     generator substep:        G forward, noise, D forward, fused loss, D backward (input
         gradient only), G backward, Adam
 
+(with a gradient penalty on D, fast/penalty.py's, where a GAN has one: CPU only)
+
 and returns the reference's named intermediates ('d0/x_real_noisy', 'g/dW1_G', ...), each
 with a leading P axis. Every buffer lives on one device; the kernels dispatch on it (see
 fast/device.py).
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fast import data, device, fused_step_cpu, loss, mlp, noise, optim, philox
+from fast import data, device, fused_step_cpu, loss, mlp, noise, optim, penalty, philox
 from reference import checkpoint
 from reference import gan as reference_gan
 from reference.data import get_dataset
@@ -43,8 +45,10 @@ MAX_POPULATION = 2**20
 
 # What the GANs of one population may differ in. Every other field shapes the step (sizes,
 # d_steps, steps, the data) or its shared kernels' scalars (lr, betas, the generator loss).
-PER_GAN = ("seed", "sigma0", "anneal", "anneal_steps", "label_smoothing", "label_flip")
-# What the GPU path takes per GAN; the rest of PER_GAN it takes as one value for all.
+PER_GAN = ("seed", "sigma0", "anneal", "anneal_steps", "label_smoothing", "label_flip", "penalty",
+           "gamma")  # fmt: skip
+# What the GPU path takes per GAN; the rest of PER_GAN it takes as one value for all (and
+# the GPU has no penalty kernels: see resolve_device).
 PER_GAN_ON_GPU = ("seed", "sigma0", "anneal", "anneal_steps")
 
 
@@ -112,21 +116,39 @@ class PopulationConfig:
 
     def sigma(self, step: int) -> np.ndarray:
         """(P,) float32 instance-noise std of every GAN at a step: the reference's
-        sigma_schedule per GAN, as sigma0 times its schedule's factor, formed once per
-        distinct schedule (a step of P = 1024 would otherwise pay 1024 Python calls)."""
-        sigma0, schedules = self._schedules
-        sigma = np.empty(self.population, dtype=np.float64)
-        for (anneal, anneal_steps), gans in schedules.items():
-            sigma[gans] = sigma0[gans] * sigma_schedule(1.0, anneal, anneal_steps, step)
-        return sigma.astype(np.float32)
+        sigma_schedule per GAN, as sigma0 times its schedule's factor."""
+        return self._scheduled(self._initial[0], step)
 
-    @functools.cached_property  # on the instance: hashing P configs every step would cost more
-    def _schedules(self) -> tuple[np.ndarray, dict[tuple[str, int], np.ndarray]]:
-        """(sigma0: (P,) float64, {(anneal, anneal_steps): the GANs that follow it})."""
+    def gamma_at(self, step: int) -> np.ndarray:
+        """(P,) float32 penalty weight of every GAN at a step, on sigma's schedule."""
+        return self._scheduled(self._initial[1], step)
+
+    def _scheduled(self, initial: np.ndarray, step: int) -> np.ndarray:
+        """initial (P,) times each GAN's schedule factor at step, the factor formed once per
+        distinct schedule (a step of P = 1024 would otherwise pay 1024 Python calls)."""
+        value = np.empty(self.population, dtype=np.float64)
+        for (anneal, anneal_steps), gans in self._schedules.items():
+            value[gans] = initial[gans] * sigma_schedule(1.0, anneal, anneal_steps, step)
+        return value.astype(np.float32)
+
+    # Cached on the instance: hashing P configs every step would cost more.
+    @functools.cached_property
+    def _initial(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sigma0, gamma): (P,) float64 each."""
+        return self.per_gan("sigma0"), self.per_gan("gamma")
+
+    @functools.cached_property
+    def _schedules(self) -> dict[tuple[str, int], np.ndarray]:
+        """{(anneal, anneal_steps): the GANs that follow it}."""
         groups: dict[tuple[str, int], list[int]] = {}
         for p, member in enumerate(self.members):
             groups.setdefault((member.anneal, member.anneal_steps), []).append(p)
-        return self.per_gan("sigma0"), {key: np.array(gans) for key, gans in groups.items()}
+        return {key: np.array(gans) for key, gans in groups.items()}
+
+    @functools.cached_property
+    def penalties(self) -> np.ndarray:
+        """(P,) int64: each GAN's penalty as its index in PENALTIES (0: none)."""
+        return penalty.codes(self.members)
 
 
 @dataclass
@@ -157,8 +179,14 @@ class NonFiniteLossError(reference_gan.NonFiniteLossError):
 
 
 def resolve_device(config: PopulationConfig, device_name: str) -> str:
-    """'cpu' or 'gpu' for this population; ConfigError if the GPU cannot take it."""
-    where = device.resolve(device_name)
+    """'cpu' or 'gpu' for this population; ConfigError if the GPU cannot take it. A
+    penalty runs on the CPU only (no GPU has run its kernels, so none are shipped): auto
+    then picks the CPU, and gpu is refused."""
+    penalised = sorted({member.penalty for member in config.members} - {"none"})
+    if penalised and device_name == "gpu":
+        raise reference_gan.ConfigError("penalty", penalised[0], "none on the GPU (the penalties "
+                                        "run on the CPU only: --device cpu)")  # fmt: skip
+    where = device.resolve("cpu" if penalised else device_name)
     for name in [name for name in PER_GAN if name not in PER_GAN_ON_GPU] * (where == "gpu"):
         if not isinstance(config.option(name), float):
             values = sorted({getattr(member, name) for member in config.members})
@@ -213,7 +241,7 @@ def generate(config: PopulationConfig, theta_G, rng: SubstepRandom, n: int):
 
 
 def discriminator_substep(
-    config: PopulationConfig, state: PopulationState, rng: SubstepRandom, sigma
+    config: PopulationConfig, state: PopulationState, rng: SubstepRandom, sigma, gamma
 ) -> dict:
     base = config.base
     spec_D, batch = base.discriminator_spec(), base.batch
@@ -228,7 +256,16 @@ def discriminator_substep(
     )
     xp = device.array_module(logits)
     dlogits = xp.concatenate([dlogit_real, dlogit_fake], axis=1)[:, :, None]
+    penalised, penalty_out = config.penalties.any(), {}
+    if penalised:  # its value, and its gradient through D's output and through g (CPU only)
+        penalty_D, dtheta_penalty, dlogit_penalty = penalty.penalty(
+            spec_D, state.theta_D, cache, logits[:, :, 0], batch, config.penalties, gamma
+        )
+        loss_D, dlogits = loss_D + penalty_D, dlogits + dlogit_penalty[:, :, None]
+        penalty_out = {"penalty_D": penalty_D}
     dtheta_D, _ = mlp.backward(spec_D, state.theta_D, cache, dlogits)
+    if penalised:
+        dtheta_D += dtheta_penalty
     optim.adam_step(state.theta_D, dtheta_D, state.adam_D, base.lr, base.beta1, base.beta2)
     return {
         "x_real": x_real,
@@ -238,9 +275,10 @@ def discriminator_substep(
         "x_fake_noisy": x_noisy[:, batch:],
         "logit_real": logit_real,
         "logit_fake": logit_fake,
+        **penalty_out,
         "loss_D": loss_D,
-        "dlogit_real": dlogit_real,
-        "dlogit_fake": dlogit_fake,
+        "dlogit_real": dlogits[:, :batch, 0],
+        "dlogit_fake": dlogits[:, batch:, 0],
         **mlp.named_parameters(spec_D, dtheta_D, prefix="d", suffix="_D"),
     }
 
@@ -278,14 +316,14 @@ def train_step(config: PopulationConfig, state: PopulationState, step: int) -> t
     with the reference's keys; record values are (P,) arrays on the state's device, and the
     intermediates a mapping of (P, ...) arrays. On the CPU the step is
     fast/fused_step_cpu.py's, the same bits in one Numba call."""
-    sigma = config.sigma(step)
+    sigma, gamma = config.sigma(step), config.gamma_at(step)
     if state.device == "cpu":
-        return fused_step_cpu.train_step(config, state, step, sigma)
+        return fused_step_cpu.train_step(config, state, step, sigma, gamma)
     sigma = device.to_device(sigma, "gpu")
     intermediates = {}
     for substep in range(config.base.d_steps):
         rng = SubstepRandom(state.keys, step, substep)
-        d_out = discriminator_substep(config, state, rng, sigma)
+        d_out = discriminator_substep(config, state, rng, sigma, gamma)
         intermediates.update({f"d{substep}/{name}": value for name, value in d_out.items()})
     rng = SubstepRandom(state.keys, step, config.base.d_steps)
     g_out = generator_substep(config, state, rng, sigma)

@@ -216,14 +216,15 @@ def discriminator_substep(
         logit_real, logit_fake, target_real, target_fake
     )
     dlogits = np.concatenate([dlogit_real, dlogit_fake])[:, None]
-    penalty_D = 0.0
-    if config.penalty != "none":  # its value, and its gradient through D's output and through g
+    penalised, penalty_out = config.penalty != "none", {}
+    if penalised:  # its value, and its gradient through D's output and through g
         penalty_D, dtheta_penalty, dlogit_penalty = penalty.penalty(
             spec_D, state.theta_D, cache, logits[:, 0], batch, config.penalty, gamma
         )
-        dlogits = dlogits + dlogit_penalty[:, None]
+        loss_D, dlogits = loss_D + penalty_D, dlogits + dlogit_penalty[:, None]
+        penalty_out = {"penalty_D": penalty_D}
     dtheta_D, _ = mlp.backward(spec_D, state.theta_D, cache, dlogits)
-    if config.penalty != "none":
+    if penalised:
         dtheta_D += dtheta_penalty
     optim.adam_step(state.theta_D, dtheta_D, state.adam_D, config.lr, config.beta1, config.beta2)
     return {
@@ -234,8 +235,8 @@ def discriminator_substep(
         "x_fake_noisy": x_fake_noisy,
         "logit_real": logit_real,
         "logit_fake": logit_fake,
-        "penalty_D": penalty_D,
-        "loss_D": loss_D + penalty_D,
+        **penalty_out,
+        "loss_D": loss_D,
         "dlogit_real": dlogits[:batch, 0],
         "dlogit_fake": dlogits[batch:, 0],
         **mlp.named_parameters(spec_D, dtheta_D, prefix="d", suffix="_D"),

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from fast import device
 from fast import gan as fast_gan
 from reference import data, gan, loss, mlp, optim
+from reference.penalty import PENALTIES
 from reference.philox import SubstepRandom, key_from_seed
 from tests.strategies import label_flips, label_smoothings, seeds, sigmas
-from tests.tolerance import assert_close, float32_atol, network_terms
+from tests.tolerance import assert_close, float32_atol, network_terms, penalty_terms
 
 SMALL = gan.GANConfig(batch=64, hidden=32, sigma0=0.3, label_flip=0.05, label_smoothing=0.9)
 RECORD = ("sigma", "loss_D", "loss_G", "D_real", "D_fake")
@@ -76,6 +77,8 @@ def step_atol(config: gan.GANConfig, name: str, expected, intermediates=None,
         floor, gain = 0.0, 1.0
     elif kind in {"dlogit_real", "dlogit_fake"}:
         floor, gain = 1 / n_logits, downstream_gain
+    elif kind == "penalty_D":  # its terms' scale comes in `terms` (penalty_terms)
+        floor, gain = 0.0, downstream_gain
     else:  # a gradient
         prefix = name.split("/")[0] + "/"
         dlogits = np.concatenate([
@@ -121,7 +124,7 @@ def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediat
     apart, and a scaled-up output layer turns that into a visible logit shift. With the fast
     gradient, every substep starts from the same parameters up to one rounding, so each
     tensor's error is its own substep's float32 arithmetic."""
-    key, sigma = key_from_seed(member.seed), member.sigma(step)
+    key, sigma, gamma = key_from_seed(member.seed), member.sigma(step), member.gamma_at(step)
     spec_D, spec_G, intermediates, terms = (
         member.discriminator_spec(),
         member.generator_spec(),
@@ -130,7 +133,9 @@ def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediat
     )
     for s in range(member.d_steps):
         theta_D, adam_D = ref_state.theta_D.copy(), copy.deepcopy(ref_state.adam_D)
-        out = gan.discriminator_substep(member, ref_state, SubstepRandom(key, step, s), sigma)
+        out = gan.discriminator_substep(
+            member, ref_state, SubstepRandom(key, step, s), sigma, gamma
+        )
         intermediates |= {f"d{s}/{name}": value for name, value in out.items()}
         x = np.concatenate([out["x_real_noisy"], out["x_fake_noisy"]])
         dy = np.concatenate([out["dlogit_real"], out["dlogit_fake"]])[:, None]
@@ -138,6 +143,14 @@ def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediat
         network["logit_real"] = network["logit_fake"] = network.pop("y")
         zeros = np.zeros_like(out["x_fake"])  # G's backward is not part of a D substep
         network["x_fake"] = network_terms(spec_G, ref_state.theta_G, out["z"], zeros, "", "")["y"]
+        if member.penalty != "none":  # its sums' terms join the network's (the larger)
+            logit = np.concatenate([out["logit_real"], out["logit_fake"]])
+            extra = penalty_terms(spec_D, theta_D, x, logit, member.batch, member.penalty, gamma,
+                                  "d", "_D")  # fmt: skip
+            network["penalty_D"] = extra.pop("penalty")
+            network["loss_D"] = max(network["penalty_D"], 1.0)
+            network["dlogit_real"] = network["dlogit_fake"] = extra.pop("dlogit")
+            network |= {name: max(value, network[name]) for name, value in extra.items()}
         terms |= {f"d{s}/{name}": value for name, value in network.items()}
         names = mlp.named_parameters(spec_D, theta_D, prefix="d", suffix="_D")  # flat order
         fast_grad = np.concatenate(
@@ -182,7 +195,10 @@ def assert_step_matches(population, state, ref_states, step: int, logit_scale=1.
         ref_record, ref_intermediates, terms = reference_step(
             member, ref_state, step, intermediates, p
         )
-        assert list(intermediates) == list(ref_intermediates)  # the same names, in order
+        names = list(intermediates)
+        for name in set(names) - set(ref_intermediates):  # a penalty that other GANs have
+            assert name.endswith("/penalty_D") and device.to_host(intermediates[name])[p] == 0
+        assert [n for n in names if n in ref_intermediates] == list(ref_intermediates)
         for name, expected in ref_intermediates.items():  # a failure names the tensor
             actual = device.to_host(intermediates[name])[p]
             atol = step_atol(config, name, expected, ref_intermediates, terms.get(name, 0.0),
@@ -207,10 +223,12 @@ def assert_step_matches(population, state, ref_states, step: int, logit_scale=1.
     d_steps=st.integers(1, 2),
     step=st.integers(0, 2**32 - 1),
     logit_scale=st.sampled_from((1.0, 1e3)),  # 1e3: logits of several hundred
+    first_penalty=st.sampled_from(PENALTIES),  # GAN 0's; on the CPU only
+    gamma=st.sampled_from((0.1, 10.0)),
 )
 def test_one_step_matches_the_reference_tensor_by_tensor(
     backend, seed_noise, batch, hidden, latent, dataset, smoothing, flip, generator_loss,
-    d_steps, step, logit_scale,
+    d_steps, step, logit_scale, first_penalty, gamma,
 ):  # fmt: skip
     base = gan.GANConfig(
         dataset=dataset, batch=batch, hidden=hidden, latent=latent, label_smoothing=smoothing,
@@ -219,6 +237,9 @@ def test_one_step_matches_the_reference_tensor_by_tensor(
     population = fast_gan.PopulationConfig.seeded(
         base, tuple(s for s, _ in seed_noise), tuple(n for _, n in seed_noise)
     )
+    if backend == "cpu" and first_penalty != "none":
+        first = dataclasses.replace(population.member(0), penalty=first_penalty, gamma=gamma)
+        population = fast_gan.PopulationConfig((first, *population.members[1:]))
     state = fast_gan.init_state(population, backend)
     # Scaling D's output layer (W3: (H, 1) and b3, the last H + 1 entries of theta_D)
     # scales its logits: the fused loss and everything downstream must hold there too.
@@ -310,10 +331,10 @@ def test_fused_cpu_step_is_the_composition_of_the_public_kernels():
     fused, composed = (fast_gan.init_state(population, "cpu") for _ in "fc")
     for step in range(2):
         _, intermediates = fast_gan.train_step(population, fused, step)
-        sigma = population.sigma(step)
+        sigma, gamma = population.sigma(step), population.gamma_at(step)
         for s in range(config.d_steps):
             rng = SubstepRandom(composed.keys, step, s)
-            out = fast_gan.discriminator_substep(population, composed, rng, sigma)
+            out = fast_gan.discriminator_substep(population, composed, rng, sigma, gamma)
             for name, value in out.items():
                 assert np.array_equal(intermediates[f"d{s}/{name}"], value), f"d{s}/{name}"
         rng = SubstepRandom(composed.keys, step, config.d_steps)
@@ -363,13 +384,17 @@ def test_mismatched_seeds_and_sigma0s_are_rejected():
 
 
 def varied_population(base: gan.GANConfig) -> fast_gan.PopulationConfig:
-    """Four GANs differing in every PER_GAN option: seed, sigma0, schedule, label noise."""
+    """Four GANs differing in every PER_GAN option: seed, sigma0, schedule, label noise,
+    penalty and its weight."""
     options = [
         dict(seed=3, sigma0=0.0, anneal="none", label_smoothing=1.0, label_flip=0.0),
-        dict(seed=4, sigma0=0.3, anneal="linear", anneal_steps=2, label_flip=0.2),
-        dict(seed=5, sigma0=0.5, anneal="exponential", anneal_steps=3, label_smoothing=0.9),
-        dict(seed=6, sigma0=0.2, anneal="none", label_smoothing=0.8, label_flip=0.1),
-    ]
+        dict(seed=4, sigma0=0.3, anneal="linear", anneal_steps=2, label_flip=0.2, penalty="r1",
+             gamma=1.0),
+        dict(seed=5, sigma0=0.5, anneal="exponential", anneal_steps=3, label_smoothing=0.9,
+             penalty="roth", gamma=3.0),
+        dict(seed=6, sigma0=0.2, anneal="none", label_smoothing=0.8, label_flip=0.1,
+             penalty="r2", gamma=0.5),
+    ]  # fmt: skip
     return fast_gan.PopulationConfig(tuple(dataclasses.replace(base, **o) for o in options))
 
 
@@ -395,9 +420,9 @@ def test_a_varied_population_fused_is_its_composition():
     fused, composed = (fast_gan.init_state(population, "cpu") for _ in "fc")
     for step in range(3):
         _, intermediates = fast_gan.train_step(population, fused, step)
-        sigma = population.sigma(step)
+        sigma, gamma = population.sigma(step), population.gamma_at(step)
         out = fast_gan.discriminator_substep(
-            population, composed, SubstepRandom(composed.keys, step, 0), sigma
+            population, composed, SubstepRandom(composed.keys, step, 0), sigma, gamma
         )
         for name, value in out.items():
             assert np.array_equal(intermediates[f"d0/{name}"], value), f"d0/{name}"
@@ -421,7 +446,20 @@ def test_a_population_with_varied_label_noise_is_refused_on_the_gpu(monkeypatch)
     # Its GPU loss kernel takes one smoothing and one flip: refused before anything runs,
     # naming the option (checked here with the device answer forced, as no GPU is needed).
     monkeypatch.setattr(fast_gan.device, "resolve", lambda name: "gpu")
-    population = varied_population(SMALL)
+    members = (
+        dataclasses.replace(m, penalty="none", gamma=0.0) for m in varied_population(SMALL).members
+    )
+    population = fast_gan.PopulationConfig(tuple(members))
     with pytest.raises(gan.ConfigError, match=r"^label_smoothing: expected one value for a "
                        r"population on the GPU, got \[0.8, 0.9, 1.0\]$"):  # fmt: skip
         fast_gan.init_state(population, "gpu")
+
+
+def test_a_penalty_is_refused_on_the_gpu_and_auto_picks_the_cpu(monkeypatch):
+    # No GPU has run penalty kernels, so none exist: --device gpu is refused before anything
+    # runs, naming the option, and auto trains a penalised population on the CPU.
+    monkeypatch.setattr(fast_gan.device, "resolve", lambda name: "gpu" if name != "cpu" else "cpu")
+    population = varied_population(SMALL)
+    with pytest.raises(gan.ConfigError, match=r"^penalty: expected none on the GPU"):
+        fast_gan.init_state(population, "gpu")
+    assert fast_gan.init_state(population, "auto").device == "cpu"

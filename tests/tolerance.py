@@ -8,7 +8,7 @@ test names the tensor and how far off it is (the llm.c validate_result habit).
 
 import numpy as np
 
-from reference import mlp
+from reference import mlp, penalty
 
 FLOAT32_EPS = float(np.finfo(np.float32).eps)  # 2**-23, the spacing of float32 at 1.0
 FLOAT64_EPS = float(np.finfo(np.float64).eps)  # 2**-52
@@ -103,5 +103,38 @@ def network_terms(spec: mlp.MLPSpec, theta, x, dy, prefix: str = "d", suffix: st
         if layer > 1:
             da = mlp.activation_backward(
                 spec.activation, cache[f"a{layer - 1}"], h_in, da @ weight.T
+            )
+    return terms
+
+
+def penalty_terms(spec: mlp.MLPSpec, theta, x, logit, batch: int, kind: str, gamma: float,
+                  prefix: str = "d", suffix: str = "") -> dict:  # fmt: skip
+    """network_terms for reference/penalty.py's sums on D's batch x (float64): per tensor,
+    the max over its elements of ||terms||_2: 'penalty' (the value's sum of gamma / 2N w
+    ||g||^2), '{prefix}W{l}{suffix}' (the adjoint's vbar^T u), 'dlogit' (Roth's term, a
+    product: its own size). The tangent pass's own sums reach these through g, whose
+    terms' ||.||_2 sets g's rounding, so g's size here is that ||.||_2 where it is larger."""
+    _, cache = mlp.forward(spec, theta, x)
+    w, dw = penalty.weights(kind, logit, batch)
+    views = mlp.layer_views(spec, theta)
+    u_hidden, g = penalty.tangents(spec, theta, cache)
+    n_rows = x.shape[0]
+    # the squared weights' tangent pass sums every path's squared product (times slopes
+    # <= 1, once not twice: an overestimate)
+    _, g_terms = penalty.tangents(spec, theta**2, cache)
+    g_size = np.sqrt(np.maximum(g_terms, g**2))  # (N, dim)
+    g_squared = np.sum(g_size**2, axis=1)
+    terms = {
+        "penalty": gamma / (2 * n_rows) * np.sqrt(np.sum((w * g_squared) ** 2)),
+        "dlogit": float(np.max(gamma / (2 * n_rows) * g_squared * np.abs(dw), initial=0.0)),
+    }
+    u = [*u_hidden, np.ones((n_rows, 1))]
+    vbar = gamma / n_rows * w[:, None] * g_size
+    for layer in range(1, spec.n_layers + 1):
+        terms[f"{prefix}W{layer}{suffix}"] = np.sqrt(vbar.T**2 @ u[layer - 1] ** 2).max()
+        if layer < spec.n_layers:
+            ubar = vbar @ np.abs(views[layer - 1][0])
+            vbar = mlp.activation_backward(
+                spec.activation, cache[f"a{layer}"], cache[f"h{layer}"], ubar
             )
     return terms

@@ -1,0 +1,169 @@
+"""Gradient penalties on the discriminator for a population, float32, on the CPU:
+reference/penalty.py's R1, R2 and Roth's regulariser, their value and exact parameter
+gradient (the tangent pass and its adjoint, derived there), GAN by GAN.
+
+GAN p has its own penalty (a code: its index in PENALTIES, 0 for none) and weight gamma[p].
+Only the rows a penalty weights are visited: r1 the B real rows, r2 the B fake ones, roth
+all 2B, so R1 and R2 cost half of Roth. The per-GAN work comes in two halves, run around D's
+ordinary backward as reference/gan.py runs them:
+
+    penalty_forward_one    the tangent pass over the weighted rows, the value, and Roth's
+                           term d penalty / d phi added into D's dlogits
+    (D's backward: dtheta_D from the dlogits)
+    penalty_backward_one   the adjoint of the tangent pass, added into dtheta_D
+
+Sums of squares and the value accumulate in float64; the passes are float32 GEMMs, as in
+fast/mlp.py. The GPU has no penalty kernels: fast.gan.resolve_device refuses a penalty
+there rather than run code that no GPU has tested.
+
+Shapes: N = 2B rows, the real ones first; theta (P, n_params); logit (P, N).
+Scratch per GAN: tangent (as D's hidden activations), gbar (N * dim), dweight (the largest
+W_l), and backward_one's work.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from fast import mlp
+from fast.loss import softplus_sigmoid
+from reference.mlp import LEAKY_RELU_SLOPE
+from reference.penalty import PENALTIES
+
+_R1, _R2, _ROTH = (PENALTIES.index(kind) for kind in ("r1", "r2", "roth"))
+
+
+def codes(members) -> np.ndarray:
+    """(P,) int64: each GAN's penalty as its index in PENALTIES."""
+    return np.array([PENALTIES.index(member.penalty) for member in members], dtype=np.int64)
+
+
+def scratch_sizes(spec, batch: int) -> tuple[int, int, int]:
+    """The per-GAN scratch the two halves need on D's 2B rows: tangent, gbar, dweight."""
+    weights = max(n_in * n_out for n_in, n_out in zip(spec.sizes[:-1], spec.sizes[1:], strict=True))
+    return mlp.layout(spec, 2 * batch).h_off[-1], 2 * batch * spec.sizes[0], weights
+
+
+@njit(error_model="numpy")
+def _rows(kind, n_rows):
+    """[first, last): the rows a penalty weights."""
+    if kind == _R1:
+        return 0, n_rows // 2
+    if kind == _R2:
+        return n_rows // 2, n_rows
+    return 0, n_rows
+
+
+@njit(error_model="numpy")
+def _times_slope(out, h, act):
+    """out <- act'(a) * out in place, act' read from the layer's output h (relu or leaky
+    relu: a > 0 exactly where h > 0)."""
+    low = np.float32(LEAKY_RELU_SLOPE) if act == 1 else np.float32(0.0)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            if h[i, j] <= 0:
+                out[i, j] *= low
+
+
+@njit(error_model="numpy")
+def penalty_forward_one(theta, acts, logit, dlogit, kind, gamma, layout, act, tangent, gbar):
+    """One GAN: the penalty's value (float64), with Roth's term added into dlogit (N,).
+    acts: D's hidden outputs on the N rows; leaves u_l of the weighted rows in tangent
+    (D's activation layout) and d penalty / d g in gbar, for penalty_backward_one."""
+    n_rows, n_layers = logit.shape[0], layout.sizes.shape[0] - 1
+    first, last = _rows(kind, n_rows)
+    rows, dim = last - first, layout.sizes[0]
+    g = gbar[: rows * dim].reshape(rows, dim)
+    u_next = g  # u_{l+1} of the layer below; u_L = 1 needs no buffer
+    for layer in range(n_layers - 1, -1, -1):  # v_{l-1} = u_l W_l^T, u_{l-1} = s * v_{l-1}
+        W = mlp._weight(theta, layout, layer)
+        out = g if layer == 0 else mlp._hidden(tangent, layout, layer - 1, rows)
+        if layer == n_layers - 1:
+            for i in range(rows):
+                out[i, :] = W[:, 0]
+        else:
+            np.dot(u_next, W.T, out)
+        if layer > 0:
+            _times_slope(out, mlp._hidden(acts, layout, layer - 1, n_rows)[first:last], act)
+        u_next = out
+    total = 0.0
+    for i in range(rows):
+        row = first + i
+        g_squared = 0.0
+        for j in range(dim):
+            g_squared += np.float64(g[i, j]) ** 2
+        w = 1.0
+        if kind == _ROTH:  # (1 - D)^2 on real rows, D^2 on fake ones, and their slopes
+            d, one_minus_d = softplus_sigmoid(np.float64(logit[row]))[1], softplus_sigmoid(
+                -np.float64(logit[row])
+            )[1]  # fmt: skip
+            if row < n_rows // 2:
+                w, dw = one_minus_d**2, -2.0 * d * one_minus_d**2
+            else:
+                w, dw = d**2, 2.0 * d**2 * one_minus_d
+            dlogit[row] += np.float32(gamma / (2.0 * n_rows) * g_squared * dw)
+        total += w * g_squared
+        scale = np.float32(gamma * w / n_rows)
+        for j in range(dim):
+            g[i, j] *= scale  # g becomes gbar = vbar_0 = d penalty / d g
+    return gamma / 2.0 * total / n_rows
+
+
+@njit(error_model="numpy")
+def penalty_backward_one(theta, acts, kind, n_rows, layout, act, tangent, gbar, dtheta, work,
+                         dweight):  # fmt: skip
+    """One GAN: the adjoint of penalty_forward_one's tangent pass, each W_l's gradient
+    added into dtheta (the biases get none: act'' = 0). work: (2 * rows * widest) floats."""
+    n_layers, widest = layout.sizes.shape[0] - 1, layout.sizes.max()
+    first, last = _rows(kind, n_rows)
+    rows = last - first
+    vbar = gbar[: rows * layout.sizes[0]].reshape(rows, layout.sizes[0])
+    for layer in range(n_layers):  # from v_{l-1} = u_l W_l^T, l = 1 .. L
+        n_in, n_out = layout.sizes[layer], layout.sizes[layer + 1]
+        dW = mlp._weight(dtheta, layout, layer)
+        step = dweight[: n_in * n_out].reshape(n_in, n_out)
+        if layer < n_layers - 1:
+            u = mlp._hidden(tangent, layout, layer, rows)
+            np.dot(vbar.T, u, step)  # dW_l += vbar_{l-1}^T u_l
+        else:  # u_L = 1: the column sums of vbar_{L-1}
+            step[:, 0] = 0
+            for i in range(rows):
+                for k in range(n_in):
+                    step[k, 0] += vbar[i, k]
+        for k in range(n_in):
+            for j in range(n_out):
+                dW[k, j] += step[k, j]
+        if layer < n_layers - 1:  # vbar_l = s_l * (vbar_{l-1} W_l)
+            ubar = work[(layer % 2) * rows * widest :][: rows * n_out].reshape(rows, n_out)
+            np.dot(vbar, mlp._weight(theta, layout, layer), ubar)
+            _times_slope(ubar, mlp._hidden(acts, layout, layer, n_rows)[first:last], act)
+            vbar = ubar
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _penalty_cpu(theta, acts, logit, kinds, gamma, layout, act, tangent, gbar, work, dweight):
+    P, n_rows = logit.shape
+    value = np.zeros(P, dtype=np.float32)
+    dtheta, dlogit = np.zeros_like(theta), np.zeros_like(logit)
+    for p in prange(P):
+        if kinds[p] != 0:
+            value[p] = np.float32(penalty_forward_one(
+                theta[p], acts[p], logit[p], dlogit[p], kinds[p], gamma[p], layout, act,
+                tangent[p], gbar[p],
+            ))  # fmt: skip
+            penalty_backward_one(theta[p], acts[p], kinds[p], n_rows, layout, act, tangent[p],
+                                 gbar[p], dtheta[p], work[p], dweight[p])  # fmt: skip
+    return value, dtheta, dlogit
+
+
+def penalty(spec, theta, cache: dict, logit, batch: int, kinds, gamma):
+    """reference.penalty.penalty for every GAN: (value: (P,), dtheta: (P, n_params),
+    dlogit: (P, N)), all zero for a GAN without a penalty. cache is fast.mlp.forward's on
+    the N = 2 * batch rows; kinds (P,) codes (see `codes`), gamma (P,) float32."""
+    P = logit.shape[0]
+    tangent, gbar, dweight = (np.empty((P, n), np.float32) for n in scratch_sizes(spec, batch))
+    work = np.empty((P, mlp.backward_work(spec.sizes, 2 * batch)), dtype=np.float32)
+    return _penalty_cpu(
+        theta, cache["acts"], np.ascontiguousarray(logit, np.float32), kinds,
+        np.asarray(gamma, np.float32), mlp.layout(spec, 2 * batch), mlp.activation_code(spec),
+        tangent, gbar, work, dweight,
+    )  # fmt: skip
