@@ -49,13 +49,67 @@ HERMITE_NODES). At the equilibrium (0, 0), with f'(0) = 1/2 and f''(0) = -1/4,
 (the psi-psi entry: d^2/dpsi^2 of E[f(psi x~)] at psi = 0 is f''(0) E[x~^2] = f''(0) sigma^2,
 once for the fake and once for the real term). Without noise they are +-i/2: a rotation.
 
+The Dirac-GAN with a gradient penalty on the discriminator (R1 and R2: Mescheder et al. 2018,
+secs. 3 and 4.1; Omega: Roth, Lucchi, Nowozin and Hofmann 2017). reference/penalty.py adds
+to the mean loss (gamma/2) * mean over the 2B samples of w ||grad_x phi||^2, phi the 'real'
+logit; times -2, the discriminator ascends L - P with, in L's scale (the literature's),
+
+    P(theta, psi) = (gamma/2) (E[w_real ||dphi/dx||^2] + E[w_fake ||dphi/dx||^2]),
+
+the expectations over the noisy samples. Here phi(x) = -psi x, so ||dphi/dx||^2 = psi^2 at
+every x. The generator's update is unchanged: v_theta as above, v_psi - dP/dpsi.
+  R1 (w = 1 on real, 0 on fake), R2 (0 on real, 1 on fake): P = (gamma/2) psi^2 whatever
+  theta and sigma, so v_psi gains -gamma psi; the two are the same field here.
+  Roth (w = (1 - D)^2 on real, D^2 on fake, D = sigmoid(phi)): with f'(t) = sigmoid(-t),
+  a = 1 - D(x~_real) = f'(-psi x~_real) and b = D(x~_fake) = f'(psi x~_fake), so
+  P = (gamma/2) psi^2 E[a^2 + b^2]; da/dpsi = a (1 - a) x~_real, db/dpsi = -b (1 - b) x~_fake,
+  and the weights are differentiated too (as Roth et al.'s code does):
+
+    dP/dpsi = gamma psi E[a^2 + b^2] + gamma psi^2 E[a^2 (1 - a) x~_real - b^2 (1 - b) x~_fake].
+
+At (0, 0) every term of dP/dpsi carries psi, so J_psi_theta is unchanged, and
+d^2P/dpsi^2 = gamma m with m = E[w_real + w_fake] at psi = 0, where D = 1/2 at every x: m = 1
+for R1 and R2, 2 f'(0)^2 = 1/2 for Roth. Penalty and noise add on the diagonal:
+
+    J = [[0, -f'(0)], [f'(0), 2 f''(0) sigma^2 - m gamma]]
+    eigenvalues = c +- sqrt(c^2 - f'(0)^2),   c = f''(0) sigma^2 - m gamma / 2
+
+R1 or R2 alone: -gamma/2 +- sqrt(gamma^2/4 - f'(0)^2), the eigenvalues of noise at
+sigma^2 = 2 gamma (sigma = sqrt(2 gamma)); Roth alone: -gamma/4 +- sqrt(gamma^2/16 - f'(0)^2),
+those of noise at sigma = sqrt(gamma), Roth et al.'s gamma = sigma^2. Only the Jacobians at
+(0, 0) agree: away from it the fields differ.
+
+Instance noise as a gradient penalty (Roth et al. 2017, sec. 3), for the per-sample logistic
+loss l(phi) = softplus(phi) - t phi of reference/loss.py (t = 1 real, 0 fake), so
+l' = D - t and l'' = D (1 - D). Taylor-expanding l(phi(x + sigma eps)) in sigma, the odd
+moments of eps vanish and E[eps eps^T] = I, so for every smooth phi and at every x
+
+    E_eps[l(phi(x + sigma eps))] = l(phi(x)) + sigma^2/2 (l'(phi) lap phi + l''(phi) |grad phi|^2)
+                                   + O(sigma^4)
+
+(`noise_second_order_term`). Pointwise the Laplacian term stays. It goes only in expectation:
+summed over real (density p) and fake (q) samples its integrand is (q D - p (1 - D)) lap phi,
+which is 0 at the optimal discriminator phi* = log p - log q (q D = p (1 - D) = pq / (p + q));
+there also p D(1 - D) + q D(1 - D) = pq / (p + q) = p (1 - D)^2 + q D^2, so the sigma^2/2
+coefficient of E_p[l_real] + E_q[l_fake] is Roth's
+
+    Omega(phi) = E_p[(1 - D)^2 |grad phi|^2] + E_q[D^2 |grad phi|^2].
+
+For any other phi, integrating the Laplacian term by parts (boundary terms vanishing) gives the
+coefficient int ((1 - D) grad p - D grad q) . grad phi dx, which is Omega at phi* only
+(grad log p - grad log q = grad phi*). So Omega is the effect of the noise at the optimal
+discriminator: a surrogate elsewhere, and never a statement about one sample. Matching
+Omega's sigma^2/2 against the penalty's gamma/2 gives gamma = sigma^2, as the Dirac-GAN's
+Jacobian above does.
+
 Contract: plain NumPy, float64. Points are (N, dim); the Dirac-GAN functions broadcast over
-arrays of theta, psi and sigma, so figures can evaluate them on grids.
+arrays of theta, psi, sigma and gamma, so figures can evaluate them on grids.
 """
 
 import numpy as np
 
 from reference import data, loss, noise
+from reference.penalty import PENALTIES
 from reference.philox import Stream, SubstepRandom, key_from_seed
 
 LOG_2 = float(np.log(2.0))
@@ -301,6 +355,22 @@ def high_density_region(
     return x, inside
 
 
+def noise_second_order_term(logit, logit_gradient, logit_laplacian, target) -> np.ndarray:
+    """The sigma^2/2 coefficient of instance noise's effect on one sample's logistic loss:
+    E_eps[l(phi(x + sigma eps))] = l(phi(x)) + sigma^2/2 * this + O(sigma^4), with
+    l(phi) = softplus(phi) - target phi (reference/loss.py), so
+
+        this = l'(phi) lap phi + l''(phi) |grad phi|^2
+             = (D - target) lap phi + D (1 - D) |grad phi|^2
+
+    with D = sigmoid(phi). logit, logit_laplacian: (N,); logit_gradient: (N, dim); target: a
+    scalar or (N,) -> (N,). It holds at every x for any smooth phi; the module docstring says
+    when its Laplacian part averages away, leaving Roth et al.'s Omega."""
+    d = loss.sigmoid(np.asarray(logit, dtype=np.float64))
+    squared_gradient = np.sum(np.asarray(logit_gradient, dtype=np.float64) ** 2, axis=-1)
+    return (d - target) * logit_laplacian + d * (1.0 - d) * squared_gradient
+
+
 # Gauss-Hermite nodes for E over N(0, 1). The Dirac-GAN integrands are sigmoids of
 # psi * sigma * eps, analytic up to poles at distance pi / (|psi| sigma) from the real axis,
 # so the error grows quickly with |psi| sigma. Measured for 128 nodes against 40-digit
@@ -317,75 +387,116 @@ def dirac_f_prime(t):
     return loss.sigmoid(-np.asarray(t, dtype=np.float64))
 
 
-def dirac_vector_field(theta, psi, sigma=0.0) -> tuple[np.ndarray, np.ndarray]:
-    """(v_theta, v_psi) = (-dL/dtheta, dL/dpsi) of the Dirac-GAN with instance noise of std
-    sigma; theta, psi, sigma broadcast together. The noise expectations are Gauss-Hermite
-    sums over the last axis:
+def _check_penalty(penalty: str, gamma) -> None:
+    """Raise unless penalty is one of PENALTIES, and gamma is 0 when it is 'none'."""
+    if penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
+    if penalty == "none" and np.any(np.asarray(gamma) != 0.0):
+        raise ValueError("gamma weights a penalty: choose one (r1, r2 or roth)")
+
+
+def dirac_vector_field(
+    theta, psi, sigma=0.0, penalty: str = "none", gamma=0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(v_theta, v_psi) = (-dL/dtheta, dL/dpsi - dP/dpsi) of the Dirac-GAN with instance
+    noise of std sigma and the discriminator penalty P (one of PENALTIES, weight gamma;
+    'none' needs gamma = 0); theta, psi, sigma and gamma broadcast together, and both
+    components have the broadcast shape. The noise expectations are Gauss-Hermite sums over
+    the last axis:
 
         v_theta = -E[psi f'(psi x~_fake)]
-        v_psi   =  E[x~_fake f'(psi x~_fake)] - E[x~_real f'(-psi x~_real)]
+        v_psi   =  E[x~_fake f'(psi x~_fake)] - E[x~_real f'(-psi x~_real)] - dP/dpsi
+
+    with dP/dpsi derived in the module docstring (gamma psi for R1 and R2).
     """
-    theta, psi, sigma = (np.asarray(a, dtype=np.float64)[..., None] for a in (theta, psi, sigma))
+    _check_penalty(penalty, gamma)
+    theta, psi, sigma, gamma = np.broadcast_arrays(
+        *(np.asarray(a, dtype=np.float64) for a in (theta, psi, sigma, gamma))
+    )  # one shape for both components, whatever gamma's
+    theta, psi, sigma = (a[..., None] for a in (theta, psi, sigma))
     x_fake = theta + sigma * _EPS_NODES  # (..., HERMITE_NODES)
     x_real = sigma * _EPS_NODES
-    v_theta = -np.sum(_EPS_WEIGHTS * psi * dirac_f_prime(psi * x_fake), axis=-1)
-    v_psi = np.sum(
-        _EPS_WEIGHTS
-        * (x_fake * dirac_f_prime(psi * x_fake) - x_real * dirac_f_prime(-psi * x_real)),
-        axis=-1,
-    )
-    return v_theta, v_psi
+    d_fake = dirac_f_prime(psi * x_fake)  # D(x~_fake), the 'b' of the module docstring
+    one_minus_d_real = dirac_f_prime(-psi * x_real)  # 1 - D(x~_real), its 'a'
+    v_theta = -np.sum(_EPS_WEIGHTS * psi * d_fake, axis=-1)
+    v_psi = np.sum(_EPS_WEIGHTS * (x_fake * d_fake - x_real * one_minus_d_real), axis=-1)
+    if penalty == "none":
+        return v_theta, v_psi
+    psi = psi[..., 0]
+    if penalty in ("r1", "r2"):
+        return v_theta, v_psi - gamma * psi
+    a, b = one_minus_d_real, d_fake
+    mass = np.sum(_EPS_WEIGHTS * (a**2 + b**2), axis=-1)  # E[w_real + w_fake]
+    # dP/dpsi = gamma psi mass + (gamma/2) psi^2 d(mass)/dpsi, and d(mass)/dpsi = 2 mass_slope.
+    mass_slope = np.sum(_EPS_WEIGHTS * (a**2 * (1 - a) * x_real - b**2 * (1 - b) * x_fake), axis=-1)
+    return v_theta, v_psi - gamma * psi * (mass + psi * mass_slope)
 
 
 DIRAC_F_PRIME_0 = 0.5  # f'(0) = sigmoid(0)
 DIRAC_F_SECOND_0 = -0.25  # f''(0) = -sigmoid(0) sigmoid(-0)
+# m = E[w_real + w_fake] at psi = 0, where D = 1/2 at every x: d^2P/dpsi^2 = gamma m there.
+DIRAC_PENALTY_MASS = {"none": 0.0, "r1": 1.0, "r2": 1.0, "roth": 2.0 * DIRAC_F_PRIME_0**2}
 
 
-def dirac_jacobian(sigma=0.0) -> np.ndarray:
+def dirac_jacobian(sigma=0.0, penalty: str = "none", gamma=0.0) -> np.ndarray:
     """(..., 2, 2): the Jacobian of the vector field at (0, 0), rows (v_theta, v_psi),
-    columns (theta, psi), in closed form."""
-    sigma = np.asarray(sigma, dtype=np.float64)
+    columns (theta, psi), in closed form: J_psi_psi = 2 f''(0) sigma^2 - m gamma (m from
+    DIRAC_PENALTY_MASS); sigma and gamma broadcast together."""
+    _check_penalty(penalty, gamma)
+    sigma, gamma = np.broadcast_arrays(
+        np.asarray(sigma, dtype=np.float64), np.asarray(gamma, dtype=np.float64)
+    )
     jacobian = np.zeros((*sigma.shape, 2, 2))
     jacobian[..., 0, 1] = -DIRAC_F_PRIME_0
     jacobian[..., 1, 0] = DIRAC_F_PRIME_0
-    jacobian[..., 1, 1] = 2.0 * DIRAC_F_SECOND_0 * sigma**2
+    jacobian[..., 1, 1] = 2.0 * DIRAC_F_SECOND_0 * sigma**2 - DIRAC_PENALTY_MASS[penalty] * gamma
     return jacobian
 
 
-def dirac_eigenvalues(sigma=0.0) -> np.ndarray:
-    """(..., 2) complex: f''(0) sigma^2 +- sqrt(f''(0)^2 sigma^4 - f'(0)^2), '+' first."""
-    centre = DIRAC_F_SECOND_0 * np.asarray(sigma, dtype=np.float64) ** 2
+def dirac_eigenvalues(sigma=0.0, penalty: str = "none", gamma=0.0) -> np.ndarray:
+    """(..., 2) complex: c +- sqrt(c^2 - f'(0)^2), '+' first, with c = J_psi_psi / 2 =
+    f''(0) sigma^2 - m gamma / 2 (the eigenvalues of [[0, -f'(0)], [f'(0), 2c]])."""
+    centre = dirac_jacobian(sigma, penalty, gamma)[..., 1, 1] / 2.0
     root = np.sqrt((centre**2 - DIRAC_F_PRIME_0**2).astype(np.complex128))
     return np.stack([centre + root, centre - root], axis=-1)
 
 
-def dirac_jacobian_numerical(sigma=0.0, h=1e-4) -> np.ndarray:
+def dirac_jacobian_numerical(sigma=0.0, h=1e-4, penalty: str = "none", gamma=0.0) -> np.ndarray:
     """(..., 2, 2): the Jacobian of `dirac_vector_field` at (0, 0) by central differences of
-    step h, rows (v_theta, v_psi), columns (theta, psi); broadcasts over sigma. The check on
-    `dirac_jacobian`, independent of its derivation: error about h^2 |v'''| / 6 + eps / h."""
+    step h, rows (v_theta, v_psi), columns (theta, psi); broadcasts over sigma and gamma. The
+    check on `dirac_jacobian`, independent of its derivation: error about
+    h^2 |v'''| / 6 + eps / h."""
     columns = []
     for d_theta, d_psi in ((h, 0.0), (0.0, h)):
-        plus = np.stack(dirac_vector_field(d_theta, d_psi, sigma), axis=-1)  # (..., 2)
-        minus = np.stack(dirac_vector_field(-d_theta, -d_psi, sigma), axis=-1)
-        columns.append((plus - minus) / (2.0 * h))
+        plus = np.stack(dirac_vector_field(d_theta, d_psi, sigma, penalty, gamma), axis=-1)
+        minus = np.stack(dirac_vector_field(-d_theta, -d_psi, sigma, penalty, gamma), axis=-1)
+        columns.append((plus - minus) / (2.0 * h))  # (..., 2) each
     return np.stack(columns, axis=-1)
 
 
 def dirac_trajectory(
-    theta0: float, psi0: float, sigma: float, step_size: float, n_steps: int, alternating: bool
+    theta0: float,
+    psi0: float,
+    sigma: float,
+    step_size: float,
+    n_steps: int,
+    alternating: bool,
+    penalty: str = "none",
+    gamma: float = 0.0,
 ) -> np.ndarray:
     """(n_steps + 1, 2): the path (theta, psi) of gradient descent on the game, from
-    (theta0, psi0), moving along h * v. Simultaneous: both players step from the same point.
-    Alternating: the discriminator steps first, then the generator from the new psi, the
-    order of reference/gan.py's training step."""
+    (theta0, psi0), moving along h * v (with the discriminator's penalty, if any).
+    Simultaneous: both players step from the same point. Alternating: the discriminator
+    steps first, then the generator from the new psi, the order of reference/gan.py's
+    training step."""
     path = np.empty((n_steps + 1, 2))
     path[0] = theta0, psi0
     theta, psi = theta0, psi0
     for k in range(1, n_steps + 1):
-        v_theta, v_psi = dirac_vector_field(theta, psi, sigma)
+        v_theta, v_psi = dirac_vector_field(theta, psi, sigma, penalty, gamma)
         psi_next = psi + step_size * float(v_psi)
         if alternating:
-            v_theta, _ = dirac_vector_field(theta, psi_next, sigma)
+            v_theta, _ = dirac_vector_field(theta, psi_next, sigma, penalty, gamma)
         theta = theta + step_size * float(v_theta)
         psi = psi_next
         path[k] = theta, psi
