@@ -9,11 +9,12 @@ accepting only RESUMABLE ones anew.
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from fast import device as fast_device
 from fast import gan as fast_gan
-from reference import checkpoint, gan, loss, noise
+from reference import checkpoint, gan, loss, noise, penalty
 from reference.data import DATASETS
 
 EXIT_BAD_ARGUMENTS, EXIT_NON_FINITE, EXIT_OUT_OF_MEMORY = 2, 3, 4
@@ -22,6 +23,7 @@ RESUMABLE = ("steps", "log_every", "checkpoint_every")  # what --resume may chan
 DEFAULTS = gan.GANConfig()
 # The options whose names differ from the configuration field they set.
 OPTION_OF_FIELD = {"sigma0": "--noise", "sigma0s": "--noise", "seeds": "--population"}
+PER_GAN_LISTS = ("noise", "gamma")  # the options that take one value per GAN, or one for all
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -39,8 +41,8 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_ARGUMENTS, f"run.py: error: {message.removeprefix('argument ')}\n")
 
 
-def noise_list(text: str) -> tuple[float, ...]:
-    """'0.1' or '0,0.05,0.1': one sigma0 per GAN, or one for all (GANConfig checks each)."""
+def number_list(text: str) -> tuple[float, ...]:
+    """'0.1' or '0,0.05,0.1': one value per GAN, or one for all (GANConfig checks each)."""
     try:
         return tuple(float(item) for item in text.split(","))
     except ValueError:
@@ -65,8 +67,8 @@ def make_parser() -> ArgumentParser:
         formatter_class=HelpFormatter,
     )
     # fmt: off
-    add = parser.add_argument_group("instance noise and label noise").add_argument
-    add("--noise", type=noise_list, default=(DEFAULTS.sigma0,), help="initial instance-noise "
+    add = parser.add_argument_group("instance noise, label noise and penalties").add_argument
+    add("--noise", type=number_list, default=(DEFAULTS.sigma0,), help="initial instance-noise "
         "std sigma0; 0 turns instance noise off. With --population P, P values (one per GAN, "
         "comma-separated) or one for all")
     add("--anneal", choices=noise.ANNEAL_SCHEDULES, default=DEFAULTS.anneal, help="how sigma "
@@ -76,6 +78,11 @@ def make_parser() -> ArgumentParser:
         help="one-sided label smoothing: the target of real labels (e.g. 0.9); 1 = none")
     add("--label-flip", type=float, default=DEFAULTS.label_flip,
         help="probability that each discriminator label is flipped")
+    add("--penalty", choices=penalty.PENALTIES, default=DEFAULTS.penalty, help="a gradient "
+        "penalty on D, instance noise's analytic cousin: r1 on real samples, r2 on fake ones "
+        "(Mescheder et al. 2018), roth (Roth et al. 2017); CPU only")
+    add("--gamma", type=number_list, default=(DEFAULTS.gamma,), help="the penalty's weight, "
+        "annealed by --anneal as sigma is; with --population P, P values or one for all")
     add = parser.add_argument_group("data, model and training").add_argument
     add("--dataset", choices=tuple(DATASETS), default=DEFAULTS.dataset, help="ring: 8 Gaussians "
         "on a circle; grid: 5x5 Gaussians; circle: a zero-width circle; ring3d: the ring in "
@@ -120,11 +127,13 @@ def parse(parser: ArgumentParser, argv: list[str]):
     args, resumed = parser.parse_args(argv), None
     if args.resume is not None:
         args, resumed = resume_arguments(parser, argv, args)
-    P, noises = args.population, args.noise
-    if len(noises) not in (1, P):
-        listed = ",".join(f"{value:g}" for value in noises)
-        parser.error(f"--noise: expected one value or one per GAN (--population {P}), got "
-                     f"{listed!r}")  # fmt: skip
+    P = args.population
+    for name in PER_GAN_LISTS:
+        values = getattr(args, name)
+        if len(values) not in (1, P):
+            listed = ",".join(f"{value:g}" for value in values)
+            parser.error(f"--{name}: expected one value or one per GAN (--population {P}), "
+                         f"got {listed!r}")  # fmt: skip
     if P > 1 and args.backend != "fast":
         parser.error(f"--population: {P} GANs need --backend fast")
     for name in ("log_every", "checkpoint_every"):
@@ -141,38 +150,47 @@ def parse(parser: ArgumentParser, argv: list[str]):
     if args.backend == "reference" and args.device == "gpu":
         parser.error("--device: gpu needs --backend fast")
     try:
-        args.device = "cpu" if args.backend == "reference" else fast_device.resolve(args.device)
+        args.device = "cpu" if args.backend == "reference" else fast_gan.resolve_device(
+            fast_gan.PopulationConfig(tuple(members)), args.device
+        )  # fmt: skip
     except fast_device.DeviceUnavailableError as unavailable:
         parser.error(f"--device: {unavailable}")
+    except gan.ConfigError as error:  # what the GPU cannot run
+        config_error(parser, error)
     if resumed is None:
         make_out(parser, args, members[0])
     return args, members, resumed
 
 
 def configure(parser: ArgumentParser, args) -> list[gan.GANConfig]:
-    """One GANConfig per GAN (GAN p: seed --seed + p, sigma0 --noise[p]); what GANConfig or
-    PopulationConfig rejects exits with status 2, naming the option."""
+    """One GANConfig per GAN (GAN p: seed --seed + p, sigma0 --noise[p], gamma --gamma[p]);
+    what GANConfig or PopulationConfig rejects exits with status 2, naming the option."""
     try:
         config = gan.GANConfig(
             dataset=args.dataset, steps=args.steps, batch=args.batch, hidden=args.hidden,
             latent=args.latent, lr=args.lr, d_steps=args.d_steps, sigma0=args.noise[0],
             anneal=args.anneal, anneal_steps=args.anneal_steps or args.steps,
             label_smoothing=args.label_smoothing, label_flip=args.label_flip,
-            generator_loss=args.generator_loss, seed=args.seed,
+            penalty=args.penalty, gamma=args.gamma[0], generator_loss=args.generator_loss,
+            seed=args.seed,
         )  # fmt: skip
         args.anneal_steps = config.anneal_steps
         if args.backend == "reference":
             return [config]
         P = args.population
-        seeds = tuple(config.seed + p for p in range(P))
-        population = fast_gan.PopulationConfig.seeded(
-            config, seeds, args.noise * (P // len(args.noise))
-        )
-        return [population.member(p) for p in range(P)]
+        sigma0s, gammas = (values * (P // len(values)) for values in (args.noise, args.gamma))
+        members = tuple(replace(config, seed=config.seed + p, sigma0=sigma0s[p], gamma=gammas[p])
+                        for p in range(P))  # fmt: skip
+        return list(fast_gan.PopulationConfig(members).members)
     except gan.ConfigError as error:
-        field = error.field
-        parser.error(f"{OPTION_OF_FIELD.get(field, '--' + field.replace('_', '-'))}: "
-                     f"{str(error).removeprefix(field + ': ')}")  # fmt: skip
+        config_error(parser, error)
+
+
+def config_error(parser: ArgumentParser, error: gan.ConfigError):
+    """Exit with status 2 and one line naming the option of the field GANConfig refused."""
+    field = error.field
+    parser.error(f"{OPTION_OF_FIELD.get(field, '--' + field.replace('_', '-'))}: "
+                 f"{str(error).removeprefix(field + ': ')}")  # fmt: skip
 
 
 def make_out(parser: ArgumentParser, args, config: gan.GANConfig) -> None:
@@ -180,6 +198,8 @@ def make_out(parser: ArgumentParser, args, config: gan.GANConfig) -> None:
     if taken); an --out that exists, or cannot be made, exits with status 2."""
     if args.out is None:
         stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.dataset}-noise{config.sigma0:g}"
+        if config.penalty != "none":
+            stem += f"-{config.penalty}{config.gamma:g}"
         args.out, count = Path("runs") / f"{stem}-seed{config.seed}", 1
         while args.out.exists():
             count += 1
@@ -215,7 +235,8 @@ def resume_arguments(parser: ArgumentParser, argv: list[str], given):
                          "changing it would change the run")  # fmt: skip
     args = argparse.Namespace(**stored | {name: getattr(given, name) for name in RESUMABLE
                                           if name in written})  # fmt: skip
-    args.noise, args.out, args.resume = tuple(args.noise), given.resume, given.resume
+    args.noise, args.gamma = tuple(args.noise), tuple(args.gamma)
+    args.out, args.resume = given.resume, given.resume
     if args.steps <= step:
         parser.error(f"--steps: the run in {str(given.resume)!r} has reached step {step}; "
                      f"give more to train on, got {args.steps}")  # fmt: skip

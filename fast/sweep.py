@@ -1,4 +1,4 @@
-"""python -m fast.sweep [--grid small|full|tiny] [--out FOLDER]: when does instance noise
+"""python -m fast.sweep [--grid small|full|penalties|tiny] [--out FOLDER]: when does instance noise
 stabilise training? Every method of a grid, over datasets, discriminator strengths and
 seeds, measured with the same networks, optimiser and budget.
 
@@ -37,7 +37,8 @@ import numpy as np
 from tqdm import tqdm
 
 from fast import gan as fast_gan
-from reference import checkpoint, gan, metrics
+from fast import metrics as fast_metrics
+from reference import checkpoint, gan
 from reference.checkpoint import write_atomically, write_csv
 
 STEPS = 3000
@@ -59,6 +60,13 @@ METHODS = {  # name -> the GANConfig fields that make it; the names the README's
     "label smoothing 0.9": {"label_smoothing": 0.9},
     "label flip 0.05": {"label_flip": 0.05},
     "label flip 0.1": {"label_flip": 0.1},
+    # instance noise's analytic cousins (reference/penalty.py); on the Dirac-GAN, r1 at gamma
+    # acts as noise at sigma = sqrt(2 gamma), roth as sigma = sqrt(gamma): the first of each
+    # pair matches sigma = 0.2, the second is ten times stronger
+    "R1 0.02": {"penalty": "r1", "gamma": 0.02},
+    "R1 0.2": {"penalty": "r1", "gamma": 0.2},
+    "Roth 0.04": {"penalty": "roth", "gamma": 0.04},
+    "Roth 0.4": {"penalty": "roth", "gamma": 0.4},
 }
 
 
@@ -85,21 +93,26 @@ GRIDS = {
         ),
         seeds=8,
     ),  # fmt: skip
-    "full": Grid(("ring", "grid", "circle", "ring3d"), (1, 5), tuple(METHODS), seeds=16),
+    "full": Grid(("ring", "grid", "circle", "ring3d"), (1, 5), tuple(METHODS)[:9], seeds=16),
+    # the small grid's datasets, strengths, seeds and budget, with the penalties as methods:
+    # its no-noise and noise rows are the small grid's, run for run
+    "penalties": Grid(("ring", "circle"), (1, 5), ("R1 0.02", "R1 0.2", "Roth 0.04", "Roth 0.4"),
+                      seeds=8),  # fmt: skip
     # for the tests and a first look: every part of the machinery in seconds
     "tiny": Grid(
         ("ring", "circle"),
         (1, 2),
-        ("no noise", "instance noise 0.2", "annealed 0.2 -> 0.1, linear", "label flip 0.1"),
+        ("no noise", "instance noise 0.2", "annealed 0.2 -> 0.1, linear", "label flip 0.1",
+         "Roth 0.4"),
         seeds=2,
         base=gan.GANConfig(steps=400, batch=32, hidden=16),
     ),  # fmt: skip
 }
 RUN_COLUMNS = ("dataset", "d_steps", "method", "seed", "sigma0", "anneal", "anneal_steps",
-               "label_smoothing", "label_flip", "steps", "batch", "hidden", "latent", "lr",
-               "modes_captured", "modes_total", "high_quality_fraction", "reverse_kl",
-               "energy_distance", "final_loss_D", "final_loss_G", "diverged", "collapsed",
-               "block_seconds")  # fmt: skip
+               "label_smoothing", "label_flip", "penalty", "gamma", "steps", "batch", "hidden",
+               "latent", "lr", "modes_captured", "modes_total", "high_quality_fraction",
+               "reverse_kl", "energy_distance", "final_loss_D", "final_loss_G", "diverged",
+               "collapsed", "block_seconds")  # fmt: skip
 METRICS = ("modes_captured", "high_quality_fraction", "reverse_kl", "energy_distance")
 CHECKPOINT_EVERY = 500
 WILSON_Z = 1.959963984540054  # the normal quantile of a two-sided 95% interval
@@ -150,10 +163,10 @@ def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | No
 
 def evaluate_block(runs, arrays: dict, last: dict, seconds: float) -> list[dict]:
     """One row per run of a block (RUN_COLUMNS). A run whose parameters or final losses are
-    not finite diverged, and has no metrics."""
-    rows = []
+    not finite diverged, and has no metrics; the others are evaluated together, as one
+    population (fast/metrics.py: each run's metrics are those of run.py's single run)."""
+    rows, finished = [], []
     for p, (method, config) in enumerate(runs):
-        theta_G = arrays["theta_G"][p].astype(np.float64)
         finals = float(last["loss_D"][p]), float(last["loss_G"][p])
         parameters = (arrays[name][p] for name in ("theta_G", "theta_D"))
         diverged = not (all(np.isfinite(theta).all() for theta in parameters)
@@ -161,11 +174,15 @@ def evaluate_block(runs, arrays: dict, last: dict, seconds: float) -> list[dict]
         row = {name: value for name, value in asdict(config).items() if name in RUN_COLUMNS}
         row |= {"method": method, "final_loss_D": finals[0], "final_loss_G": finals[1],
                 "diverged": diverged, "block_seconds": round(seconds, 1)}  # fmt: skip
-        if not diverged:
-            result, _, _ = metrics.evaluate_generator(config, theta_G)
-            row |= {name: result[name] for name in (*METRICS, "modes_total")}
-        row["collapsed"] = not diverged and row["modes_captured"] <= 1
         rows.append(row)
+        finished += [] if diverged else [p]
+    if finished:
+        population = fast_gan.PopulationConfig(tuple(runs[p][1] for p in finished))
+        results, _, _ = fast_metrics.evaluate_generator(population, arrays["theta_G"][finished])
+        for p, result in zip(finished, results, strict=True):
+            rows[p] |= {name: result[name] for name in (*METRICS, "modes_total")}
+    for row in rows:
+        row["collapsed"] = not row["diverged"] and row["modes_captured"] <= 1
     return rows
 
 
@@ -236,7 +253,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                             "same command continues an interrupted sweep.")  # fmt: skip
     parser.add_argument("--grid", choices=tuple(GRIDS), default="small",
                         help="small: 2 datasets x 2 D strengths x 6 methods x 8 seeds; "
-                        "full: 4 x 2 x 9 x 16; tiny: seconds, for the tests")  # fmt: skip
+                        "full: 4 x 2 x 9 x 16; penalties: the small grid with R1 and Roth's "
+                        "penalty as its 4 methods; tiny: seconds, for the tests")  # fmt: skip
     parser.add_argument("--out", type=Path, metavar="FOLDER",
                         help="where the sweep writes (default: runs/sweep-GRID)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -247,6 +265,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if recorded.exists():
         try:
             previous = json.loads(recorded.read_text())
+            # a field GANConfig gained since, at its default, is the old run unchanged
+            previous["grid"]["base"] = asdict(gan.GANConfig()) | previous["grid"]["base"]
             same = previous["grid"] == json.loads(json.dumps(asdict(GRIDS[args.grid])))
         except (ValueError, KeyError, TypeError) as error:  # damaged, or not a sweep's
             parser.error(f"--out: {recorded} is not a readable sweep record ({error!r})")
