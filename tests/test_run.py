@@ -95,6 +95,8 @@ def test_every_dataset_runs_and_plots(tmp_path, name):
         ("--generator-loss", "wasserstein"),
         ("--device", "tpu"),
         ("--backend", "torch"),
+        ("--penalty", "wgan-gp"),
+        ("--gamma", "0.1"),  # a weight without a penalty
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, option, value):
@@ -166,7 +168,7 @@ def test_help_documents_every_option_the_issue_names():
     actions = {option: action for action in parser._actions for option in action.option_strings}
     named = "noise anneal anneal-steps label-smoothing label-flip dataset steps batch hidden latent"
     for name in [*named.split(), "lr", "d-steps", "generator-loss", "seed", "out", "backend",
-                 "device", "population"]:  # fmt: skip
+                 "device", "population", "penalty", "gamma"]:  # fmt: skip
         assert actions[f"--{name}"].help, name
     assert all(action.help for action in parser._actions)
 
@@ -178,6 +180,10 @@ def test_help_documents_every_option_the_issue_names():
         (["--population", "2", "--backend", "reference"], "--population"),
         (["--device", "gpu", "--backend", "reference"], "--device"),
         (["--population", "2", "--seed", str(2**64 - 1)], "--seed"),
+        (["--penalty", "r1", "--gamma", "-1"], "--gamma"),
+        (["--penalty", "roth", "--gamma", "nan"], "--gamma"),
+        (["--penalty", "r1", "--gamma", "0.1,0.2", "--population", "3"], "--gamma"),
+        (["--penalty", "r2", "--gamma", "1", "--device", "gpu"], "--penalty"),
     ],
 )
 def test_bad_population_options_exit_2_with_one_line(tmp_path, capsys, args, option):
