@@ -180,20 +180,29 @@ def _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results,
                    settings.beta2, settings.eps, corrections[S, 0], corrections[S, 1])  # fmt: skip
 
 
+@njit(cache=True, error_model="numpy")
+def _step_serial(step, sigma, gamma, keys, corrections, nets, d, g, results, scratch, sampler,
+                 layout_G, layout_D2, layout_D1, settings):  # fmt: skip
+    """Every GAN's step, one after another on this thread: at P = 1 a parallel region would
+    cost more than it saves (and on a loaded machine wait for a core), and compiling one
+    costs a first run seconds."""
+    for p in range(keys.shape[0]):
+        _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scratch,
+                      sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
-def _step_population(parallel, step, sigma, gamma, keys, corrections, nets, d, g, results,
-                     scratch, sampler, layout_G, layout_D2, layout_D1, settings):  # fmt: skip
-    """Every GAN's step: one GAN per thread when parallel (BLAS then runs single-threaded
-    inside each), else one after another on this thread, which at P = 1 starts no parallel
-    region (it would cost more than it saves, and on a loaded machine wait for a core)."""
-    if parallel:
-        for p in prange(keys.shape[0]):
-            _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results,
-                          scratch, sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
-    else:
-        for p in range(keys.shape[0]):
-            _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results,
-                          scratch, sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
+def _step_parallel(step, sigma, gamma, keys, corrections, nets, d, g, results, scratch,
+                   sampler, layout_G, layout_D2, layout_D1, settings):  # fmt: skip
+    """Every GAN's step, one GAN per thread (BLAS runs single-threaded inside each)."""
+    for p in prange(keys.shape[0]):
+        _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scratch,
+                      sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
+
+
+def _step_function(population: int):
+    """The compiled step a population of this size runs."""
+    return _step_parallel if population > 1 else _step_serial
 
 
 @functools.cache
@@ -304,9 +313,10 @@ def train_step(config, state, step: int, sigma, gamma) -> tuple[dict, Mapping]:
                     state.adam_D.m, state.adam_D.v)  # fmt: skip
     corrections = optim.step_corrections(base.beta1, base.beta2, S, state.adam_D.t, state.adam_G.t)
     device.single_threaded_blas()
-    _step_population(config.population > 1, step, np.asarray(sigma, np.float32),
-                     np.asarray(gamma, np.float32), state.keys, corrections, nets, d, g, results,
-                     _scratch(config, state), *_tables_of(config, state))  # fmt: skip
+    _step_function(config.population)(
+        step, np.asarray(sigma, np.float32), np.asarray(gamma, np.float32), state.keys,
+        corrections, nets, d, g, results, _scratch(config, state), *_tables_of(config, state),
+    )  # fmt: skip
     state.adam_D.t += S
     state.adam_G.t += 1
     record = {
@@ -322,11 +332,12 @@ def train_step(config, state, step: int, sigma, gamma) -> tuple[dict, Mapping]:
     return record, LazyViews(views, (d, g, results))
 
 
-def compiled() -> bool:
-    """Whether Numba's on-disk cache already holds the step's machine code, so that the
-    first step of a run takes milliseconds, not the ~10 s of compiling it."""
+def compiled(population: int) -> bool:
+    """Whether Numba's on-disk cache already holds the machine code of the step a
+    population of this size runs, so that the first step of a run takes milliseconds, not
+    the seconds of compiling it."""
     try:  # Numba's cache keeps this private; without a cache (NUMBA_DISABLE_JIT) say yes
-        return os.path.exists(_step_population._cache._cache_file._index_path)
+        return os.path.exists(_step_function(population)._cache._cache_file._index_path)
     except AttributeError:
         return True
 
