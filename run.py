@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from fast import metrics as fast_metrics
+from fast.gan import PopulationConfig
 from fast.options import (
     EXIT_NON_FINITE,
     EXIT_OUT_OF_MEMORY,
@@ -45,7 +47,8 @@ from reference.checkpoint import write_atomically
 HISTORY_COLUMNS = ("step", "sigma", "loss_D", "loss_G", "D_real", "D_fake")
 METRIC_NAMES = ("modes_captured", "modes_total", "high_quality_fraction", "reverse_kl",
                 "energy_distance")  # fmt: skip
-POPULATION_COLUMNS = ("gan", "seed", "noise", *METRIC_NAMES, "final_loss_D", "final_loss_G")
+POPULATION_COLUMNS = ("gan", "seed", "noise", "gamma", *METRIC_NAMES, "final_loss_D",
+                      "final_loss_G")  # fmt: skip
 
 
 def start_training(args, members: list[gan.GANConfig], resumed):
@@ -67,7 +70,7 @@ def start_training(args, members: list[gan.GANConfig], resumed):
         state = fast_gan.init_state(population, args.device)
     else:
         state = fast_gan.load_state(population, arrays, args.device)
-    if args.device == "cpu" and not fused_step_cpu.compiled():
+    if args.device == "cpu" and not fused_step_cpu.compiled(args.population):
         print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
     return lambda: fast_gan.state_arrays(state), start, fast_gan.train(population, state, start)
 
@@ -142,30 +145,41 @@ def run(args, members: list[gan.GANConfig], resumed, stop: checkpoint.StopReques
     if "error" not in summary:
         if reached < config.steps:
             summary["interrupted_at"] = reached
-        summary |= evaluate(members, arrays_of(), last, folder)
+        summary["training_seconds"] = time.perf_counter() - started
+        summary |= evaluate(args.backend, members, arrays_of(), last, folder)
     return summary | {"seconds": time.perf_counter() - started}
 
 
-def evaluate(members: list[gan.GANConfig], arrays: dict, last, folder: Path) -> dict:
-    """Score every GAN's generator; write samples.png (one GAN) or population.csv. Returns
-    what metrics.json adds: the metrics and final losses, or the per-GAN rows."""
+def evaluate(backend: str, members: list[gan.GANConfig], arrays: dict, last, folder: Path) -> dict:
+    """Score every GAN's generator: the fast backend's all at once (fast/metrics.py, which
+    gives GAN p of a population its single run's metrics bit for bit), the reference's with
+    reference/metrics.py; write samples.png (one GAN) or population.csv. Returns what
+    metrics.json adds: the metrics and final losses, or the per-GAN rows, and the seconds
+    the metrics took."""
     theta_G, theta_D = (arrays[name].astype(np.float64) for name in ("theta_G", "theta_D"))
-    rows = []
-    for p, member in enumerate(members):
-        result, x_real, x_fake = metrics.evaluate_generator(member, theta_G[p])
-        rows.append({"gan": p, "seed": member.seed, "noise": member.sigma0}
-                    | {name: result[name] for name in METRIC_NAMES}
-                    | {"final_loss_D": float(last["loss_D"][p]),
-                       "final_loss_G": float(last["loss_G"][p])})  # fmt: skip
+    started = time.perf_counter()
+    if backend == "fast":
+        population = PopulationConfig(tuple(members))
+        results, x_real, x_fake = fast_metrics.evaluate_generator(population, theta_G)
+    else:
+        (member,) = members
+        result, x_real, x_fake = metrics.evaluate_generator(member, theta_G[0])
+        results, x_real, x_fake = [result], x_real[None], x_fake[None]
+    seconds = {"evaluation_seconds": time.perf_counter() - started}
+    rows = [{"gan": p, "seed": member.seed, "noise": member.sigma0, "gamma": member.gamma}
+            | {name: result[name] for name in METRIC_NAMES}
+            | {"final_loss_D": float(last["loss_D"][p]), "final_loss_G": float(last["loss_G"][p])}
+            for p, (member, result) in enumerate(zip(members, results, strict=True))]  # fmt: skip
     if len(members) == 1:
         with open(folder / "history.csv", newline="") as file:  # every logged row, resumed too
             history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
         write_atomically(folder / "samples.png", lambda path: samples.plot(
-            members[0], history, theta_D[0], x_real, x_fake, result, path))  # fmt: skip
-        return result | {name: rows[0][name] for name in ("final_loss_D", "final_loss_G")}
+            members[0], history, theta_D[0], x_real[0], x_fake[0], results[0], path))  # fmt: skip
+        finals = {name: rows[0][name] for name in ("final_loss_D", "final_loss_G")}
+        return results[0] | finals | seconds
 
     checkpoint.write_csv(folder / "population.csv", POPULATION_COLUMNS, rows)
-    return {"noise_levels": metrics.summary_by_noise_level(rows), "gans": rows}
+    return {"noise_levels": metrics.summary_by_noise_level(rows), "gans": rows} | seconds
 
 
 def report(args, summary: dict) -> None:
@@ -173,11 +187,15 @@ def report(args, summary: dict) -> None:
     figure = "population.csv" if args.population > 1 else "samples.png"
     names = f"{{{figure},metrics.json,history.csv,checkpoint.npz}}"
     for level in summary.get("noise_levels", []):
-        print(f"noise {level['noise']:g}: {level['gans']} GAN(s), "
+        weight = f", gamma {level['gamma']:g}" if args.penalty != "none" else ""
+        print(f"noise {level['noise']:g}{weight}: {level['gans']} GAN(s), "
               f"{100 * level['all_modes_fraction']:.0f}% cover every mode, mean high-quality "
               f"fraction {level['mean_high_quality_fraction']:.3f}, mean reverse KL "
               f"{level['mean_reverse_kl']:.4f}")  # fmt: skip
     if args.population > 1:
+        evaluation, training = summary["evaluation_seconds"], summary["training_seconds"]
+        print(f"evaluation: {evaluation:.1f} s, {100 * evaluation / training:.1f}% of "
+              f"training's {training:.1f} s")  # fmt: skip
         print(f"{args.population} GANs on {args.device}; {summary['seconds']:.1f} s; "
               f"wrote {args.out}/{names}")  # fmt: skip
         return

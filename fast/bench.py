@@ -1,38 +1,60 @@
-"""python -m fast.bench [--json FILE]: one training step of the standard configuration,
-timed side by side for every implementation available here, in one run.
+"""python -m fast.bench [--rounds R] [--repeats N] [--device all|cpu|gpu] [--json FILE]: one
+training step of the standard configuration, timed side by side for every implementation
+available here, in rounds, so that other work on the machine shows as spread, not as a
+wrong ratio.
 
 The standard configuration: `ring` data, latent 8, two hidden layers of 128 in each network
 (ReLU in G, LeakyReLU 0.2 in D), batch 256 real + 256 fake, Adam, sigma = 0.1, one D step
-and one G step. Rows (one per implementation, device and population size P):
+and one G step. Rows (one per implementation, device and population size P), each with the
+threads it is given before every turn:
 
-    reference     the float64 NumPy reference, P = 1
+    reference     the float64 NumPy reference, P = 1; NumPy's OpenBLAS, one thread per core
     fast          fast.gan.train_step, P GANs at once (CPU: P in {1, 16}, plus the
                   'composed' variant: the public kernels one stage at a time; GPU: P in
                   {1, 64, 1024}, each as three variants: train_step, GraphStep eager over
                   preallocated buffers ('preallocated'), and GraphStep replayed as one
-                  CUDA graph ('graph'))
+                  CUDA graph ('graph')); on the CPU one GAN per Numba thread (the fused
+                  step at P = 1: one thread), each GAN's GEMMs on SciPy's OpenBLAS with
+                  one thread
     torch         the same networks, loss, noise and Adam written in plain PyTorch eager
-                  (only if torch imports; its fastest Adam: fused, else foreach)
+                  (only if torch imports; its fastest Adam: fused, else foreach); torch's
+                  intra-op pool, one thread per core
     matmuls-only  the fast step's GEMMs alone, same shapes and threading, no elementwise
                   work: the BLAS limit of this design
+    sgemm         (CPU) a plain float32 GEMM on the fast path's BLAS and threading (Numba's
+                  np.dot, one OpenBLAS thread per GEMM): the step's largest shape, alone
+                  and one per Numba thread at once, and a 1024^3 one alone: the peak that
+                  the GEMM GFLOP/s column, matmuls-only's above all, is to be judged by
 
-Every figure is the median over repeats of a block of steps, after warm-up steps that
-exclude JIT compilation, with the device synchronised before the clock is read. The
-table gives steps per second (a step advances all P GANs), GAN-steps per second, the GEMM
-GFLOP/s that implies and each row's ratio to the reference and to fast at P = 1; --json
-also records the device, library versions, the BLAS and its OPENBLAS_* settings. GPU rows
-also carry the GPU's name and that GFLOP/s as a fraction of its FP32 (no tensor core, no
-TF32) peak. --device gpu runs only the reference and the GPU rows.
+Timing. Every row is built and warmed up first (JIT compilation, caches, cuBLAS handles,
+CUDA graph capture), outside every figure. Then come R rounds: in round r every row has one
+turn, the rows in their order rotated by r. A turn sets the row's threads, waits SETTLE_S
+for the previous row's idle threads to stop spinning, takes one untimed step, then times
+N blocks of consecutive steps, the device synchronised before each reading of the clock;
+the turn's figure is its median block. Per row the table gives the median over rounds and
+their min-max; each ratio (to the reference, and to fast at P = 1 on the same device) is
+formed within a round, between rows timed in that round, and reported as its median over
+rounds. The load average is read before the rows are built and after the last round, and
+printed; one line warns when any row's rounds spread by more than SPREAD_WARNING of its
+median. --json records every round's figures, the load averages and the environment
+(device, library versions, the BLAS and its OPENBLAS_* settings). GPU rows also carry the
+GPU's name and their GEMM GFLOP/s as a fraction of its FP32 (no tensor core, no TF32)
+peak. --device gpu runs only the reference and the GPU rows.
 """
 
 import argparse
+import ctypes
+import functools
+import glob
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
-from functools import partial
+from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -47,6 +69,13 @@ STANDARD = reference_gan.GANConfig(sigma0=0.1)
 CPU_POPULATIONS = (1, 16)
 GPU_POPULATIONS = (1, 64, 1024)
 SEED = 0
+CORES = os.cpu_count() or 1
+# OpenBLAS's idle workers spin for 2**28 cycles (OPENBLAS_THREAD_TIMEOUT's default, about
+# 0.1 s) before they sleep, libgomp's (torch's) for 300,000 spins: a row timed straight
+# after another would share the cores with them.
+SETTLE_S = 0.25
+SPREAD_WARNING = 0.2  # of a row's median over rounds
+SGEMM_LARGE = 1024
 
 
 def gemm_flops_per_gan_step(config: reference_gan.GANConfig) -> int:
@@ -73,33 +102,99 @@ def synchronize(where: str) -> None:
         cupy.cuda.runtime.deviceSynchronize()
 
 
-def seconds_per_step(
-    step: Callable[[int], object], where: str, warmup: int, repeats: int, block: int
-) -> float:
-    """Median over `repeats` of the mean time of `block` consecutive steps, after `warmup`
-    steps (JIT compilation, cuBLAS handles, caches)."""
-    for s in range(warmup):
-        step(s)
-    synchronize(where)
+@dataclass
+class Row:
+    """One implementation to time: step(s) advances it by one step (s its index), a timed
+    block is `block` steps of `flops` GEMM FLOPs each, and set_threads() sizes the thread
+    pools it uses, as `threads` says, before each of its turns. `fields` (variant, adam,
+    shape, gpu) go into its results; `seconds` gets each round's seconds per step."""
+
+    impl: str
+    device: str
+    population: int
+    step: Callable[[int], object]
+    block: int
+    flops: float
+    threads: str
+    set_threads: Callable[[], object]
+    fields: dict = field(default_factory=dict)
+    next_step: int = 0
+    seconds: list[float] = field(default_factory=list)
+
+    def run(self, steps: int) -> None:
+        """`steps` consecutive steps, the device synchronised after the last."""
+        for _ in range(steps):
+            self.step(self.next_step)
+            self.next_step += 1
+        synchronize(self.device)
+
+
+def warmed_up(row: Row, steps: int) -> Row:
+    """The row after `steps` untimed steps (JIT compilation, cuBLAS handles, caches)."""
+    row.set_threads()
+    row.run(steps)
+    return row
+
+
+def time_turn(row: Row, repeats: int) -> float:
+    """One round's figure for a row: the median over `repeats` blocks of the mean seconds
+    per step of a block, after its threads are set, SETTLE_S and one untimed step."""
+    row.set_threads()
+    time.sleep(SETTLE_S)
+    row.run(1)
     times = []
-    for r in range(repeats):
+    for _ in range(repeats):
         start = time.perf_counter()
-        for s in range(block):
-            step(warmup + r * block + s)
-        synchronize(where)
-        times.append((time.perf_counter() - start) / block)
+        row.run(row.block)
+        times.append((time.perf_counter() - start) / row.block)
     return float(np.median(times))
 
 
-def row(impl: str, where: str, population: int, seconds: float, config) -> dict:
-    return {
-        "impl": impl,
-        "device": where,
-        "population": population,
-        "steps_per_s": 1.0 / seconds,
-        "gan_steps_per_s": population / seconds,
-        "gemm_gflops": population * gemm_flops_per_gan_step(config) / seconds / 1e9,
-    }
+def run_rounds(rows: list[Row], rounds: int, repeats: int) -> None:
+    """Every row once per round, in the order rotated by the round, so that no row always
+    follows the same one or always comes first."""
+    for r in range(rounds):
+        for row in rows[r % len(rows) :] + rows[: r % len(rows)]:
+            row.seconds.append(time_turn(row, repeats))
+        print(f"round {r + 1} of {rounds} done", file=sys.stderr, flush=True)
+
+
+@functools.cache
+def _numpy_blas_set_num_threads():
+    """NumPy's own OpenBLAS's set_num_threads (a copy apart from SciPy's, which Numba calls),
+    found the way fast.device finds SciPy's; None where it cannot be found."""
+    folder = os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs")
+    for path in glob.glob(os.path.join(folder, "*openblas*")):
+        lib = ctypes.CDLL(path)
+        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
+                     "scipy_openblas_set_num_threads", "openblas_set_num_threads"):  # fmt: skip
+            if hasattr(lib, name):
+                return getattr(lib, name)
+    return None
+
+
+def reference_threads() -> tuple[str, Callable[[], object]]:
+    """(described, setter): NumPy's OpenBLAS, one thread per core, as NumPy starts it."""
+    setter = _numpy_blas_set_num_threads()
+    if setter is None:
+        return "NumPy BLAS, default", leave_threads
+    return f"NumPy BLAS x{CORES}", functools.partial(setter, CORES)
+
+
+def fast_threads() -> None:
+    """The fast CPU path's threading: Numba's threads over the GANs, one BLAS thread each."""
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    device.single_threaded_blas()
+
+
+def fast_described(parallel: bool) -> str:
+    threads = numba.config.NUMBA_NUM_THREADS
+    return f"Numba x{threads}, BLAS x1" if parallel else "1 thread, BLAS x1"
+
+
+def leave_threads() -> None:
+    """For a row with no thread pool of its own to size: a GPU row, or a reference whose
+    NumPy BLAS cannot be found (it then runs as NumPy starts it)."""
 
 
 def population_config(config, population: int) -> fast_gan.PopulationConfig:
@@ -108,22 +203,32 @@ def population_config(config, population: int) -> fast_gan.PopulationConfig:
     )
 
 
-def measure_reference(config, repeats: int) -> dict:
+def training_row(impl, where, population, step, block, threads, set_threads, config) -> Row:
+    return Row(impl, where, population, step, block,
+               population * gemm_flops_per_gan_step(config), threads, set_threads)  # fmt: skip
+
+
+def reference_row(config) -> Row:
     state = reference_gan.init_state(config)
-    seconds = seconds_per_step(
-        lambda s: reference_gan.train_step(config, state, s), "cpu", 2, repeats, 2
-    )
-    return row("reference", "cpu", 1, seconds, config)
+    threads, set_threads = reference_threads()
+    step = functools.partial(reference_gan.train_step, config, state)
+    return warmed_up(training_row("reference", "cpu", 1, step, 2, threads, set_threads, config), 2)
 
 
-def measure_fast(config, where: str, population: int, repeats: int) -> dict:
+def fast_row(config, where: str, population: int) -> Row:
+    """fast.gan.train_step: on the CPU the fused step (one thread at P = 1)."""
     pop = population_config(config, population)
     state = fast_gan.init_state(pop, where)
-    seconds = seconds_per_step(lambda s: fast_gan.train_step(pop, state, s), where, 5, repeats, 10)
-    return row("fast", where, population, seconds, config)
+    if where == "gpu":
+        threads, set_threads = "GPU", leave_threads
+    else:
+        threads, set_threads = fast_described(population > 1), fast_threads
+    step = functools.partial(fast_gan.train_step, pop, state)
+    return warmed_up(training_row("fast", where, population, step, 10, threads, set_threads,
+                                  config), 5)  # fmt: skip
 
 
-def measure_composed_cpu(config, population: int, repeats: int) -> dict:
+def composed_row(config, population: int) -> Row:
     """fast's readable version on the CPU, the composition of its public kernels
     (fast.gan.discriminator_substep and generator_substep, one Numba kernel per stage), to
     set against the fused step of the 'fast' rows, which computes the same bits."""
@@ -131,14 +236,16 @@ def measure_composed_cpu(config, population: int, repeats: int) -> dict:
     state = fast_gan.init_state(pop, "cpu")
 
     def step(s):
-        sigma = pop.sigma(s)
+        sigma, gamma = pop.sigma(s), pop.gamma_at(s)
         for substep in range(config.d_steps):
             rng = SubstepRandom(state.keys, s, substep)
-            fast_gan.discriminator_substep(pop, state, rng, sigma)
+            fast_gan.discriminator_substep(pop, state, rng, sigma, gamma)
         fast_gan.generator_substep(pop, state, SubstepRandom(state.keys, s, config.d_steps), sigma)
 
-    seconds = seconds_per_step(step, "cpu", 5, repeats, 10)
-    return {**row("fast", "cpu", population, seconds, config), "variant": "composed"}
+    row = training_row("fast", "cpu", population, step, 10, fast_described(True), fast_threads,
+                       config)  # fmt: skip
+    row.fields["variant"] = "composed"
+    return warmed_up(row, 5)
 
 
 @njit(error_model="numpy")
@@ -193,11 +300,11 @@ def _matmuls_only_parallel(G, D, z, x, d_steps):
         _matmuls_one(p, G, D, z, x, d_steps)
 
 
-def measure_matmuls_only(config, where: str, population: int, repeats: int) -> dict:
+def matmuls_only_row(config, where: str, population: int) -> Row:
     """The fast step's GEMMs alone, threaded as the fast step is (serial at P = 1, one GAN
     per thread above, BLAS single-threaded)."""
     if where == "gpu":
-        return _measure_matmuls_only_gpu(config, population, repeats)
+        return _matmuls_only_gpu_row(config, population)
     spec_G, spec_D = config.generator_spec(), config.discriminator_spec()
     B, P = config.batch, population
     widest = max(*spec_G.sizes, *spec_D.sizes)
@@ -216,17 +323,52 @@ def measure_matmuls_only(config, where: str, population: int, repeats: int) -> d
     kernel = _matmuls_only_parallel if P > 1 else _matmuls_only_serial
 
     def step(_):
-        device.single_threaded_blas()
         kernel(G, D, z, x, config.d_steps)
 
-    seconds = seconds_per_step(step, "cpu", 5, repeats, 10)
-    return row("matmuls-only", "cpu", P, seconds, config)
+    return warmed_up(training_row("matmuls-only", "cpu", P, step, 10, fast_described(P > 1),
+                                  fast_threads, config), 5)  # fmt: skip
 
 
-def measure_torch(config, where: str, repeats: int) -> dict | None:
+@njit(cache=True, error_model="numpy")
+def _sgemm_serial(a, b, c):
+    for t in range(a.shape[0]):
+        np.dot(a[t], b[t], c[t])
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _sgemm_parallel(a, b, c):
+    for t in prange(a.shape[0]):
+        np.dot(a[t], b[t], c[t])
+
+
+def sgemm_row(m: int, k: int, n: int, gemms: int, block: int) -> Row:
+    """`gemms` float32 GEMMs c[t] = a[t] @ b[t], (m, k) @ (k, n), at once, each on one
+    OpenBLAS thread, threaded as matmuls-only is (one call with no parallel region for a
+    single GEMM, one GEMM per Numba thread above): the fast path's BLAS and threading, with
+    nothing else around them."""
+    a, b = np.ones((gemms, m, k), np.float32), np.ones((gemms, k, n), np.float32)
+    c = np.empty((gemms, m, n), np.float32)
+    kernel = _sgemm_parallel if gemms > 1 else _sgemm_serial
+    row = Row("sgemm", "cpu", gemms, lambda _: kernel(a, b, c), block, gemms * 2 * m * k * n,
+              fast_described(gemms > 1), fast_threads, {"shape": f"{m}x{k} @ {k}x{n}"})  # fmt: skip
+    return warmed_up(row, 3)
+
+
+def sgemm_rows(config) -> list[Row]:
+    """The step's largest GEMM, D's hidden layer on 2B rows, alone and one per Numba thread,
+    and a large square one alone, where OpenBLAS reaches its peak."""
+    m, h, threads = 2 * config.batch, config.hidden, numba.config.NUMBA_NUM_THREADS
+    # blocks of 10 to 20 ms, as the training rows' (the small GEMM takes about 0.15 ms, the
+    # large one 20 ms), so that one lost time slice moves a block by a fraction, not a multiple
+    return [sgemm_row(m, h, h, 1, 100), sgemm_row(m, h, h, threads, 100),
+            sgemm_row(SGEMM_LARGE, SGEMM_LARGE, SGEMM_LARGE, 1, 1)]  # fmt: skip
+
+
+def torch_row(config, where: str) -> Row | None:
     """The same step in plain PyTorch eager: the same networks and initial parameters, the
     ring's mixture sampled with torch's own generator, instance noise on real and fake, the
-    logistic loss, Adam (fused where this torch has it, else foreach). None without torch."""
+    logistic loss, Adam (fused where this torch has it, else foreach); on the CPU torch's
+    intra-op pool, one thread per core. None without torch."""
     try:
         import torch
     except ImportError:
@@ -281,20 +423,22 @@ def measure_torch(config, where: str, repeats: int) -> dict | None:
         loss_G.backward(inputs=list(G.parameters()))  # D's weight gradients are not needed
         opt_G.step()
 
-    seconds = seconds_per_step(step, where, 5, repeats, 10)
-    return row("torch", where, 1, seconds, config) | {"adam": adam}
+    if where == "gpu":
+        threads, set_threads = "GPU", leave_threads
+    else:
+        threads, set_threads = f"torch x{CORES}", functools.partial(torch.set_num_threads, CORES)
+    row = training_row("torch", where, 1, step, 10, threads, set_threads, config)
+    row.fields["adam"] = adam
+    return warmed_up(row, 5)
 
 
 def environment(config) -> dict:
     """What the numbers depend on: the machine, the libraries, the BLAS and its settings."""
-    import numba
     import scipy
 
     env = {
         "device": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        # other work on the machine slows every row, the multithreaded ones most
-        "load_average_1_5_15_min": os.getloadavg(),
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -333,62 +477,55 @@ def _blas_name() -> dict:
     }
 
 
-def measure_all(
-    config, repeats: int, populations_gpu: tuple[int, ...], where: str = "all"
-) -> list[dict]:
-    """where: 'all' (the CPU rows, then the GPU's if there is one), 'cpu' or 'gpu'; the
-    reference row always comes first, as every ratio's baseline."""
-    rows = [measure_reference(config, repeats)]
+def build_rows(config, populations_gpu: tuple[int, ...], where: str = "all") -> list[Row]:
+    """Every row, built and warmed up. where: 'all' (the CPU rows, then the GPU's if there
+    is one), 'cpu' or 'gpu'; the reference row always comes first, as every ratio's
+    baseline."""
+    rows = [reference_row(config)]
     if where in ("all", "cpu"):
-        rows += [measure_fast(config, "cpu", P, repeats) for P in CPU_POPULATIONS]
-        rows += [measure_composed_cpu(config, P, repeats) for P in CPU_POPULATIONS]
-        torch_row = measure_torch(config, "cpu", repeats)
-        rows += [torch_row] if torch_row else []
-        rows += [measure_matmuls_only(config, "cpu", P, repeats) for P in CPU_POPULATIONS]
+        rows += [fast_row(config, "cpu", P) for P in CPU_POPULATIONS]
+        rows += [composed_row(config, P) for P in CPU_POPULATIONS]
+        rows += [r for r in [torch_row(config, "cpu")] if r is not None]
+        rows += [matmuls_only_row(config, "cpu", P) for P in CPU_POPULATIONS]
+        rows += sgemm_rows(config)
     if where == "gpu" or (where == "all" and device.gpu_available()):
-        rows += gpu_rows(config, repeats, populations_gpu)
+        rows += gpu_rows(config, populations_gpu)
     return rows
 
 
-def gpu_rows(config, repeats: int, populations: tuple[int, ...]) -> list[dict]:
+def gpu_rows(config, populations: tuple[int, ...]) -> list[Row]:
     """The GPU rows: fast as train_step (every kernel and GEMM launched from Python, buffers
     from CuPy's pool) and as GraphStep, eager over preallocated buffers and replayed as one
     CUDA graph; PyTorch CUDA eager at P = 1; the step's cuBLAS GEMMs alone. Each row also
-    gets its GEMM FLOP rate as a fraction of the GPU's FP32 peak. A row that fails prints
-    why and is left out, so the others still come out."""
+    gets its GEMM FLOP rate as a fraction of the GPU's FP32 peak. A row that fails to build
+    prints why and is left out, so the others still come out."""
     import cupy
 
     name, peak, source = gpu_fp32_peak()
     print(f"GPU: {name}, FP32 peak {peak / 1e12:.1f} TFLOP/s = {source}", flush=True)
-    measurements = []
+    builders = []
     for P in populations:
-        measurements += [
-            (f"fast train_step P={P}", partial(measure_fast_train_step_gpu, config, P, repeats)),
-            (f"fast eager P={P}", partial(measure_graph_step, config, P, repeats, False)),
-            (f"fast graph P={P}", partial(measure_graph_step, config, P, repeats, True)),
+        builders += [
+            (f"fast train_step P={P}", functools.partial(fast_train_step_gpu_row, config, P)),
+            (f"fast eager P={P}", functools.partial(graph_step_row, config, P, False)),
+            (f"fast graph P={P}", functools.partial(graph_step_row, config, P, True)),
         ]
-    measurements.append(("torch", partial(measure_torch, config, "gpu", repeats)))
-    measurements += [
-        (f"matmuls-only P={P}", partial(measure_matmuls_only, config, "gpu", P, repeats))
+    builders.append(("torch", functools.partial(torch_row, config, "gpu")))
+    builders += [
+        (f"matmuls-only P={P}", functools.partial(matmuls_only_row, config, "gpu", P))
         for P in populations
     ]
     rows = []
-    for label, measure in measurements:
+    for label, build in builders:
         try:
-            r = measure()
+            r = build()
         except Exception as error:  # one broken row must not cost the others
             print(f"{label}: failed: {error!r}", flush=True)
-            r = None
-        cupy.get_default_memory_pool().free_all_blocks()
+            cupy.get_default_memory_pool().free_all_blocks()
+            continue
         if r is None:
             continue
-        r.update(
-            gpu=name,
-            fp32_peak_fraction=r["gemm_gflops"] * 1e9 / peak,
-            fp32_peak_tflops=peak / 1e12,
-            fp32_peak_source=source,
-        )
-        print(json.dumps(r), flush=True)
+        r.fields.update(gpu=name, fp32_peak_tflops=peak / 1e12, fp32_peak_source=source)
         rows.append(r)
     return rows
 
@@ -424,20 +561,25 @@ def gpu_fp32_peak() -> tuple[str, float, str]:
     return name, peak, source
 
 
-def measure_fast_train_step_gpu(config, population: int, repeats: int) -> dict:
-    return {**measure_fast(config, "gpu", population, repeats), "variant": "train_step"}
+def fast_train_step_gpu_row(config, population: int) -> Row:
+    row = fast_row(config, "gpu", population)
+    row.fields["variant"] = "train_step"
+    return row
 
 
-def measure_graph_step(config, population: int, repeats: int, use_graph: bool) -> dict:
-    """fast/graph_step_gpu.py: the step over preallocated buffers, eager or as one CUDA graph."""
+def graph_step_row(config, population: int, use_graph: bool) -> Row:
+    """fast/graph_step_gpu.py: the step over preallocated buffers, eager or as one CUDA graph
+    (captured in the warm-up)."""
     from fast.graph_step_gpu import GraphStep
 
     pop = population_config(config, population)
     graph_step = GraphStep(pop, fast_gan.init_state(pop, "gpu"), use_graph=use_graph)
-    seconds = seconds_per_step(graph_step, "gpu", 5, repeats, 10)
+    row = warmed_up(training_row("fast", "gpu", population, graph_step, 10, "GPU", leave_threads,
+                                 config), 5)  # fmt: skip
     captured = graph_step.graph is not None
     variant = "graph" if captured else ("graph capture failed" if use_graph else "preallocated")
-    return {**row("fast", "gpu", population, seconds, config), "variant": variant}
+    row.fields["variant"] = variant
+    return row
 
 
 def gpu_step_gemms(config) -> list[tuple[bool, bool, int, int, int]]:
@@ -464,7 +606,7 @@ def gpu_step_gemms(config) -> list[tuple[bool, bool, int, int, int]]:
     return d_substep * config.d_steps + g_substep + backward(spec_G, B, True)
 
 
-def _measure_matmuls_only_gpu(config, population: int, repeats: int) -> dict:
+def _matmuls_only_gpu_row(config, population: int) -> Row:
     """The step's cuBLAS calls alone (same shapes, same strided-batched sgemm over P), on
     scratch buffers, launched from Python as the eager path launches them."""
     import cupy
@@ -485,39 +627,108 @@ def _measure_matmuls_only_gpu(config, population: int, repeats: int) -> dict:
                 c.data.ptr, m, m * n, population,
             )  # fmt: skip
 
-    seconds = seconds_per_step(step, "gpu", 5, repeats, 10)
-    return row("matmuls-only", "gpu", population, seconds, config)
+    return warmed_up(training_row("matmuls-only", "gpu", population, step, 10, "GPU",
+                                  leave_threads, config), 5)  # fmt: skip
 
 
-def print_table(rows: list[dict]) -> None:
-    reference = next(r for r in rows if r["impl"] == "reference")["gan_steps_per_s"]
-    fast_one = {
-        r["device"]: r["gan_steps_per_s"]
-        for r in rows
-        if r["impl"] == "fast" and r["population"] == 1 and r.get("variant") != "composed"
-    }
-    print(
-        f"{'impl':26s} {'device':6s} {'P':>5s} {'steps/s':>10s} {'GAN-steps/s':>12s} "
-        f"{'GEMM GFLOP/s':>12s} {'x reference':>11s} {'x fast P=1':>10s}"
-    )
+def results(rows: list[Row]) -> list[dict]:
+    """Per row its figures of every round and their median and min-max; the ratios of each
+    round to the reference and to the device's fast row at P = 1 timed in that round
+    (GPU: the last such row, the graph), and their medians; sgemm rows have no ratios."""
+    reference = next(r for r in rows if r.impl == "reference")
+    fast_one = {r.device: r for r in rows if r.impl == "fast" and r.population == 1
+                and r.fields.get("variant") != "composed"}  # fmt: skip
+    out = []
     for r in rows:
-        print(
-            f"{r['impl'] + ('/' + r['variant'] if 'variant' in r else ''):26s} "
-            f"{r['device']:6s} {r['population']:5d} {r['steps_per_s']:10.1f} "
-            f"{r['gan_steps_per_s']:12.1f} {r['gemm_gflops']:12.2f} "
-            f"{r['gan_steps_per_s'] / reference:11.2f} "
-            f"{r['gan_steps_per_s'] / fast_one.get(r['device'], np.nan):10.2f}"
-        )
+        steps = 1.0 / np.array(r.seconds)  # steps per second, one per round
+        entry = {"impl": r.impl, "device": r.device, "population": r.population,
+                 "threads": r.threads, **r.fields,
+                 "steps_per_s": float(np.median(steps)), "steps_per_s_min": float(steps.min()),
+                 "steps_per_s_max": float(steps.max()),
+                 "spread": float((steps.max() - steps.min()) / np.median(steps)),
+                 "gemm_gflops": float(np.median(steps * r.flops / 1e9)),
+                 "rounds_steps_per_s": steps.tolist()}  # fmt: skip
+        if r.impl != "sgemm":
+            gan_steps = r.population * steps
+            entry["gan_steps_per_s"] = float(np.median(gan_steps))
+            baselines = {"x_reference": reference, "x_fast_p1": fast_one.get(r.device)}
+            for name, baseline in baselines.items():
+                if baseline is None:  # no fast row at P = 1 on this device
+                    entry[name] = entry[f"rounds_{name}"] = None
+                    continue
+                # GAN-steps per second over the baseline's, both timed in the same round
+                ratios = gan_steps / (baseline.population / np.array(baseline.seconds))
+                entry[name], entry[f"rounds_{name}"] = float(np.median(ratios)), ratios.tolist()
+        if "fp32_peak_tflops" in r.fields:
+            entry["fp32_peak_fraction"] = entry["gemm_gflops"] / 1e3 / r.fields["fp32_peak_tflops"]
+        out.append(entry)
+    return out
+
+
+def print_table(entries: list[dict], rounds: int, load: dict) -> None:
+    """The rows, the sgemm peak below them, the load averages and, where a row's rounds
+    disagree, one line of warning."""
+    before, after = (" ".join(f"{x:.2f}" for x in load[when]) for when in ("before", "after"))
+    print(f"load average (1, 5, 15 min): {before} before, {after} after (this run's own "
+          f"threads count in it); {CORES} CPUs")  # fmt: skip
+    print(f"{rounds} rounds, each row once per round in rotating order: medians over rounds, "
+          "their min-max, ratios formed within a round")  # fmt: skip
+    steps = [e for e in entries if e["impl"] != "sgemm"]
+    print(f"{'impl':26s} {'device':6s} {'P':>5s} {'threads':18s} {'steps/s':>9s} "
+          f"{'min-max':>15s} {'GAN-steps/s':>11s} {'GEMM GFLOP/s':>12s} {'x reference':>11s} "
+          f"{'x fast P=1':>10s}")  # fmt: skip
+    for e in steps:
+        x_fast = e["x_fast_p1"] if e["x_fast_p1"] is not None else np.nan
+        print(f"{_label(e):26s} {e['device']:6s} {e['population']:5d} {e['threads']:18s} "
+              f"{e['steps_per_s']:9.1f} {_range(e, 1):>15s} {e['gan_steps_per_s']:11.1f} "
+              f"{e['gemm_gflops']:12.2f} {e['x_reference']:11.2f} {x_fast:10.2f}")  # fmt: skip
+    sgemm = [e for e in entries if e["impl"] == "sgemm"]
+    if sgemm:
+        print("sgemm peak: float32 GEMMs on the fast path's BLAS (Numba's np.dot), one "
+              "OpenBLAS thread each")  # fmt: skip
+        print(f"{'shape':26s} {'GEMMs at once':>13s} {'threads':18s} {'GFLOP/s':>9s} "
+              f"{'min-max':>15s}")  # fmt: skip
+        for e in sgemm:
+            flops = e["gemm_gflops"] / e["steps_per_s"]  # GFLOP per call
+            print(f"{e['shape']:26s} {e['population']:13d} {e['threads']:18s} "
+                  f"{e['gemm_gflops']:9.2f} {_range(e, flops):>15s}")  # fmt: skip
+    spread = [e for e in entries if e["spread"] > SPREAD_WARNING]
+    if spread:
+        names = ", ".join(f"{_name(e)} {100 * e['spread']:.0f}%" for e in spread)
+        print(f"warning: rounds spread by more than {100 * SPREAD_WARNING:.0f}% of the "
+              f"median in {names}: other work on the machine (see the load average)")  # fmt: skip
+
+
+def _label(entry: dict) -> str:
+    """'fast', 'fast/composed', 'fast/graph', ..."""
+    return entry["impl"] + ("/" + entry["variant"] if "variant" in entry else "")
+
+
+def _name(entry: dict) -> str:
+    """A row as the warning names it: 'fast/composed cpu P=16', 'sgemm 512x128 @ 128x128 x2'."""
+    if entry["impl"] == "sgemm":
+        return f"sgemm {entry['shape']} x{entry['population']}"
+    return f"{_label(entry)} {entry['device']} P={entry['population']}"
+
+
+def _range(entry: dict, scale: float) -> str:
+    """'min-max' of a row's steps per second over rounds, times scale."""
+    return f"{scale * entry['steps_per_s_min']:.1f}-{scale * entry['steps_per_s_max']:.1f}"
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m fast.bench",
-        description="Time one training step of the standard configuration for every implementation "
-        "available here, side by side.",
+        description="Time one training step of the standard configuration for every "
+        "implementation available here, side by side, interleaved over rounds.",
     )
     parser.add_argument("--json", help="also write the rows and the environment to this file")
-    parser.add_argument("--repeats", type=int, default=15, help="timed blocks per row")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds; each row is timed once per round, in rotating order "
+                        "(default 5, at least 3 for a spread worth the name)")  # fmt: skip
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed blocks per row per round; a round's figure is their "
+                        "median (default 5)")  # fmt: skip
     parser.add_argument(
         "--device",
         choices=("all", "cpu", "gpu"),
@@ -525,11 +736,20 @@ def main(argv=None) -> None:
         help="which rows besides the reference: all (the GPU's where present), cpu or gpu",
     )
     args = parser.parse_args(argv)
-    rows = measure_all(STANDARD, args.repeats, GPU_POPULATIONS, args.device)
-    print_table(rows)
+    for name in ("rounds", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    load = {"before": os.getloadavg()}
+    rows = build_rows(STANDARD, GPU_POPULATIONS, args.device)
+    run_rounds(rows, args.rounds, args.repeats)
+    load["after"] = os.getloadavg()
+    entries = results(rows)
+    print_table(entries, args.rounds, load)
     if args.json:
+        record = {"environment": environment(STANDARD), "load_average_1_5_15_min": load,
+                  "rounds": args.rounds, "repeats": args.repeats, "rows": entries}  # fmt: skip
         with open(args.json, "w") as f:
-            json.dump({"environment": environment(STANDARD), "rows": rows}, f, indent=2)
+            json.dump(record, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -96,14 +96,20 @@ GRIDS = {
     "full": Grid(("ring", "grid", "circle", "ring3d"), (1, 5), tuple(METHODS)[:9], seeds=16),
     # the small grid's datasets, strengths, seeds and budget, with the penalties as methods:
     # its no-noise and noise rows are the small grid's, run for run
-    "penalties": Grid(("ring", "circle"), (1, 5), ("R1 0.02", "R1 0.2", "Roth 0.04", "Roth 0.4"),
-                      seeds=8),  # fmt: skip
+    "penalties": Grid(
+        ("ring", "circle"), (1, 5), ("R1 0.02", "R1 0.2", "Roth 0.04", "Roth 0.4"), seeds=8
+    ),  # fmt: skip
     # for the tests and a first look: every part of the machinery in seconds
     "tiny": Grid(
         ("ring", "circle"),
         (1, 2),
-        ("no noise", "instance noise 0.2", "annealed 0.2 -> 0.1, linear", "label flip 0.1",
-         "Roth 0.4"),
+        (
+            "no noise",
+            "instance noise 0.2",
+            "annealed 0.2 -> 0.1, linear",
+            "label flip 0.1",
+            "Roth 0.4",
+        ),
         seeds=2,
         base=gan.GANConfig(steps=400, batch=32, hidden=16),
     ),  # fmt: skip

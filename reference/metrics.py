@@ -117,16 +117,16 @@ def evaluate(distribution: data.Distribution, x_real: np.ndarray, x_fake: np.nda
 
 
 def summary_by_noise_level(rows: list[dict]) -> list[dict]:
-    """rows: one dict per GAN with its 'noise' (sigma0) and the metrics of evaluate ->
-    per distinct noise level: how many GANs, the fraction that captured every mode, and the
-    mean of each metric."""
+    """rows: one dict per GAN with its 'noise' (sigma0), 'gamma' (its penalty's weight) and
+    the metrics of evaluate -> per distinct (noise, gamma): how many GANs, the fraction that
+    captured every mode, and the mean of each metric."""
     summary = []
-    for level in dict.fromkeys(row["noise"] for row in rows):
-        group = [row for row in rows if row["noise"] == level]
+    for level in dict.fromkeys((row["noise"], row["gamma"]) for row in rows):
+        group = [row for row in rows if (row["noise"], row["gamma"]) == level]
         every_mode = [row["modes_captured"] == row["modes_total"] for row in group]
         means = {f"mean_{name}": float(np.mean([row[name] for row in group]))
                  for name in ("modes_captured", "high_quality_fraction", "reverse_kl",
                               "energy_distance")}  # fmt: skip
-        summary.append({"noise": level, "gans": len(group),
+        summary.append({"noise": level[0], "gamma": level[1], "gans": len(group),
                         "all_modes_fraction": float(np.mean(every_mode))} | means)  # fmt: skip
     return summary
