@@ -4,7 +4,7 @@ once, with fused kernels: Numba on the CPU, CUDA (through CuPy) on a GPU.
 Contract: fast/ mirrors reference/ file for file and function for function: the same
 names, the same arguments in the same order, every buffer with a leading population axis P
 (x: (P, B, dim), theta: (P, n_params)). GAN p of a population is the reference GAN with
-seed seeds[p] and initial noise sigma0s[p], and must agree with it to the tolerance
+configuration members[p], and must agree with it to the tolerance
 tests/tolerance.py derives from float32 and the reduction lengths; the random numbers are
 bit-identical. A substep's random numbers come as the reference's own SubstepRandom, whose
 key is the population's (P, 2) keys.
@@ -16,6 +16,8 @@ key is the population's (P, 2) keys.
     mlp.py             dense layers over flat buffers: BLAS GEMMs, fused bias + activation and
                        its derivative
     loss.py            the GAN losses, label noise fused into the discriminator's
+    penalty.py         R1, R2 and Roth's penalties on D, per GAN (CPU only: no GPU kernels)
+    metrics.py         a population's evaluation at once, in float64
     optim.py           Adam over the flat buffer of the whole population, one kernel
     philox.py          Philox4x32-10 words, uniforms and normals
     fused_step_cpu.py  the CPU step as one Numba call: what gan.train_step runs on the CPU
@@ -36,7 +38,8 @@ what the reference does in separate functions: `mlp.bias_activation` (bias add +
 activation_forward), `mlp.activation_backward_sum` (activation_backward + the bias
 gradient), `loss.softplus_sigmoid` (softplus and sigmoid in one pass),
 `loss.discriminator_loss_with_label_noise` (noise.label_noise_targets +
-loss.discriminator_loss), `noise.noisy_discriminator_input` (add_instance_noise on the real
+loss.discriminator_loss), `penalty.penalty_forward_one` and `penalty_backward_one` (the
+penalty's two halves, around D's backward, as reference/gan.py runs them), `noise.noisy_discriminator_input` (add_instance_noise on the real
 and the fake samples in one pass) and `philox.substep_normal` (SubstepRandom.normal for
 every key). What needs no speed (SubstepRandom, key_from_seed, stream_id, sigma_schedule,
 the datasets, init_params, Adam's eps) is imported from the reference, not written twice.
