@@ -7,13 +7,9 @@ GAN p's dict is the reference's evaluate_generator(config.member(p), theta_G[p])
                    own key, bit for bit the reference's: fast/philox.py's Philox words for
                    every GAN at once, turned into float64 uniforms and normals by the
                    reference's own formulas and fed, every GAN's draws end to end, to the
-                   reference's data.sample; G's forward pass in float64 through
-                   fast/mlp.py's forward_one, GAN by GAN in parallel (SciPy's OpenBLAS
-                   where the reference calls NumPy's: bit for bit as long as the two
-                   builds' dgemm sum in the same order, as here)
-    modes          the reference's mode_assignment on every GAN's samples in one call (it
-                   treats each sample alone), then each GAN's counts and reverse KL formed
-                   as the reference forms them: equal, not just close
+                   reference's data.sample (which treats each row alone, so it must stay
+                   row-wise); G's forward pass by reference/mlp.py, GAN by GAN
+    modes          the reference's mode_metrics, GAN by GAN: equal, not just close
     energy         its three means over pairs summed by one Numba kernel, parallel over the
                    rows of every GAN's samples, accumulated in float64: SciPy's distances,
                    summed in another order, so equal to float64 rounding (see
@@ -24,8 +20,8 @@ count: GAN p of a population gets, bit for bit, what a population of that one GA
 tests/test_fast_metrics.py checks all of this against the reference, GAN by GAN.
 
 The cost is in the energy distance (N M + N (N - 1) / 2 + M (M - 1) / 2 distances per GAN,
-12.5 million at N = M = 2500) and G's forward pass; while drawing, it takes about 1 MB of
-host memory per GAN.
+12.5 million at N = M = 2500), which is why it alone is a kernel of its own; while drawing,
+it takes about 1 MB of host memory per GAN.
 
 Contract: float64 (these are the numbers a run reports, not training's), NumPy and Numba
 on the CPU only: a theta_G on a GPU is copied to the host first. Shapes: theta_G
@@ -37,11 +33,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from fast import device, mlp, philox
+from fast import device, philox
 from fast.gan import PopulationConfig
 from reference import data
+from reference import metrics as reference_metrics
+from reference import mlp as reference_mlp
 from reference.metrics import EVAL_SAMPLES, EVAL_STEP
-from reference.metrics import mode_assignment as reference_mode_assignment
 from reference.philox import Stream, SubstepRandom, normal_from_words, uniform_from_words
 
 
@@ -64,34 +61,10 @@ class EndToEndRandom(SubstepRandom):
         return normals[:, :n].reshape(-1, *shape[1:])
 
 
-def mode_assignment(distribution: data.Distribution, x: np.ndarray):
-    """x: (P, N, dim) -> (mode: (P, N) int, high_quality: (P, N) bool, weights: (K,))."""
-    P, N, dim = x.shape
-    mode, high_quality, weights = reference_mode_assignment(distribution, x.reshape(P * N, dim))
-    return mode.reshape(P, N), high_quality.reshape(P, N), weights
-
-
 def mode_metrics(distribution: data.Distribution, x: np.ndarray) -> list[dict]:
-    """x: (P, N, dim) generated samples -> per GAN the reference's mode_metrics dict."""
-    P, N, _ = x.shape
-    mode, high_quality, weights = mode_assignment(distribution, x)
-    K = len(weights)
-    bins = mode + K * np.arange(P)[:, None]  # GAN p's mode k is bin p K + k
-    counts = np.bincount(bins.reshape(-1), minlength=P * K).reshape(P, K)
-    captured = np.bincount(bins[high_quality], minlength=P * K).reshape(P, K) > 0
-    results = []
-    for p in range(P):
-        q = counts[p] / N
-        present = q > 0.0
-        reverse_kl = float(np.sum(q[present] * np.log(q[present] / weights[present])))
-        results.append({
-            "modes_captured": int(captured[p].sum()),
-            "modes_total": K,
-            "high_quality_fraction": float(high_quality[p].mean()),
-            "reverse_kl": reverse_kl,
-            "mode_counts": counts[p].tolist(),
-        })  # fmt: skip
-    return results
+    """x: (P, N, dim) generated samples -> per GAN the reference's mode_metrics dict, by the
+    reference's own function (a few milliseconds a GAN: not worth a second version)."""
+    return [reference_metrics.mode_metrics(distribution, x_p) for x_p in x]
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -120,25 +93,13 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     and y[p]: the reference's formula, each mean over pairs a sum of row sums (M terms,
     then N rows pairwise). Each distance is formed as SciPy's is (the root of the summed
     squares), but the sums' order is not NumPy's, so the result agrees with the reference's
-    to float64 rounding: within (N + M + dim + 5) eps times the sum of its three terms
+    to float64 rounding: within (2 max(N, M) + dim + 5) eps times the sum of its three terms
     (tests/test_fast_metrics.py derives it)."""
     N, M = x.shape[1], y.shape[1]
     between = _distance_row_sums(x, y, False).sum(axis=1) / (N * M)
     within_x = _distance_row_sums(x, x, True).sum(axis=1) / (N * (N - 1) // 2)
     within_y = _distance_row_sums(y, y, True).sum(axis=1) / (M * (M - 1) // 2)
     return 2.0 * between - within_x - within_y
-
-
-@njit(parallel=True, cache=True, error_model="numpy")
-def _generate_cpu(theta, z, layout, act):
-    """(P, n, nL) float64: G's forward pass on z (P, n, Z), fast.mlp.forward_one in float64,
-    GAN by GAN in parallel."""
-    P, n = z.shape[0], z.shape[1]
-    x = np.empty((P, n, layout.sizes[-1]))
-    for p in prange(P):
-        acts = np.empty(layout.h_off[-1])
-        mlp.forward_one(theta[p], z[p], acts, x[p], layout, act)
-    return x
 
 
 def evaluation_samples(
@@ -151,10 +112,10 @@ def evaluation_samples(
     base, P = config.base, config.population
     x_real = data.sample(data.get_dataset(base.dataset), rng, n).reshape(P, n, -1)
     z = rng.normal(Stream.LATENT, (n, base.latent)).reshape(P, n, base.latent)
+    # G's forward by the reference's own function (as gan.generate calls it), GAN by GAN:
+    # the same operations on the same z, so the same bits
     spec = base.generator_spec()
-    # single-threaded BLAS in each GAN's GEMMs: the GANs already take every core
-    device.single_threaded_blas()
-    x_fake = _generate_cpu(theta_G, z, mlp.layout(spec, n), mlp.activation_code(spec))
+    x_fake = np.stack([reference_mlp.forward(spec, theta_G[p], z[p])[0] for p in range(P)])
     return x_real, x_fake
 
 
