@@ -4,13 +4,14 @@ datasets, discriminator strengths and seeds) as a function of the method: the su
 fraction and reverse KL as mean ± standard error over the seeds.
 
 The full figure plots the committed small grid, docs/sweep-small/summary.csv (made by
-`python -m fast.sweep --grid small --out docs/sweep-small`, 14 minutes on 2 cores:
-too long to rerun inside `python -m figures`); quick runs the tiny grid and plots that.
+`python -m fast.sweep --grid small --out docs/sweep-small`, 14 minutes on 2 cores: too
+long to rerun inside `python -m figures`), and beside it the penalties grid, the same
+datasets, strengths and seeds with R1 and Roth's penalty as the methods
+(docs/sweep-penalties, `--grid penalties`); quick runs the tiny grid and plots that.
 """
 
 import csv
 import tempfile
-import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -22,7 +23,8 @@ from figures import style
 NUMBER = 9
 TITLE = "Stabilisation, measured: success, sample quality and mode balance per method"
 
-SWEEP = Path(__file__).resolve().parent.parent / "docs" / "sweep-small"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+SWEEPS = {"small": DOCS / "sweep-small", "penalties": DOCS / "sweep-penalties"}  # grid: folder
 # one look per discriminator strength, in the order the sweep has them
 D_STEPS_LOOKS = ({"marker": "o", "color": "#000000"}, {"marker": "s", "color": "#009E73"})
 PANELS = (  # (column of summary.csv, its error, the axis label, log scale)
@@ -38,12 +40,12 @@ def make(out_dir: Path, quick: bool) -> list[Path]:
             sweep.main(["--grid", "tiny", "--out", str(Path(scratch) / "sweep")])
             cells = read(Path(scratch) / "sweep" / "summary.csv")
     else:
-        if not (SWEEP / "summary.csv").exists():
-            raise FileNotFoundError(
-                f"{SWEEP / 'summary.csv'} is missing: python -m fast.sweep --grid small "
-                f"--out {SWEEP}"
-            )
-        cells = read(SWEEP / "summary.csv")
+        cells = []
+        for grid, folder in SWEEPS.items():
+            if not (folder / "summary.csv").exists():
+                raise FileNotFoundError(f"{folder / 'summary.csv'} is missing: python -m "
+                                        f"fast.sweep --grid {grid} --out {folder}")  # fmt: skip
+            cells += read(folder / "summary.csv")
     path = out_dir / "stabilisation.png"
     style.save(draw(cells), path)
     return [path]
@@ -55,44 +57,52 @@ def read(path: Path) -> list[dict]:
 
 
 def draw(cells: list[dict]):
+    """One row per dataset, one column per panel, the methods down the y axis (their names
+    read across, however many there are), one marker per discriminator strength."""
     datasets = list(dict.fromkeys(c["dataset"] for c in cells))
     methods = list(dict.fromkeys(c["method"] for c in cells))
-    figure, axes = plt.subplots(len(PANELS), len(datasets), squeeze=False, sharex=True,
-                                figsize=(style.WIDTH, 2.3 * len(PANELS) + 1.2))  # fmt: skip
+    figure, axes = plt.subplots(len(datasets), len(PANELS), squeeze=False, sharey=True,
+                                figsize=(style.WIDTH, 0.36 * len(methods) * len(datasets)
+                                         + 1.6))  # fmt: skip
     d_steps_all = sorted({int(c["d_steps"]) for c in cells})
-    x = np.arange(len(methods))
-    for column, dataset in enumerate(datasets):
-        for row, (name, error, label, log) in enumerate(PANELS):
+    y = np.arange(len(methods))
+    penalties = [m for m in methods if sweep.METHODS[m].get("penalty", "none") != "none"]
+    for row, dataset in enumerate(datasets):
+        for column, (name, error, label, log) in enumerate(PANELS):
             ax = axes[row, column]
             for k, (d_steps, look) in enumerate(zip(d_steps_all, D_STEPS_LOOKS, strict=False)):
                 mine = {c["method"]: c for c in cells
                         if c["dataset"] == dataset and int(c["d_steps"]) == d_steps}  # fmt: skip
                 if not mine:
                     continue
-                shift = 0.24 * (k - (len(d_steps_all) - 1) / 2)
-                y = np.array([float(mine[m][name]) for m in methods])
+                shift = 0.2 * (k - (len(d_steps_all) - 1) / 2)
+                x = np.array([float(mine[m][name]) for m in methods])
                 if error is None:  # a rate: its Wilson interval, asymmetric
-                    low = y - np.array([float(mine[m]["success_low"]) for m in methods])
-                    high = np.array([float(mine[m]["success_high"]) for m in methods]) - y
+                    low = x - np.array([float(mine[m]["success_low"]) for m in methods])
+                    high = np.array([float(mine[m]["success_high"]) for m in methods]) - x
                     bars = np.stack([low, high])
                 else:
                     bars = np.nan_to_num([float(mine[m][error]) for m in methods])
-                ax.errorbar(x + shift, y, yerr=bars, linestyle="none", capsize=3,
+                ax.errorbar(x, y + shift, xerr=bars, linestyle="none", capsize=2.5,
                             label=f"{d_steps} D step{'s' * (d_steps > 1)} per G step",
                             **look)  # fmt: skip
-            ax.set_yscale("log" if log else "linear")
+            ax.set_xscale("log" if log else "linear")
+            if penalties:  # noise and label noise above, the penalties below
+                ax.axhline(methods.index(penalties[0]) - 0.5, color="0.6", linewidth=0.8,
+                           linestyle=":")  # fmt: skip
+            if error is None:
+                ax.set_xlim(-0.05, 1.05)
             if row == 0:
-                ax.set_title(dataset)
-                ax.set_ylim(-0.05, 1.05)
+                ax.set_title(label)
             if column == 0:
-                ax.set_ylabel(label)
-            ax.grid(axis="y", alpha=0.3)
-        labels = [textwrap.fill(m.replace(" -> ", " → "), 11) for m in methods]
-        axes[-1, column].set_xticks(x, labels, fontsize=8)
+                ax.set_ylabel(dataset)
+            ax.grid(axis="x", alpha=0.3)
+        axes[row, 0].set_yticks(y, [m.replace(" -> ", " → ") for m in methods], fontsize=8)
+    axes[0, 0].invert_yaxis()  # the sweep's first method on top (shared by every panel)
     runs = int(cells[0]["runs"])
     figure.suptitle(f"Each method over {runs} seeds per cell: success rate with its 95% "
                     "interval, the others mean ± standard error")  # fmt: skip
-    figure.tight_layout(rect=(0, 0.05, 1, 1))
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
     return figure
