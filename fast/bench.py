@@ -5,22 +5,23 @@ wrong ratio.
 
 The standard configuration: `ring` data, latent 8, two hidden layers of 128 in each network
 (ReLU in G, LeakyReLU 0.2 in D), batch 256 real + 256 fake, Adam, sigma = 0.1, one D step
-and one G step. Rows (one per implementation, device and population size P), each with the
-threads it is given before every turn:
+and one G step. Rows (one per implementation, variant, device and population size P), each
+with the threads it is given before every turn (the threads column shows what was set;
+"BLAS x? (not found)" where the OpenBLAS to size could not be found):
 
     reference     the float64 NumPy reference, P = 1; NumPy's OpenBLAS, one thread per core
-    fast          fast.gan.train_step, P GANs at once (CPU: P in {1, 16}, plus the
-                  'composed' variant: the public kernels one stage at a time; GPU: P in
-                  {1, 64, 1024}, each as three variants: train_step, GraphStep eager over
-                  preallocated buffers ('preallocated'), and GraphStep replayed as one
-                  CUDA graph ('graph')); on the CPU one GAN per Numba thread (the fused
-                  step at P = 1: one thread), each GAN's GEMMs on SciPy's OpenBLAS with
-                  one thread
+    fast          P GANs at once. CPU, P in {1, 16}: 'fused', fast.gan.train_step (the
+                  fused step of fast/fused_step_cpu.py), and 'composed', the public kernels
+                  one stage at a time; one GAN per Numba thread (the fused step at P = 1:
+                  one thread), each GAN's GEMMs on SciPy's OpenBLAS with one thread.
+                  GPU, P in {1, 64, 1024}: 'train_step', fast.gan.train_step (every kernel
+                  and GEMM launched from Python); 'preallocated', GraphStep run eagerly over
+                  buffers allocated once; 'graph', GraphStep replayed as one CUDA graph
     torch         the same networks, loss, noise and Adam written in plain PyTorch eager
-                  (only if torch imports; its fastest Adam: fused, else foreach); torch's
-                  intra-op pool, one thread per core
+                  (only if torch imports; its fastest Adam, fused, else foreach, in the
+                  Adam column); torch's intra-op pool, one thread per core
     matmuls-only  the fast step's GEMMs alone, same shapes and threading, no elementwise
-                  work: the BLAS limit of this design
+                  work, on data that is the same at every step: the BLAS limit of this design
     sgemm         (CPU) a plain float32 GEMM on the fast path's BLAS and threading (Numba's
                   np.dot, one OpenBLAS thread per GEMM): the step's largest shape, alone
                   and one per Numba thread at once, and a 1024^3 one alone: the peak that
@@ -28,27 +29,33 @@ threads it is given before every turn:
 
 Timing. Every row is built and warmed up first (JIT compilation, caches, cuBLAS handles,
 CUDA graph capture), outside every figure. Then come R rounds: in round r every row has one
-turn, the rows in their order rotated by r. A turn sets the row's threads, waits SETTLE_S
-for the previous row's idle threads to stop spinning, takes one untimed step, then times
-N blocks of consecutive steps, the device synchronised before each reading of the clock;
-the turn's figure is its median block. Per row the table gives the median over rounds and
-their min-max; each ratio (to the reference, and to fast at P = 1 on the same device) is
-formed within a round, between rows timed in that round, and reported as its median over
-rounds. The load average is read before the rows are built and after the last round, and
-printed; one line warns when any row's rounds spread by more than SPREAD_WARNING of its
-median. --json records every round's figures, the load averages and the environment
-(device, library versions, the BLAS and its OPENBLAS_* settings). GPU rows also carry the
-GPU's name and their GEMM GFLOP/s as a fraction of its FP32 (no tensor core, no TF32)
-peak. --device gpu runs only the reference and the GPU rows.
+turn, the rows in their order rotated by r and, in odd rounds, reversed, so that each row
+(but a round's first) follows the row listed before it in even rounds and the one listed
+after it in odd ones. A turn sets the row's threads; a CPU row then waits SETTLE_S for the
+previous row's idle threads to stop spinning and takes one untimed step, a GPU row takes
+one untimed block; then N blocks of consecutive steps are timed, the device synchronised
+before each reading of the clock; the turn's figure is its median block. Per row the table
+gives the median over rounds and their min-max; each ratio is formed within a round,
+between rows timed in that round, and reported as its median over rounds: 'x reference' to
+the reference, 'x fast P=1' to fast/fused cpu P=1 for CPU rows and to fast/graph gpu P=1
+for GPU rows (printed under the table; none where that row is missing, as when the graph
+capture failed). The load average is read before the rows are built and after the last
+round, and printed; one line warns when any row's rounds spread by more than
+SPREAD_WARNING of its median. GPU rows also show their GEMM GFLOP/s as a fraction of the
+GPU's FP32 (no tensor core, no TF32) peak. --json records every round's figures and each
+row's GEMM FLOPs per step, the load averages, the --device given, SETTLE_S, the date, and
+the environment (processor, git commit, library versions, the BLAS and its OPENBLAS_*
+settings; on a GPU its name, its FP32 peak and how it was obtained, CuPy and CUDA versions).
+--device gpu runs only the reference and the GPU rows.
 """
 
 import argparse
-import ctypes
+import datetime
 import functools
-import glob
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -71,9 +78,12 @@ GPU_POPULATIONS = (1, 64, 1024)
 SEED = 0
 CORES = os.cpu_count() or 1
 # OpenBLAS's idle workers spin for 2**28 cycles (OPENBLAS_THREAD_TIMEOUT's default, about
-# 0.1 s) before they sleep, libgomp's (torch's) for 300,000 spins: a row timed straight
-# after another would share the cores with them.
+# 0.1 s) before they sleep, libgomp's (torch's) for 300,000 spins: a CPU row timed straight
+# after another would share the cores with them. GPU rows do not wait: they use neither
+# pool (though the thread that launches their work may still meet a CPU row's spin).
 SETTLE_S = 0.25
+# The row each device's 'x fast P=1' ratios are formed against: fast at P = 1 in this variant.
+BASELINE_VARIANT = {"cpu": "fused", "gpu": "graph"}
 SPREAD_WARNING = 0.2  # of a row's median over rounds
 SGEMM_LARGE = 1024
 
@@ -106,8 +116,9 @@ def synchronize(where: str) -> None:
 class Row:
     """One implementation to time: step(s) advances it by one step (s its index), a timed
     block is `block` steps of `flops` GEMM FLOPs each, and set_threads() sizes the thread
-    pools it uses, as `threads` says, before each of its turns. `fields` (variant, adam,
-    shape, gpu) go into its results; `seconds` gets each round's seconds per step."""
+    pools it uses before each of its turns and returns what it set, kept in `threads`.
+    `fields` (variant, adam, shape, gpu) go into its results; `seconds` gets each round's
+    seconds per step."""
 
     impl: str
     device: str
@@ -115,9 +126,9 @@ class Row:
     step: Callable[[int], object]
     block: int
     flops: float
-    threads: str
-    set_threads: Callable[[], object]
+    set_threads: Callable[[], str]
     fields: dict = field(default_factory=dict)
+    threads: str = ""
     next_step: int = 0
     seconds: list[float] = field(default_factory=list)
 
@@ -131,17 +142,22 @@ class Row:
 
 def warmed_up(row: Row, steps: int) -> Row:
     """The row after `steps` untimed steps (JIT compilation, cuBLAS handles, caches)."""
-    row.set_threads()
+    row.threads = row.set_threads()
     row.run(steps)
     return row
 
 
 def time_turn(row: Row, repeats: int) -> float:
     """One round's figure for a row: the median over `repeats` blocks of the mean seconds
-    per step of a block, after its threads are set, SETTLE_S and one untimed step."""
-    row.set_threads()
-    time.sleep(SETTLE_S)
-    row.run(1)
+    per step of a block, after its threads are set and, on the CPU, SETTLE_S and one
+    untimed step; on the GPU one untimed block (a GPU left idle by the rows before may take
+    more than one step to come back to speed)."""
+    row.threads = row.set_threads()
+    if row.device == "gpu":
+        row.run(row.block)
+    else:
+        time.sleep(SETTLE_S)
+        row.run(1)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -151,50 +167,34 @@ def time_turn(row: Row, repeats: int) -> float:
 
 
 def run_rounds(rows: list[Row], rounds: int, repeats: int) -> None:
-    """Every row once per round, in the order rotated by the round, so that no row always
-    follows the same one or always comes first."""
+    """Every row once per round, in the order rotated by the round and reversed in odd
+    rounds: each row (but a round's first) follows the row listed before it in even rounds
+    and the one listed after it in odd ones."""
     for r in range(rounds):
-        for row in rows[r % len(rows) :] + rows[: r % len(rows)]:
+        order = rows[r % len(rows) :] + rows[: r % len(rows)]
+        for row in order[::-1] if r % 2 else order:
             row.seconds.append(time_turn(row, repeats))
         print(f"round {r + 1} of {rounds} done", file=sys.stderr, flush=True)
 
 
-@functools.cache
-def _numpy_blas_set_num_threads():
-    """NumPy's own OpenBLAS's set_num_threads (a copy apart from SciPy's, which Numba calls),
-    found the way fast.device finds SciPy's; None where it cannot be found."""
-    folder = os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs")
-    for path in glob.glob(os.path.join(folder, "*openblas*")):
-        lib = ctypes.CDLL(path)
-        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                     "scipy_openblas_set_num_threads", "openblas_set_num_threads"):  # fmt: skip
-            if hasattr(lib, name):
-                return getattr(lib, name)
-    return None
+def reference_threads() -> str:
+    """NumPy's OpenBLAS (the reference's, a copy apart from SciPy's), one thread per core."""
+    if device.set_blas_threads(CORES, package="numpy"):
+        return f"NumPy BLAS x{CORES}"
+    return "NumPy BLAS x? (not found)"
 
 
-def reference_threads() -> tuple[str, Callable[[], object]]:
-    """(described, setter): NumPy's OpenBLAS, one thread per core, as NumPy starts it."""
-    setter = _numpy_blas_set_num_threads()
-    if setter is None:
-        return "NumPy BLAS, default", leave_threads
-    return f"NumPy BLAS x{CORES}", functools.partial(setter, CORES)
+def fast_threads(parallel: bool) -> str:
+    """The fast CPU path's threading: Numba's threads over the GANs (parallel) or the
+    calling thread alone, and SciPy's OpenBLAS, which Numba's np.dot calls, one thread.
+    Numba's count is left as Numba starts it: nothing in this process changes it."""
+    blas = "BLAS x1" if device.set_blas_threads(1) else "BLAS x? (not found)"
+    return f"Numba x{numba.get_num_threads()}, {blas}" if parallel else f"1 thread, {blas}"
 
 
-def fast_threads() -> None:
-    """The fast CPU path's threading: Numba's threads over the GANs, one BLAS thread each."""
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    device.single_threaded_blas()
-
-
-def fast_described(parallel: bool) -> str:
-    threads = numba.config.NUMBA_NUM_THREADS
-    return f"Numba x{threads}, BLAS x1" if parallel else "1 thread, BLAS x1"
-
-
-def leave_threads() -> None:
-    """For a row with no thread pool of its own to size: a GPU row, or a reference whose
-    NumPy BLAS cannot be found (it then runs as NumPy starts it)."""
+def gpu_threads() -> str:
+    """A GPU row has no thread pool of its own to size."""
+    return "GPU"
 
 
 def population_config(config, population: int) -> fast_gan.PopulationConfig:
@@ -203,29 +203,33 @@ def population_config(config, population: int) -> fast_gan.PopulationConfig:
     )
 
 
-def training_row(impl, where, population, step, block, threads, set_threads, config) -> Row:
-    return Row(impl, where, population, step, block,
-               population * gemm_flops_per_gan_step(config), threads, set_threads)  # fmt: skip
+def training_row(*, impl, where, population, step, block, set_threads, config) -> Row:
+    """A row that times `population` GANs' training steps of `config`."""
+    flops = population * gemm_flops_per_gan_step(config)
+    return Row(impl=impl, device=where, population=population, step=step, block=block,
+               flops=flops, set_threads=set_threads)  # fmt: skip
 
 
 def reference_row(config) -> Row:
     state = reference_gan.init_state(config)
-    threads, set_threads = reference_threads()
     step = functools.partial(reference_gan.train_step, config, state)
-    return warmed_up(training_row("reference", "cpu", 1, step, 2, threads, set_threads, config), 2)
+    row = training_row(impl="reference", where="cpu", population=1, step=step, block=2,
+                       set_threads=reference_threads, config=config)  # fmt: skip
+    return warmed_up(row, 2)
 
 
 def fast_row(config, where: str, population: int) -> Row:
-    """fast.gan.train_step: on the CPU the fused step (one thread at P = 1)."""
+    """fast.gan.train_step: on the CPU the fused step, variant 'fused' (one thread at
+    P = 1); on the GPU every kernel and GEMM launched from Python, variant 'train_step'."""
     pop = population_config(config, population)
     state = fast_gan.init_state(pop, where)
-    if where == "gpu":
-        threads, set_threads = "GPU", leave_threads
-    else:
-        threads, set_threads = fast_described(population > 1), fast_threads
+    parallel = population > 1
+    set_threads = gpu_threads if where == "gpu" else functools.partial(fast_threads, parallel)
     step = functools.partial(fast_gan.train_step, pop, state)
-    return warmed_up(training_row("fast", where, population, step, 10, threads, set_threads,
-                                  config), 5)  # fmt: skip
+    row = training_row(impl="fast", where=where, population=population, step=step, block=10,
+                       set_threads=set_threads, config=config)  # fmt: skip
+    row.fields["variant"] = "fused" if where == "cpu" else "train_step"
+    return warmed_up(row, 5)
 
 
 def composed_row(config, population: int) -> Row:
@@ -242,17 +246,22 @@ def composed_row(config, population: int) -> Row:
             fast_gan.discriminator_substep(pop, state, rng, sigma, gamma)
         fast_gan.generator_substep(pop, state, SubstepRandom(state.keys, s, config.d_steps), sigma)
 
-    row = training_row("fast", "cpu", population, step, 10, fast_described(True), fast_threads,
-                       config)  # fmt: skip
+    set_threads = functools.partial(fast_threads, True)
+    row = training_row(impl="fast", where="cpu", population=population, step=step, block=10,
+                       set_threads=set_threads, config=config)  # fmt: skip
     row.fields["variant"] = "composed"
     return warmed_up(row, 5)
 
 
 @njit(error_model="numpy")
-def _gemm_pass(theta, w_off, sizes, h, acts, out, backward, param_grad, dtheta):
+def _gemm_pass(theta, w_off, sizes, h, acts, out, dx, backward, param_grad, dtheta):
     """The GEMMs of one fast.mlp pass on h (n, n0), in its order and shapes: forward
     h_l @ W_l; backward (from the output, reading `out` as dy) h_l^T @ da and da @ W_l^T.
-    acts: (L, n * widest) stands in for every layer's buffer."""
+    acts: (L, n * widest) stands in for every layer's buffer. The backward writes each
+    hidden layer's input gradient over that layer's input in acts, read for the last time
+    by its dW, and layer 0's into dx (n, n0), as fast.mlp does: h is never written, so the
+    next forward recomputes the same acts and out, and every step multiplies the same data
+    (written back into h, it would shrink step after step to denormals, then zeros)."""
     n, n_layers = h.shape[0], sizes.shape[0] - 1
     for i in range(n_layers):
         layer = n_layers - 1 - i if backward else i
@@ -266,26 +275,30 @@ def _gemm_pass(theta, w_off, sizes, h, acts, out, backward, param_grad, dtheta):
         if param_grad:
             dW = dtheta[w_off[layer] : w_off[layer] + n_in * n_out].reshape(n_in, n_out)
             np.dot(h_in.T, h_out, dW)
-        np.dot(h_out, W.T, h_in)
+        np.dot(h_out, W.T, dx if layer == 0 else h_in)
 
 
 @njit(error_model="numpy")
 def _matmuls_one(p, G, D, z, x, d_steps):
     """GAN p's GEMMs of fast.gan.train_step: per D substep G forward (B rows), D forward and
     full backward (2B rows); then G forward, D forward and input-gradient backward and G's
-    full backward (B rows). G and D: (theta, dtheta, acts, out, sizes, w_off)."""
-    theta_G, dtheta_G, acts_G, out_G, sizes_G, w_G = G
-    theta_D, dtheta_D, acts_D, out_D, sizes_D, w_D = D
+    full backward (B rows). G and D: (theta, dtheta, acts, out, dx, sizes, w_off)."""
+    theta_G, dtheta_G, acts_G, out_G, dx_G, sizes_G, w_G = G
+    theta_D, dtheta_D, acts_D, out_D, dx_D, sizes_D, w_D = D
     B = z.shape[1]
     for substep in range(d_steps + 1):
         d_substep = substep < d_steps
         n = 2 * B if d_substep else B
-        zp, xp, out_Dp = z[p], x[p, :n], out_D[p, :n]
-        _gemm_pass(theta_G[p], w_G, sizes_G, zp, acts_G[p], out_G[p], False, False, dtheta_G[p])
-        _gemm_pass(theta_D[p], w_D, sizes_D, xp, acts_D[p], out_Dp, False, False, dtheta_D[p])
-        _gemm_pass(theta_D[p], w_D, sizes_D, xp, acts_D[p], out_Dp, True, d_substep, dtheta_D[p])
+        zp, out_Gp, dx_Gp = z[p], out_G[p], dx_G[p]
+        xp, out_Dp, dx_Dp = x[p, :n], out_D[p, :n], dx_D[p, :n]
+        theta, dtheta = theta_G[p], dtheta_G[p]
+        _gemm_pass(theta, w_G, sizes_G, zp, acts_G[p], out_Gp, dx_Gp, False, False, dtheta)
+        theta, dtheta = theta_D[p], dtheta_D[p]
+        _gemm_pass(theta, w_D, sizes_D, xp, acts_D[p], out_Dp, dx_Dp, False, False, dtheta)
+        _gemm_pass(theta, w_D, sizes_D, xp, acts_D[p], out_Dp, dx_Dp, True, d_substep, dtheta)
         if not d_substep:
-            _gemm_pass(theta_G[p], w_G, sizes_G, zp, acts_G[p], out_G[p], True, True, dtheta_G[p])
+            theta, dtheta = theta_G[p], dtheta_G[p]
+            _gemm_pass(theta, w_G, sizes_G, zp, acts_G[p], out_Gp, dx_Gp, True, True, dtheta)
 
 
 @njit(cache=True, error_model="numpy")
@@ -314,7 +327,9 @@ def matmuls_only_row(config, where: str, population: int) -> Row:
         offsets = np.array([w for w, _, _ in spec.offsets()], np.int64)
         acts = np.ones((P, spec.n_layers, rows * widest), np.float32)
         out = np.ones((P, rows, n_out), np.float32)
-        return theta, np.zeros_like(theta), acts, out, np.array(spec.sizes, np.int64), offsets
+        dx = np.zeros((P, rows, spec.sizes[0]), np.float32)
+        sizes = np.array(spec.sizes, np.int64)
+        return theta, np.zeros_like(theta), acts, out, dx, sizes, offsets
 
     G = network(spec_G, state.theta_G, B, config.dim)
     D = network(spec_D, state.theta_D, 2 * B, 1)
@@ -325,8 +340,10 @@ def matmuls_only_row(config, where: str, population: int) -> Row:
     def step(_):
         kernel(G, D, z, x, config.d_steps)
 
-    return warmed_up(training_row("matmuls-only", "cpu", P, step, 10, fast_described(P > 1),
-                                  fast_threads, config), 5)  # fmt: skip
+    set_threads = functools.partial(fast_threads, P > 1)
+    row = training_row(impl="matmuls-only", where="cpu", population=P, step=step, block=10,
+                       set_threads=set_threads, config=config)  # fmt: skip
+    return warmed_up(row, 5)
 
 
 @njit(cache=True, error_model="numpy")
@@ -349,8 +366,10 @@ def sgemm_row(m: int, k: int, n: int, gemms: int, block: int) -> Row:
     a, b = np.ones((gemms, m, k), np.float32), np.ones((gemms, k, n), np.float32)
     c = np.empty((gemms, m, n), np.float32)
     kernel = _sgemm_parallel if gemms > 1 else _sgemm_serial
-    row = Row("sgemm", "cpu", gemms, lambda _: kernel(a, b, c), block, gemms * 2 * m * k * n,
-              fast_described(gemms > 1), fast_threads, {"shape": f"{m}x{k} @ {k}x{n}"})  # fmt: skip
+    row = Row(impl="sgemm", device="cpu", population=gemms, step=lambda _: kernel(a, b, c),
+              block=block, flops=gemms * 2 * m * k * n,
+              set_threads=functools.partial(fast_threads, gemms > 1),
+              fields={"shape": f"{m}x{k} @ {k}x{n}"})  # fmt: skip
     return warmed_up(row, 3)
 
 
@@ -409,7 +428,8 @@ def torch_row(config, where: str) -> Row | None:
     def step(_):
         for _ in range(config.d_steps):
             component = torch.randint(len(means), (B,), device=torch_device)
-            x_real = means[component] + stds[component] * torch.randn(B, 2, device=torch_device)
+            noise = torch.randn(B, config.dim, device=torch_device)
+            x_real = means[component] + stds[component] * noise
             with torch.no_grad():
                 x_fake = G(torch.randn(B, Z, device=torch_device))
             x = torch.cat([x_real, x_fake])
@@ -423,21 +443,25 @@ def torch_row(config, where: str) -> Row | None:
         loss_G.backward(inputs=list(G.parameters()))  # D's weight gradients are not needed
         opt_G.step()
 
-    if where == "gpu":
-        threads, set_threads = "GPU", leave_threads
-    else:
-        threads, set_threads = f"torch x{CORES}", functools.partial(torch.set_num_threads, CORES)
-    row = training_row("torch", where, 1, step, 10, threads, set_threads, config)
+    def torch_threads() -> str:
+        torch.set_num_threads(CORES)
+        return f"torch x{torch.get_num_threads()}"
+
+    set_threads = gpu_threads if where == "gpu" else torch_threads
+    row = training_row(impl="torch", where=where, population=1, step=step, block=10,
+                       set_threads=set_threads, config=config)  # fmt: skip
     row.fields["adam"] = adam
     return warmed_up(row, 5)
 
 
-def environment(config) -> dict:
-    """What the numbers depend on: the machine, the libraries, the BLAS and its settings."""
+def environment(config, gpu: bool) -> dict:
+    """What the numbers depend on: the machine, the code, the libraries, the BLAS and its
+    settings, and with `gpu` CuPy's and CUDA's versions."""
     import scipy
 
     env = {
-        "device": platform.processor() or platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "git_commit": _git_commit(),
         "cpu_count": os.cpu_count(),
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
         "python": platform.python_version(),
@@ -449,8 +473,11 @@ def environment(config) -> dict:
         "config": vars(config),
         "gemm_flops_per_gan_step": gemm_flops_per_gan_step(config),
     }
-    with open("/proc/cpuinfo") if os.path.exists("/proc/cpuinfo") else open(os.devnull) as f:
-        names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    except OSError:  # not Linux
+        names = []
     env["cpu"] = names[0] if names else platform.processor()
     try:
         import torch
@@ -459,7 +486,27 @@ def environment(config) -> dict:
         env["torch_threads"] = torch.get_num_threads()
     except ImportError:
         env["torch"] = None
+    if gpu:
+        import cupy
+
+        env["cupy"] = cupy.__version__
+        env["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
+        env["cuda_driver"] = cupy.cuda.runtime.driverGetVersion()
     return env
+
+
+def _git_commit() -> str | None:
+    """The short commit of the checkout this file is in; None without git or a checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        )
+    except OSError:  # no git
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def _blas_name() -> dict:
@@ -477,16 +524,18 @@ def _blas_name() -> dict:
     }
 
 
-def build_rows(config, populations_gpu: tuple[int, ...], where: str = "all") -> list[Row]:
+def build_rows(
+    config, populations_cpu: tuple[int, ...], populations_gpu: tuple[int, ...], where: str = "all"
+) -> list[Row]:
     """Every row, built and warmed up. where: 'all' (the CPU rows, then the GPU's if there
-    is one), 'cpu' or 'gpu'; the reference row always comes first, as every ratio's
-    baseline."""
+    is one), 'cpu' or 'gpu'; the reference row, every 'x reference' ratio's baseline,
+    always comes first."""
     rows = [reference_row(config)]
     if where in ("all", "cpu"):
-        rows += [fast_row(config, "cpu", P) for P in CPU_POPULATIONS]
-        rows += [composed_row(config, P) for P in CPU_POPULATIONS]
+        rows += [fast_row(config, "cpu", P) for P in populations_cpu]
+        rows += [composed_row(config, P) for P in populations_cpu]
         rows += [r for r in [torch_row(config, "cpu")] if r is not None]
-        rows += [matmuls_only_row(config, "cpu", P) for P in CPU_POPULATIONS]
+        rows += [matmuls_only_row(config, "cpu", P) for P in populations_cpu]
         rows += sgemm_rows(config)
     if where == "gpu" or (where == "all" and device.gpu_available()):
         rows += gpu_rows(config, populations_gpu)
@@ -494,11 +543,12 @@ def build_rows(config, populations_gpu: tuple[int, ...], where: str = "all") -> 
 
 
 def gpu_rows(config, populations: tuple[int, ...]) -> list[Row]:
-    """The GPU rows: fast as train_step (every kernel and GEMM launched from Python, buffers
-    from CuPy's pool) and as GraphStep, eager over preallocated buffers and replayed as one
-    CUDA graph; PyTorch CUDA eager at P = 1; the step's cuBLAS GEMMs alone. Each row also
-    gets its GEMM FLOP rate as a fraction of the GPU's FP32 peak. A row that fails to build
-    prints why and is left out, so the others still come out."""
+    """The GPU rows: fast as 'train_step' (every kernel and GEMM launched from Python,
+    buffers from CuPy's pool) and as GraphStep, 'preallocated' (run eagerly over buffers
+    allocated once) and 'graph' (replayed as one CUDA graph); PyTorch CUDA eager at P = 1;
+    the step's cuBLAS GEMMs alone. Each row also gets its GEMM FLOP rate as a fraction of
+    the GPU's FP32 peak. A row that fails to build prints why and is left out, so the others
+    still come out."""
     import cupy
 
     name, peak, source = gpu_fp32_peak()
@@ -506,13 +556,13 @@ def gpu_rows(config, populations: tuple[int, ...]) -> list[Row]:
     builders = []
     for P in populations:
         builders += [
-            (f"fast train_step P={P}", functools.partial(fast_train_step_gpu_row, config, P)),
-            (f"fast eager P={P}", functools.partial(graph_step_row, config, P, False)),
-            (f"fast graph P={P}", functools.partial(graph_step_row, config, P, True)),
+            (f"fast/train_step gpu P={P}", functools.partial(fast_row, config, "gpu", P)),
+            (f"fast/preallocated gpu P={P}", functools.partial(graph_step_row, config, P, False)),
+            (f"fast/graph gpu P={P}", functools.partial(graph_step_row, config, P, True)),
         ]
-    builders.append(("torch", functools.partial(torch_row, config, "gpu")))
+    builders.append(("torch gpu", functools.partial(torch_row, config, "gpu")))
     builders += [
-        (f"matmuls-only P={P}", functools.partial(matmuls_only_row, config, "gpu", P))
+        (f"matmuls-only gpu P={P}", functools.partial(matmuls_only_row, config, "gpu", P))
         for P in populations
     ]
     rows = []
@@ -532,6 +582,8 @@ def gpu_rows(config, populations: tuple[int, ...]) -> list[Row]:
 
 # Hopper (sm_90) has 128 FP32 lanes per SM; one FMA is 2 FLOP. 132 SMs at the 1.98 GHz
 # boost clock give 66.9 TFLOP/s, NVIDIA's 67 TFLOP/s FP32 for the H100 SXM5 and the H200.
+# The lane count is assumed for any GPU (the source string says so): other architectures
+# differ (Ampere's GA100 has 64).
 FP32_LANES_PER_SM = 128
 HOPPER_BOOST_CLOCK_KHZ = 1_980_000
 CUDA_DEV_ATTR_CLOCK_RATE = 13  # cudaDevAttrClockRate, in kHz
@@ -555,27 +607,21 @@ def gpu_fp32_peak() -> tuple[str, float, str]:
     sms = props["multiProcessorCount"]
     peak = sms * FP32_LANES_PER_SM * 2 * clock_khz * 1e3
     source = (
-        f"{sms} SMs x {FP32_LANES_PER_SM} FP32 lanes x 2 FLOP x {clock_khz / 1e6:.2f} GHz "
-        f"({clock_source})"
+        f"{sms} SMs x {FP32_LANES_PER_SM} FP32 lanes (assumed: Hopper's per SM) x 2 FLOP x "
+        f"{clock_khz / 1e6:.2f} GHz ({clock_source})"
     )
     return name, peak, source
 
 
-def fast_train_step_gpu_row(config, population: int) -> Row:
-    row = fast_row(config, "gpu", population)
-    row.fields["variant"] = "train_step"
-    return row
-
-
 def graph_step_row(config, population: int, use_graph: bool) -> Row:
-    """fast/graph_step_gpu.py: the step over preallocated buffers, eager or as one CUDA graph
-    (captured in the warm-up)."""
+    """fast/graph_step_gpu.py: the step over buffers allocated once, run eagerly
+    ('preallocated') or replayed as one CUDA graph ('graph', captured in the warm-up)."""
     from fast.graph_step_gpu import GraphStep
 
     pop = population_config(config, population)
     graph_step = GraphStep(pop, fast_gan.init_state(pop, "gpu"), use_graph=use_graph)
-    row = warmed_up(training_row("fast", "gpu", population, graph_step, 10, "GPU", leave_threads,
-                                 config), 5)  # fmt: skip
+    row = warmed_up(training_row(impl="fast", where="gpu", population=population, step=graph_step,
+                                 block=10, set_threads=gpu_threads, config=config), 5)  # fmt: skip
     captured = graph_step.graph is not None
     variant = "graph" if captured else ("graph capture failed" if use_graph else "preallocated")
     row.fields["variant"] = variant
@@ -627,17 +673,24 @@ def _matmuls_only_gpu_row(config, population: int) -> Row:
                 c.data.ptr, m, m * n, population,
             )  # fmt: skip
 
-    return warmed_up(training_row("matmuls-only", "gpu", population, step, 10, "GPU",
-                                  leave_threads, config), 5)  # fmt: skip
+    row = training_row(impl="matmuls-only", where="gpu", population=population, step=step,
+                       block=10, set_threads=gpu_threads, config=config)  # fmt: skip
+    return warmed_up(row, 5)
+
+
+def baseline_rows(rows: list[Row]) -> dict[str, Row]:
+    """Per device, the row its 'x fast P=1' ratios are formed against: fast at P = 1 in
+    BASELINE_VARIANT's variant; a device without that row (a failed graph capture) has none."""
+    return {r.device: r for r in rows if r.impl == "fast" and r.population == 1
+            and r.fields.get("variant") == BASELINE_VARIANT[r.device]}  # fmt: skip
 
 
 def results(rows: list[Row]) -> list[dict]:
     """Per row its figures of every round and their median and min-max; the ratios of each
-    round to the reference and to the device's fast row at P = 1 timed in that round
-    (GPU: the last such row, the graph), and their medians; sgemm rows have no ratios."""
+    round to the reference and to its device's baseline_rows row timed in that round, and
+    their medians, with that row's name; sgemm rows have no ratios."""
     reference = next(r for r in rows if r.impl == "reference")
-    fast_one = {r.device: r for r in rows if r.impl == "fast" and r.population == 1
-                and r.fields.get("variant") != "composed"}  # fmt: skip
+    fast_one = baseline_rows(rows)
     out = []
     for r in rows:
         steps = 1.0 / np.array(r.seconds)  # steps per second, one per round
@@ -646,14 +699,17 @@ def results(rows: list[Row]) -> list[dict]:
                  "steps_per_s": float(np.median(steps)), "steps_per_s_min": float(steps.min()),
                  "steps_per_s_max": float(steps.max()),
                  "spread": float((steps.max() - steps.min()) / np.median(steps)),
+                 "gemm_flops_per_step": r.flops,
                  "gemm_gflops": float(np.median(steps * r.flops / 1e9)),
                  "rounds_steps_per_s": steps.tolist()}  # fmt: skip
         if r.impl != "sgemm":
             gan_steps = r.population * steps
             entry["gan_steps_per_s"] = float(np.median(gan_steps))
-            baselines = {"x_reference": reference, "x_fast_p1": fast_one.get(r.device)}
+            fast_p1 = fast_one.get(r.device)
+            entry["x_fast_p1_baseline"] = None if fast_p1 is None else _row_name(fast_p1)
+            baselines = {"x_reference": reference, "x_fast_p1": fast_p1}
             for name, baseline in baselines.items():
-                if baseline is None:  # no fast row at P = 1 on this device
+                if baseline is None:  # no baseline row on this device
                     entry[name] = entry[f"rounds_{name}"] = None
                     continue
                 # GAN-steps per second over the baseline's, both timed in the same round
@@ -666,32 +722,40 @@ def results(rows: list[Row]) -> list[dict]:
 
 
 def print_table(entries: list[dict], rounds: int, load: dict) -> None:
-    """The rows, the sgemm peak below them, the load averages and, where a row's rounds
-    disagree, one line of warning."""
+    """The rows, what 'x fast P=1' is formed against, the sgemm peak below them, the load
+    averages and, where a row's rounds disagree, one line of warning."""
     before, after = (" ".join(f"{x:.2f}" for x in load[when]) for when in ("before", "after"))
     print(f"load average (1, 5, 15 min): {before} before, {after} after (this run's own "
           f"threads count in it); {CORES} CPUs")  # fmt: skip
-    print(f"{rounds} rounds, each row once per round in rotating order: medians over rounds, "
-          "their min-max, ratios formed within a round")  # fmt: skip
+    print(f"{rounds} rounds, each row once per round, in rotating order reversed in odd "
+          "rounds: medians over rounds, their min-max, ratios formed within a round")  # fmt: skip
     steps = [e for e in entries if e["impl"] != "sgemm"]
-    print(f"{'impl':26s} {'device':6s} {'P':>5s} {'threads':18s} {'steps/s':>9s} "
-          f"{'min-max':>15s} {'GAN-steps/s':>11s} {'GEMM GFLOP/s':>12s} {'x reference':>11s} "
-          f"{'x fast P=1':>10s}")  # fmt: skip
+    tw = max(len("threads"), *(len(e["threads"]) for e in entries))
+    print(f"{'impl':26s} {'device':6s} {'P':>5s} {'threads':{tw}s} {'steps/s':>9s} "
+          f"{'min-max':>15s} {'GAN-steps/s':>11s} {'GEMM GFLOP/s':>12s} {'FP32 peak':>9s} "
+          f"{'x reference':>11s} {'x fast P=1':>10s} Adam")  # fmt: skip
     for e in steps:
         x_fast = e["x_fast_p1"] if e["x_fast_p1"] is not None else np.nan
-        print(f"{_label(e):26s} {e['device']:6s} {e['population']:5d} {e['threads']:18s} "
+        peak = f"{100 * e['fp32_peak_fraction']:.2f}%" if "fp32_peak_fraction" in e else "-"
+        print(f"{_label(e):26s} {e['device']:6s} {e['population']:5d} {e['threads']:{tw}s} "
               f"{e['steps_per_s']:9.1f} {_range(e, 1):>15s} {e['gan_steps_per_s']:11.1f} "
-              f"{e['gemm_gflops']:12.2f} {e['x_reference']:11.2f} {x_fast:10.2f}")  # fmt: skip
+              f"{e['gemm_gflops']:12.2f} {peak:>9s} {e['x_reference']:11.2f} {x_fast:10.2f} "
+              f"{e.get('adam', '-')}")  # fmt: skip
+    for where in sorted({e["device"] for e in steps}):
+        baseline = next(e["x_fast_p1_baseline"] for e in steps if e["device"] == where)
+        wanted = f"fast/{BASELINE_VARIANT[where]} {where} P=1"
+        print(f"x fast P=1 on {where}: GAN-steps/s over {baseline}'s" if baseline else
+              f"x fast P=1 on {where}: none, there is no {wanted} row")  # fmt: skip
     sgemm = [e for e in entries if e["impl"] == "sgemm"]
     if sgemm:
         print("sgemm peak: float32 GEMMs on the fast path's BLAS (Numba's np.dot), one "
               "OpenBLAS thread each")  # fmt: skip
-        print(f"{'shape':26s} {'GEMMs at once':>13s} {'threads':18s} {'GFLOP/s':>9s} "
+        print(f"{'shape':26s} {'GEMMs at once':>13s} {'threads':{tw}s} {'GFLOP/s':>9s} "
               f"{'min-max':>15s}")  # fmt: skip
         for e in sgemm:
-            flops = e["gemm_gflops"] / e["steps_per_s"]  # GFLOP per call
-            print(f"{e['shape']:26s} {e['population']:13d} {e['threads']:18s} "
-                  f"{e['gemm_gflops']:9.2f} {_range(e, flops):>15s}")  # fmt: skip
+            gflop = e["gemm_flops_per_step"] / 1e9  # per call: all its GEMMs at once
+            print(f"{e['shape']:26s} {e['population']:13d} {e['threads']:{tw}s} "
+                  f"{e['gemm_gflops']:9.2f} {_range(e, gflop):>15s}")  # fmt: skip
     spread = [e for e in entries if e["spread"] > SPREAD_WARNING]
     if spread:
         names = ", ".join(f"{_name(e)} {100 * e['spread']:.0f}%" for e in spread)
@@ -700,7 +764,7 @@ def print_table(entries: list[dict], rounds: int, load: dict) -> None:
 
 
 def _label(entry: dict) -> str:
-    """'fast', 'fast/composed', 'fast/graph', ..."""
+    """'reference', 'fast/fused', 'fast/graph', ..."""
     return entry["impl"] + ("/" + entry["variant"] if "variant" in entry else "")
 
 
@@ -709,6 +773,12 @@ def _name(entry: dict) -> str:
     if entry["impl"] == "sgemm":
         return f"sgemm {entry['shape']} x{entry['population']}"
     return f"{_label(entry)} {entry['device']} P={entry['population']}"
+
+
+def _row_name(row: Row) -> str:
+    """_name of a row not yet turned into its entry."""
+    return _name({"impl": row.impl, "device": row.device, "population": row.population,
+                  **row.fields})  # fmt: skip
 
 
 def _range(entry: dict, scale: float) -> str:
@@ -739,14 +809,20 @@ def main(argv=None) -> None:
     for name in ("rounds", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.device == "gpu" and not device.gpu_available():
+        parser.error("--device: gpu needs CuPy and a CUDA device, and none was found "
+                     "(use cpu or all)")  # fmt: skip
+    date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     load = {"before": os.getloadavg()}
-    rows = build_rows(STANDARD, GPU_POPULATIONS, args.device)
+    rows = build_rows(STANDARD, CPU_POPULATIONS, GPU_POPULATIONS, args.device)
     run_rounds(rows, args.rounds, args.repeats)
     load["after"] = os.getloadavg()
     entries = results(rows)
     print_table(entries, args.rounds, load)
     if args.json:
-        record = {"environment": environment(STANDARD), "load_average_1_5_15_min": load,
+        gpu = any(r.device == "gpu" for r in rows)
+        record = {"date": date, "device": args.device, "settle_s_before_cpu_rows": SETTLE_S,
+                  "environment": environment(STANDARD, gpu), "load_average_1_5_15_min": load,
                   "rounds": args.rounds, "repeats": args.repeats, "rows": entries}  # fmt: skip
         with open(args.json, "w") as f:
             json.dump(record, f, indent=2)

@@ -84,19 +84,29 @@ def single_threaded_blas() -> bool:
     loaded machine: measured here, a P = 1 step ran 8 steps/s with two BLAS threads on a
     busy 2-core machine and 285 with one. This also applies to scipy.linalg in the process.
     """
+    return set_blas_threads(1)
+
+
+def set_blas_threads(n: int, package: str = "scipy") -> bool:
+    """Give the OpenBLAS bundled with `package` n threads, every time it is called (unlike
+    single_threaded_blas, so that a caller that changes the count can set it back); False
+    where that OpenBLAS cannot be found. package: 'scipy' (the BLAS Numba's np.dot calls)
+    or 'numpy' (the one NumPy's matmul calls, a separate copy, built with 64-bit integers,
+    hence the 64_ suffix of its symbols)."""
     import ctypes
     import glob
+    import importlib
     import os
 
-    import scipy
-
-    folder = os.path.join(os.path.dirname(scipy.__file__), "..", "scipy.libs")
+    module = importlib.import_module(package)
+    folder = os.path.join(os.path.dirname(module.__file__), "..", f"{package}.libs")
     for path in glob.glob(os.path.join(folder, "*openblas*")):
         lib = ctypes.CDLL(path)
         for prefix in ("scipy_openblas", "openblas"):
-            if hasattr(lib, f"{prefix}_set_num_threads"):
-                getattr(lib, f"{prefix}_set_num_threads")(1)
-                return True
+            for suffix in ("", "64_"):
+                if hasattr(lib, f"{prefix}_set_num_threads{suffix}"):
+                    getattr(lib, f"{prefix}_set_num_threads{suffix}")(n)
+                    return True
     return False
 
 
