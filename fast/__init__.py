@@ -39,8 +39,9 @@ activation_forward), `mlp.activation_backward_sum` (activation_backward + the bi
 gradient), `loss.softplus_sigmoid` (softplus and sigmoid in one pass),
 `loss.discriminator_loss_with_label_noise` (noise.label_noise_targets +
 loss.discriminator_loss), `penalty.penalty_forward_one` and `penalty_backward_one` (the
-penalty's two halves, around D's backward, as reference/gan.py runs them), `noise.noisy_discriminator_input` (add_instance_noise on the real
-and the fake samples in one pass) and `philox.substep_normal` (SubstepRandom.normal for
+penalty's two halves, around D's backward, as reference/gan.py runs them),
+`noise.noisy_discriminator_input` (add_instance_noise on the real and the fake samples in
+one pass) and `philox.substep_normal` (SubstepRandom.normal for
 every key). What needs no speed (SubstepRandom, key_from_seed, stream_id, sigma_schedule,
 the datasets, init_params, Adam's eps) is imported from the reference, not written twice.
 Extra arguments: `gan.init_state` takes the device, and `mlp.backward` can skip the weight
