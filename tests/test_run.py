@@ -309,3 +309,16 @@ def test_population_stopped_by_a_non_finite_loss_names_its_gans(tmp_path):
     assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["failed_step"] == 0 and summary["failed_gans"] == [0, 1]
+
+
+def test_gamma_takes_one_value_per_gan_or_one_for_all(tmp_path):
+    parser = options.make_parser()
+    for gammas, expected in (("0,0.5,2", (0.0, 0.5, 2.0)), ("0.5", (0.5, 0.5, 0.5))):
+        out = tmp_path / gammas
+        args = [*TINY, "--penalty", "roth", "--gamma", gammas, "--noise", "0.1,0.2,0.3",
+                "--population", "3", "--device", "cpu", "--out", str(out)]  # fmt: skip
+        _, members, _ = options.parse(parser, args)
+        assert [(m.seed, m.sigma0, m.penalty, m.gamma) for m in members] == [
+            (p, sigma0, "roth", gamma)
+            for p, (sigma0, gamma) in enumerate(zip((0.1, 0.2, 0.3), expected, strict=True))
+        ]
