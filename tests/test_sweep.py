@@ -55,9 +55,12 @@ def test_an_interrupted_sweep_continues_to_the_uninterrupted_rows(tmp_path):
         [sys.executable, "-m", "fast.sweep", "--grid", "tiny", "--out", str(stopped)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
+    # A cold Numba cache compiles the step first (about 20 s here, several times that on a
+    # loaded machine): the deadline only keeps a broken sweep from hanging the suite.
+    deadline = time.monotonic() + 600
     while not (stopped / "runs.csv").exists() and time.monotonic() < deadline:
         time.sleep(0.01)  # the first block is done: stop in the middle of the second
+    assert (stopped / "runs.csv").exists(), "the sweep's first block did not finish in 600 s"
     time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
