@@ -1,8 +1,9 @@
 """Training a population of P independent GANs at once, float32: reference/gan.py's step
 with a leading population axis.
 
-GAN p is exactly the reference GAN of PopulationConfig.member(p) (the base configuration
-with seed seeds[p] and initial instance-noise std sigma0s[p]): the same initial
+GAN p is exactly the reference GAN of PopulationConfig.member(p) (its own GANConfig, which
+may differ from the others' in the PER_GAN fields: seed, noise, schedule, label noise,
+penalty): the same initial
 parameters (rounded to float32), the same Philox streams under its own key, the same
 substeps. A step runs, for all P GANs together,
 
@@ -47,9 +48,10 @@ MAX_POPULATION = 2**20
 # d_steps, steps, the data) or its shared kernels' scalars (lr, betas, the generator loss).
 PER_GAN = ("seed", "sigma0", "anneal", "anneal_steps", "label_smoothing", "label_flip", "penalty",
            "gamma")  # fmt: skip
-# What the GPU path takes per GAN; the rest of PER_GAN it takes as one value for all (and
-# the GPU has no penalty kernels: see resolve_device).
+# What the GPU path takes per GAN; the label noise it takes as one value for all, and the
+# penalties not at all (it has no kernels for them: see resolve_device).
 PER_GAN_ON_GPU = ("seed", "sigma0", "anneal", "anneal_steps")
+SHARED_ON_GPU = ("label_smoothing", "label_flip")
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class PopulationConfig:
         return self.members[p]
 
     def per_gan(self, name: str) -> np.ndarray:
-        """(P,) float64: a PER_GAN number of every GAN."""
+        """(P,) float64: a numeric PER_GAN field (not anneal or penalty) of every GAN."""
         return np.array([getattr(member, name) for member in self.members], dtype=np.float64)
 
     def option(self, name: str):
@@ -187,7 +189,7 @@ def resolve_device(config: PopulationConfig, device_name: str) -> str:
         raise reference_gan.ConfigError("penalty", penalised[0], "none on the GPU (the penalties "
                                         "run on the CPU only: --device cpu)")  # fmt: skip
     where = device.resolve("cpu" if penalised else device_name)
-    for name in [name for name in PER_GAN if name not in PER_GAN_ON_GPU] * (where == "gpu"):
+    for name in SHARED_ON_GPU * (where == "gpu"):
         if not isinstance(config.option(name), float):
             values = sorted({getattr(member, name) for member in config.members})
             raise reference_gan.ConfigError(name, values, "one value for a population on the GPU")

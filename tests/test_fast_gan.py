@@ -463,3 +463,14 @@ def test_a_penalty_is_refused_on_the_gpu_and_auto_picks_the_cpu(monkeypatch):
     with pytest.raises(gan.ConfigError, match=r"^penalty: expected none on the GPU"):
         fast_gan.init_state(population, "gpu")
     assert fast_gan.init_state(population, "auto").device == "cpu"
+
+
+def test_a_population_sharing_its_label_noise_resolves_to_the_gpu(monkeypatch):
+    # Only the label noise must be shared on a GPU: a population whose GANs differ in seed,
+    # noise and schedule resolves to it (checked with the device answer forced).
+    monkeypatch.setattr(fast_gan.device, "resolve", lambda name: name if name != "auto" else "gpu")
+    members = tuple(
+        dataclasses.replace(m, penalty="none", gamma=0.0, label_smoothing=0.9, label_flip=0.1)
+        for m in varied_population(SMALL).members
+    )
+    assert fast_gan.resolve_device(fast_gan.PopulationConfig(members), "gpu") == "gpu"
