@@ -44,6 +44,7 @@ from figures import samples
 from reference import checkpoint, gan, metrics
 from reference.checkpoint import write_atomically
 
+# loss_D is D's objective: its logistic loss, plus its gradient penalty where it has one
 HISTORY_COLUMNS = ("step", "sigma", "loss_D", "loss_G", "D_real", "D_fake")
 METRIC_NAMES = ("modes_captured", "modes_total", "high_quality_fraction", "reverse_kl",
                 "energy_distance")  # fmt: skip

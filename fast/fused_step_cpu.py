@@ -18,7 +18,11 @@ population axis P and, for the discriminator's, a substep axis S = d_steps:
     Tables         what depends only on the configuration: the data sampler, the networks'
                    layouts, and Settings (the stream words and the hyperparameters)
 
-`train_step(config, state, step, sigma)` returns fast.gan.train_step's (record,
+A GAN with a gradient penalty runs fast/penalty.py's two halves around D's backward;
+results (P, 2S + 3) float64 hold D's logistic loss of each substep, loss_G, D_real,
+D_fake, then the penalty of each substep.
+
+`train_step(config, state, step, sigma, gamma)` returns fast.gan.train_step's (record,
 intermediates); the intermediates are views of the buffers, formed on first access.
 """
 
@@ -246,7 +250,8 @@ def _scratch(config, state) -> Scratch:
     """The per-GAN scratch, made on the state's first step and reused: fresh buffers of
     this size cost page faults every step (a quarter of the step at P = 1)."""
     base, P = config.base, config.population
-    if base not in state.workspace:
+    penalised = bool(config.penalties.any())  # the penalty's buffers are empty without one
+    if (base, penalised) not in state.workspace:
         tables, B, Z, dim = _tables_of(config, state), base.batch, base.latent, base.dim
         spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
 
@@ -256,8 +261,7 @@ def _scratch(config, state) -> Scratch:
         work = max(mlp.backward_work(spec_G.sizes, B), mlp.backward_work(spec_D.sizes, 2 * B))
         target = 1.0 if tables.settings.generator_sign > 0 else 0.0
         tangent, gbar, dweight = penalty.scratch_sizes(spec_D, B)
-        penalised = bool(config.penalties.any())
-        state.workspace[base] = Scratch(
+        state.workspace[base, penalised] = Scratch(
             component=np.empty((P, B), dtype=np.int64),
             acts_G=buffer(tables.layout_G.h_off[-1]),
             acts_D=buffer(tables.layout_D2.h_off[-1]),
@@ -270,7 +274,7 @@ def _scratch(config, state) -> Scratch:
             gbar=buffer(gbar * penalised),
             dweight=buffer(dweight * penalised),
         )
-    return state.workspace[base]
+    return state.workspace[base, penalised]
 
 
 def _buffers(config) -> tuple[DBuffers, GBuffers, np.ndarray]:

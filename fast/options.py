@@ -24,6 +24,9 @@ DEFAULTS = gan.GANConfig()
 # The options whose names differ from the configuration field they set.
 OPTION_OF_FIELD = {"sigma0": "--noise", "sigma0s": "--noise", "seeds": "--population"}
 PER_GAN_LISTS = ("noise", "gamma")  # the options that take one value per GAN, or one for all
+# Options added after checkpoints were first written: a checkpoint without them is a run made
+# with these values, which reproduce what it did.
+ADDED_SINCE_FIRST_CHECKPOINTS = {"penalty": "none", "gamma": [0.0]}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -81,8 +84,9 @@ def make_parser() -> ArgumentParser:
     add("--penalty", choices=penalty.PENALTIES, default=DEFAULTS.penalty, help="a gradient "
         "penalty on D, instance noise's analytic cousin: r1 on real samples, r2 on fake ones "
         "(Mescheder et al. 2018), roth (Roth et al. 2017); CPU only")
-    add("--gamma", type=number_list, default=(DEFAULTS.gamma,), help="the penalty's weight, "
-        "annealed by --anneal as sigma is; with --population P, P values or one for all")
+    add("--gamma", type=number_list, default=(DEFAULTS.gamma,), help="the penalty's weight "
+        "(> 0 with a penalty), annealed by --anneal as sigma is; with --population P, P values "
+        "or one for all, a GAN of weight 0 training without the penalty")
     add = parser.add_argument_group("data, model and training").add_argument
     add("--dataset", choices=tuple(DATASETS), default=DEFAULTS.dataset, help="ring: 8 Gaussians "
         "on a circle; grid: 5x5 Gaussians; circle: a zero-width circle; ring3d: the ring in "
@@ -163,15 +167,18 @@ def parse(parser: ArgumentParser, argv: list[str]):
 
 
 def configure(parser: ArgumentParser, args) -> list[gan.GANConfig]:
-    """One GANConfig per GAN (GAN p: seed --seed + p, sigma0 --noise[p], gamma --gamma[p]);
-    what GANConfig or PopulationConfig rejects exits with status 2, naming the option."""
+    """One GANConfig per GAN (GAN p: seed --seed + p, sigma0 --noise[p], gamma --gamma[p],
+    and no penalty where its gamma is 0 but another GAN's is not: the population's
+    unpenalised arm); what GANConfig or PopulationConfig rejects exits with status 2,
+    naming the option (a penalty whose every weight is 0 among it)."""
     try:
+        first_gamma = args.gamma[0] if args.gamma[0] != 0 else max(args.gamma, key=abs)
         config = gan.GANConfig(
             dataset=args.dataset, steps=args.steps, batch=args.batch, hidden=args.hidden,
             latent=args.latent, lr=args.lr, d_steps=args.d_steps, sigma0=args.noise[0],
             anneal=args.anneal, anneal_steps=args.anneal_steps or args.steps,
             label_smoothing=args.label_smoothing, label_flip=args.label_flip,
-            penalty=args.penalty, gamma=args.gamma[0], generator_loss=args.generator_loss,
+            penalty=args.penalty, gamma=first_gamma, generator_loss=args.generator_loss,
             seed=args.seed,
         )  # fmt: skip
         args.anneal_steps = config.anneal_steps
@@ -179,7 +186,8 @@ def configure(parser: ArgumentParser, args) -> list[gan.GANConfig]:
             return [config]
         P = args.population
         sigma0s, gammas = (values * (P // len(values)) for values in (args.noise, args.gamma))
-        members = tuple(replace(config, seed=config.seed + p, sigma0=sigma0s[p], gamma=gammas[p])
+        members = tuple(replace(config, seed=config.seed + p, sigma0=sigma0s[p], gamma=gammas[p],
+                                penalty=config.penalty if gammas[p] != 0 else "none")
                         for p in range(P))  # fmt: skip
         return list(fast_gan.PopulationConfig(members).members)
     except gan.ConfigError as error:
@@ -199,7 +207,7 @@ def make_out(parser: ArgumentParser, args, config: gan.GANConfig) -> None:
     if args.out is None:
         stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.dataset}-noise{config.sigma0:g}"
         if config.penalty != "none":
-            stem += f"-{config.penalty}{config.gamma:g}"
+            stem += f"-{config.penalty}-gamma{config.gamma:g}"
         args.out, count = Path("runs") / f"{stem}-seed{config.seed}", 1
         while args.out.exists():
             count += 1
@@ -217,6 +225,7 @@ def resume_arguments(parser: ArgumentParser, argv: list[str], given):
     exits with status 2 and touches nothing."""
     try:
         step, stored, arrays = checkpoint.load(given.resume / "checkpoint.npz")
+        stored = ADDED_SINCE_FIRST_CHECKPOINTS | stored
         lacking = sorted(set(vars(given)) - {"out", "resume"} - set(stored))
         if lacking:
             raise checkpoint.CheckpointError(f"its arguments lack {', '.join(lacking)}")

@@ -25,7 +25,6 @@ import numpy as np
 from numba import njit, prange
 
 from fast import mlp
-from fast.loss import softplus_sigmoid
 from reference.mlp import LEAKY_RELU_SLOPE
 from reference.penalty import PENALTIES
 
@@ -39,8 +38,10 @@ def codes(members) -> np.ndarray:
 
 def scratch_sizes(spec, batch: int) -> tuple[int, int, int]:
     """The per-GAN scratch the two halves need on D's 2B rows: tangent, gbar, dweight."""
-    weights = max(n_in * n_out for n_in, n_out in zip(spec.sizes[:-1], spec.sizes[1:], strict=True))
-    return mlp.layout(spec, 2 * batch).h_off[-1], 2 * batch * spec.sizes[0], weights
+    largest_W = max(
+        n_in * n_out for n_in, n_out in zip(spec.sizes[:-1], spec.sizes[1:], strict=True)
+    )
+    return mlp.layout(spec, 2 * batch).h_off[-1], 2 * batch * spec.sizes[0], largest_W
 
 
 @njit(error_model="numpy")
@@ -73,7 +74,7 @@ def penalty_forward_one(theta, acts, logit, dlogit, kind, gamma, layout, act, ta
     first, last = _rows(kind, n_rows)
     rows, dim = last - first, layout.sizes[0]
     g = gbar[: rows * dim].reshape(rows, dim)
-    u_next = g  # u_{l+1} of the layer below; u_L = 1 needs no buffer
+    u = g  # u_{l+1}, from the layer above (typed here; the top layer reads none: u_L = 1)
     for layer in range(n_layers - 1, -1, -1):  # v_{l-1} = u_l W_l^T, u_{l-1} = s * v_{l-1}
         W = mlp._weight(theta, layout, layer)
         out = g if layer == 0 else mlp._hidden(tangent, layout, layer - 1, rows)
@@ -81,10 +82,10 @@ def penalty_forward_one(theta, acts, logit, dlogit, kind, gamma, layout, act, ta
             for i in range(rows):
                 out[i, :] = W[:, 0]
         else:
-            np.dot(u_next, W.T, out)
+            np.dot(u, W.T, out)
         if layer > 0:
             _times_slope(out, mlp._hidden(acts, layout, layer - 1, n_rows)[first:last], act)
-        u_next = out
+        u = out
     total = 0.0
     for i in range(rows):
         row = first + i
@@ -93,9 +94,11 @@ def penalty_forward_one(theta, acts, logit, dlogit, kind, gamma, layout, act, ta
             g_squared += np.float64(g[i, j]) ** 2
         w = 1.0
         if kind == _ROTH:  # (1 - D)^2 on real rows, D^2 on fake ones, and their slopes
-            d, one_minus_d = softplus_sigmoid(np.float64(logit[row]))[1], softplus_sigmoid(
-                -np.float64(logit[row])
-            )[1]  # fmt: skip
+            # D and 1 - D from one exp of a non-positive number: both exact, neither overflows
+            x = np.float64(logit[row])
+            e = np.exp(-abs(x))
+            big, small = 1.0 / (1.0 + e), e / (1.0 + e)
+            d, one_minus_d = (big, small) if x >= 0 else (small, big)
             if row < n_rows // 2:
                 w, dw = one_minus_d**2, -2.0 * d * one_minus_d**2
             else:
@@ -120,18 +123,18 @@ def penalty_backward_one(theta, acts, kind, n_rows, layout, act, tangent, gbar, 
     for layer in range(n_layers):  # from v_{l-1} = u_l W_l^T, l = 1 .. L
         n_in, n_out = layout.sizes[layer], layout.sizes[layer + 1]
         dW = mlp._weight(dtheta, layout, layer)
-        step = dweight[: n_in * n_out].reshape(n_in, n_out)
+        product = dweight[: n_in * n_out].reshape(n_in, n_out)
         if layer < n_layers - 1:
             u = mlp._hidden(tangent, layout, layer, rows)
-            np.dot(vbar.T, u, step)  # dW_l += vbar_{l-1}^T u_l
+            np.dot(vbar.T, u, product)  # dW_l += vbar_{l-1}^T u_l
         else:  # u_L = 1: the column sums of vbar_{L-1}
-            step[:, 0] = 0
+            product[:, 0] = 0
             for i in range(rows):
                 for k in range(n_in):
-                    step[k, 0] += vbar[i, k]
+                    product[k, 0] += vbar[i, k]
         for k in range(n_in):
             for j in range(n_out):
-                dW[k, j] += step[k, j]
+                dW[k, j] += product[k, j]
         if layer < n_layers - 1:  # vbar_l = s_l * (vbar_{l-1} W_l)
             ubar = work[(layer % 2) * rows * widest :][: rows * n_out].reshape(rows, n_out)
             np.dot(vbar, mlp._weight(theta, layout, layer), ubar)
@@ -159,6 +162,10 @@ def penalty(spec, theta, cache: dict, logit, batch: int, kinds, gamma):
     """reference.penalty.penalty for every GAN: (value: (P,), dtheta: (P, n_params),
     dlogit: (P, N)), all zero for a GAN without a penalty. cache is fast.mlp.forward's on
     the N = 2 * batch rows; kinds (P,) codes (see `codes`), gamma (P,) float32."""
+    if spec.activation not in ("relu", "leaky_relu"):  # as reference.penalty.penalty
+        raise ValueError(f"the penalty's gradient assumes act'' = 0, not {spec.activation!r}")
+    if not np.all((kinds >= 0) & (kinds < len(PENALTIES))):
+        raise ValueError(f"penalty codes must index {PENALTIES}, got {kinds}")
     P = logit.shape[0]
     tangent, gbar, dweight = (np.empty((P, n), np.float32) for n in scratch_sizes(spec, batch))
     work = np.empty((P, mlp.backward_work(spec.sizes, 2 * batch)), dtype=np.float32)

@@ -14,9 +14,10 @@ the input gradient g_i = d phi / d x at each sample x_i of D's batch (phi is D's
 D's logistic loss (reference/loss.py) is the mean over the same N samples: half the
 usual E_p[-log D] + E_q[-log(1 - D)]. The penalty, a mean over N, is then half the
 usual gamma / 2 * E_p[...] (r1), so loss + penalty is half the published objective and
-gamma is the papers' gamma. For small steps r1 at gamma acts on the Dirac-GAN like
-instance noise with sigma = sqrt(2 gamma), and roth like sigma = sqrt(gamma)
-(reference/theory.py). D alone is penalised: the generator's step does not change.
+gamma is the papers' gamma. Near the Dirac-GAN's equilibrium r1 at gamma acts like
+instance noise with sigma = sqrt(2 gamma), and roth like sigma = sqrt(gamma) (the
+Jacobians agree there, not the fields elsewhere: reference/theory.py). D alone is
+penalised: the generator's step does not change.
 
 The derivation, for D's MLP (reference/mlp.py: h_0 = x, a_l = h_{l-1} W_l + b_l,
 h_l = act(a_l) for l < L, phi = a_L; W_l (n_{l-1}, n_l), rows are samples):
@@ -68,6 +69,8 @@ PENALTIES = ("none", "r1", "r2", "roth")
 def weights(kind: str, logit: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
     """(w, dw / dlogit): (N,) each, the weight of each sample's ||g||^2; the first `batch`
     rows are the real samples."""
+    if kind not in PENALTIES[1:]:
+        raise ValueError(f"a penalty's weights need one of {PENALTIES[1:]}, got {kind!r}")
     real = np.arange(logit.shape[0]) < batch
     if kind == "r1":
         return real.astype(np.float64), np.zeros_like(logit)
@@ -83,16 +86,15 @@ def tangents(spec: mlp.MLPSpec, theta: np.ndarray, cache: dict) -> tuple[list, n
     """The tangent pass (step 1): ([u_1, ..., u_{L-1}], g: (N, dim)), u_l (N, n_l) the
     logit's gradient with respect to a_l, from mlp.forward's cache."""
     views = mlp.layer_views(spec, theta)
-    n_rows = cache["h0"].shape[0]
-    u = np.ones((n_rows, 1))  # u_L
-    u_of = {}
+    u = np.ones((cache["h0"].shape[0], 1))  # u_L
+    u_hidden = []  # u_{L-1}, ..., u_1 as they are formed
     for layer in range(spec.n_layers, 0, -1):
         v = u @ views[layer - 1][0].T  # v_{layer-1}
         if layer > 1:
             a = cache[f"a{layer - 1}"]
             u = mlp.activation_backward(spec.activation, a, cache[f"h{layer - 1}"], v)
-            u_of[layer - 1] = u
-    return [u_of[layer] for layer in range(1, spec.n_layers)], v
+            u_hidden.append(u)
+    return u_hidden[::-1], v
 
 
 def penalty(

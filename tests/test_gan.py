@@ -153,13 +153,16 @@ def test_sigma_zero_is_exactly_the_noiseless_path(config, step):
         assert np.array_equal(getattr(noisy_state, field), getattr(plain_state, field))
 
 
-@given(config=tiny_configs(), step=st.integers(0, 1000))
-def test_a_penalty_of_weight_zero_is_exactly_the_unpenalised_path(config, step):
-    plain = dataclasses.replace(config, penalty="none", gamma=0.0)
+@given(config=tiny_configs(), step=st.integers(1, 1000))
+def test_a_penalty_annealed_to_zero_is_exactly_the_unpenalised_path(config, step):
+    # Linear annealing over one step leaves gamma (and sigma) 0 from step 1 on.
+    plain = dataclasses.replace(config, penalty="none", gamma=0.0, anneal="linear",
+                                anneal_steps=1)  # fmt: skip
     record, out = gan.train_step(plain, state := gan.init_state(plain), step)
     for kind in penalty.PENALTIES[1:]:
-        weightless = dataclasses.replace(plain, penalty=kind)
-        record_0, out_0 = gan.train_step(weightless, state_0 := gan.init_state(plain), step)
+        annealed = dataclasses.replace(plain, penalty=kind, gamma=1.0)
+        assert annealed.gamma_at(step) == 0.0
+        record_0, out_0 = gan.train_step(annealed, state_0 := gan.init_state(plain), step)
         assert record_0 == record
         for name, value in out.items():  # adding exact zeros changes no bit
             assert np.array_equal(out_0[name], value), name
@@ -230,7 +233,7 @@ VALID_EDGES = [
     *[("dataset", name) for name in data.DATASETS],
     *[("anneal", name) for name in noise.ANNEAL_SCHEDULES],
     *[("generator_loss", name) for name in loss.GENERATOR_LOSSES],
-    *[("penalty", name) for name in penalty.PENALTIES],
+    ("penalty", "none"), ("gamma", 0.0),
 ]  # fmt: skip
 
 
@@ -239,6 +242,14 @@ def test_config_accepts_the_defaults_and_the_edges_of_every_range():
     assert defaults.sigma0 == 0.0 and defaults.steps <= gan.MAX_STEPS
     for field, value in VALID_EDGES:
         assert getattr(gan.GANConfig(**{field: value}), field) == value
+    for kind in penalty.PENALTIES[1:]:  # a penalty with the smallest weight there is
+        assert gan.GANConfig(penalty=kind, gamma=5e-324).penalty == kind
+
+
+def test_a_penalty_needs_a_weight():
+    with pytest.raises(gan.ConfigError, match=r"^gamma: expected 0 without a penalty, > 0 "
+                       r"with one, got 0.0$"):  # fmt: skip
+        gan.GANConfig(penalty="r1")
 
 
 def test_init_state_draws_generator_then_discriminator_from_the_seed():

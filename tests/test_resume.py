@@ -187,3 +187,12 @@ def test_a_changed_log_every_keeps_every_step_already_logged(tmp_path):
     with open(out / "history.csv") as file:
         steps = [int(line.split(",")[0]) for line in file.readlines()[1:]]
     assert steps == [*range(0, 50, 7), 50, 60, 70, 79]
+
+
+def test_a_checkpoint_from_before_the_penalties_resumes_as_a_run_without_one(finished):
+    # Its arguments lack --penalty and --gamma, which it ran without: none and 0.
+    with np.load(finished / "checkpoint.npz") as content:
+        arguments = json.loads(str(content["arguments"]))
+    older = {name: value for name, value in arguments.items() if name not in ("penalty", "gamma")}
+    rewrite_checkpoint(finished, arguments=np.array(json.dumps(older)))
+    assert run.main(["--resume", str(finished), "--steps", "30"]) == 0

@@ -184,6 +184,8 @@ def test_help_documents_every_option_the_issue_names():
         (["--penalty", "roth", "--gamma", "nan"], "--gamma"),
         (["--penalty", "r1", "--gamma", "0.1,0.2", "--population", "3"], "--gamma"),
         (["--penalty", "r2", "--gamma", "1", "--device", "gpu"], "--penalty"),
+        (["--penalty", "r1"], "--gamma"),  # a penalty needs a weight
+        (["--penalty", "r1", "--gamma", "0,0", "--population", "2"], "--gamma"),
     ],
 )
 def test_bad_population_options_exit_2_with_one_line(tmp_path, capsys, args, option):
@@ -312,13 +314,17 @@ def test_population_stopped_by_a_non_finite_loss_names_its_gans(tmp_path):
 
 
 def test_gamma_takes_one_value_per_gan_or_one_for_all(tmp_path):
+    # A GAN of weight 0 is the population's arm without the penalty.
     parser = options.make_parser()
-    for gammas, expected in (("0,0.5,2", (0.0, 0.5, 2.0)), ("0.5", (0.5, 0.5, 0.5))):
-        out = tmp_path / gammas
+    for gammas, expected in (
+        ("0,0.5,2", (("none", 0.0), ("roth", 0.5), ("roth", 2.0))),
+        ("0.5", (("roth", 0.5),) * 3),
+    ):
+        out = str(tmp_path / gammas)
         args = [*TINY, "--penalty", "roth", "--gamma", gammas, "--noise", "0.1,0.2,0.3",
-                "--population", "3", "--device", "cpu", "--out", str(out)]  # fmt: skip
+                "--population", "3", "--device", "cpu", "--out", out]  # fmt: skip
         _, members, _ = options.parse(parser, args)
         assert [(m.seed, m.sigma0, m.penalty, m.gamma) for m in members] == [
-            (p, sigma0, "roth", gamma)
-            for p, (sigma0, gamma) in enumerate(zip((0.1, 0.2, 0.3), expected, strict=True))
+            (p, sigma0, *penalised)
+            for p, (sigma0, penalised) in enumerate(zip((0.1, 0.2, 0.3), expected, strict=True))
         ]

@@ -137,4 +137,10 @@ def penalty_terms(spec: mlp.MLPSpec, theta, x, logit, batch: int, kind: str, gam
             vbar = mlp.activation_backward(
                 spec.activation, cache[f"a{layer}"], cache[f"h{layer}"], ubar
             )
+    if kind == "roth":
+        # Roth's weights read the float32 logit, off by its own rounding (the scale of its
+        # terms, network_terms' 'y', times float32's tolerance); |d log w / dphi| <= 2 and
+        # |d log dw / dphi| <= 3, so every term carrying w or dw moves by up to 3 times that
+        logit_terms = network_terms(spec, theta, x, np.zeros((n_rows, 1)))["y"]
+        terms = {name: value * (1.0 + 3.0 * logit_terms) for name, value in terms.items()}
     return terms
