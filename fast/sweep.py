@@ -238,6 +238,8 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def markdown(summary: list[dict]) -> str:
+    """summary.md: every cell's row, then the success counts alone as one line per block
+    (dataset, D steps) and one column per method, the grid at a glance."""
     header = ("| dataset | D steps | method | all modes (95% CI) | modes | high quality | "
               "reverse KL | energy distance | diverged | collapsed |")  # fmt: skip
     lines = [header, "| --- " * 10 + "|"]
@@ -248,6 +250,16 @@ def markdown(summary: list[dict]) -> str:
             + " | ".join(f"{c[n + '_mean']:.3g} ± {c[n + '_se']:.2g}" for n in METRICS)
             + f" | {c['diverged']} | {c['collapsed']} |"
         )
+    methods = list(dict.fromkeys(c["method"] for c in summary))
+    blocks = list(dict.fromkeys((c["dataset"], c["d_steps"]) for c in summary))
+    success = {(c["dataset"], c["d_steps"], c["method"]): f"{c['success']}/{c['runs']}"
+               for c in summary}  # fmt: skip
+    lines += ["", "Runs covering every mode:", "",
+              "| dataset | D steps | " + " | ".join(methods) + " |",
+              "| --- " * (len(methods) + 2) + "|"]  # fmt: skip
+    for dataset, d_steps in blocks:
+        cells = (success.get((dataset, d_steps, method), "") for method in methods)
+        lines.append(f"| {dataset} | {d_steps} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
