@@ -37,10 +37,13 @@ def test_a_tiny_grid_runs_end_to_end_and_each_run_is_its_single_run(tmp_path):
         summary = list(csv.DictReader(file))
     assert len(summary) == cells and all(int(c["runs"]) == TINY.seeds for c in summary)
     blocks = len(TINY.datasets) * len(TINY.d_steps)
-    # the cells' table (header, rule, a row each), then the blocks' (a title, header, rule,
-    # a row each)
+    # the cells' table (header, rule, a row each), then the blocks' (a title between blank
+    # lines, a blank line, header, rule, a row each)
     lines = (tmp_path / "sweep" / "summary.md").read_text().splitlines()
-    assert len(lines) == (cells + 2) + 1 + 3 + 2 + blocks
+    assert len(lines) == (cells + 2) + 5 + blocks
+    assert lines[-blocks:][0].startswith("| ring | 1 | ") and lines[-1].count("/2") == len(
+        TINY.methods
+    )
     # The label-flip run of seed 1 on the circle with 2 D steps, trained alone by run.py:
     row = next(r for r in rows if (r["dataset"], r["d_steps"], r["method"], r["seed"])
                == ("circle", "2", "label flip 0.1", "1"))  # fmt: skip
