@@ -7,7 +7,9 @@ The full figure plots the committed small grid, docs/sweep-small/summary.csv (ma
 `python -m fast.sweep --grid small --out docs/sweep-small`, 14 minutes on 2 cores: too
 long to rerun inside `python -m figures`), and beside it the penalties grid, the same
 datasets, strengths and seeds with R1 and Roth's penalty as the methods
-(docs/sweep-penalties, `--grid penalties`); quick runs the tiny grid and plots that.
+(docs/sweep-penalties, `--grid penalties`). A second PNG, stabilisation_full.png, plots
+the full grid (docs/sweep-full, `--grid full`: four datasets, 16 seeds per cell, about 90
+minutes). Quick runs the tiny grid and plots that alone.
 """
 
 import csv
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from fast import sweep
 from figures import style
@@ -24,7 +27,11 @@ NUMBER = 9
 TITLE = "Stabilisation, measured: success, sample quality and mode balance per method"
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-SWEEPS = {"small": DOCS / "sweep-small", "penalties": DOCS / "sweep-penalties"}  # grid: folder
+# (the grids one PNG plots together, its name): grid -> its committed folder
+FIGURES = (
+    ({"small": DOCS / "sweep-small", "penalties": DOCS / "sweep-penalties"}, "stabilisation.png"),
+    ({"full": DOCS / "sweep-full"}, "stabilisation_full.png"),
+)
 # one look per discriminator strength, in the order the sweep has them
 D_STEPS_LOOKS = ({"marker": "o", "color": "#000000"}, {"marker": "s", "color": "#009E73"})
 PANELS = (  # (column of summary.csv, its error, the axis label, log scale)
@@ -39,16 +46,19 @@ def make(out_dir: Path, quick: bool) -> list[Path]:
         with tempfile.TemporaryDirectory() as scratch:
             sweep.main(["--grid", "tiny", "--out", str(Path(scratch) / "sweep")])
             cells = read(Path(scratch) / "sweep" / "summary.csv")
-    else:
+        style.save(draw(cells), out_dir / "stabilisation.png")
+        return [out_dir / "stabilisation.png"]
+    paths = []
+    for grids, name in FIGURES:
         cells = []
-        for grid, folder in SWEEPS.items():
+        for grid, folder in grids.items():
             if not (folder / "summary.csv").exists():
                 raise FileNotFoundError(f"{folder / 'summary.csv'} is missing: python -m "
                                         f"fast.sweep --grid {grid} --out {folder}")  # fmt: skip
             cells += read(folder / "summary.csv")
-    path = out_dir / "stabilisation.png"
-    style.save(draw(cells), path)
-    return [path]
+        style.save(draw(cells), out_dir / name)
+        paths.append(out_dir / name)
+    return paths
 
 
 def read(path: Path) -> list[dict]:
@@ -87,6 +97,8 @@ def draw(cells: list[dict]):
                             label=f"{d_steps} D step{'s' * (d_steps > 1)} per G step",
                             **look)  # fmt: skip
             ax.set_xscale("log" if log else "linear")
+            if log:  # on a short log range matplotlib labels minor ticks, which collide
+                ax.xaxis.set_minor_formatter(NullFormatter())
             if penalties:  # noise and label noise above, the penalties below
                 ax.axhline(methods.index(penalties[0]) - 0.5, color="0.6", linewidth=0.8,
                            linestyle=":")  # fmt: skip
@@ -102,7 +114,9 @@ def draw(cells: list[dict]):
     runs = int(cells[0]["runs"])
     figure.suptitle(f"Each method over {runs} seeds per cell: success rate with its 95% "
                     "interval, the others mean ± standard error")  # fmt: skip
-    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    # room for the title above and the legend below, in inches whatever the height
+    height = figure.get_figheight()
+    figure.tight_layout(rect=(0, 0.45 / height, 1, 1 - 0.35 / height))
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
     return figure
