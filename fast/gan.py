@@ -48,9 +48,8 @@ MAX_POPULATION = 2**20
 # d_steps, steps, the data) or its shared kernels' scalars (lr, betas, the generator loss).
 PER_GAN = ("seed", "sigma0", "anneal", "anneal_steps", "label_smoothing", "label_flip", "penalty",
            "gamma")  # fmt: skip
-# What the GPU path takes per GAN; the label noise it takes as one value for all, and the
-# penalties not at all (it has no kernels for them: see resolve_device).
-PER_GAN_ON_GPU = ("seed", "sigma0", "anneal", "anneal_steps")
+# What the GPU path takes as one value for all GANs (its loss kernel's scalars); the rest of
+# PER_GAN it takes per GAN, but the penalties not at all (no kernels: see resolve_device).
 SHARED_ON_GPU = ("label_smoothing", "label_flip")
 
 
@@ -198,8 +197,8 @@ def resolve_device(config: PopulationConfig, device_name: str) -> str:
 
 def init_state(config: PopulationConfig, device_name: str = "auto") -> PopulationState:
     """Every GAN initialised exactly as reference.gan.init_state(member), cast to float32.
-    On a GPU the GANs must share every option outside PER_GAN_ON_GPU (its kernels take one
-    value): ConfigError names the first that differs."""
+    On a GPU the GANs must share SHARED_ON_GPU and have no penalty: ConfigError names the
+    first option that stops them (resolve_device)."""
     where = resolve_device(config, device_name)
     members = [reference_gan.init_state(config.member(p)) for p in range(config.population)]
     theta_G = device.to_device(np.stack([m.theta_G for m in members]).astype(np.float32), where)
