@@ -170,7 +170,7 @@ def configure(parser: ArgumentParser, args) -> list[gan.GANConfig]:
     """One GANConfig per GAN (GAN p: seed --seed + p, sigma0 --noise[p], gamma --gamma[p],
     and no penalty where its gamma is 0 but another GAN's is not: the population's
     unpenalised arm); what GANConfig or PopulationConfig rejects exits with status 2,
-    naming the option (a penalty whose every weight is 0 among it)."""
+    naming the option (among it a penalty whose weights are all 0)."""
     try:
         first_gamma = args.gamma[0] if args.gamma[0] != 0 else max(args.gamma, key=abs)
         config = gan.GANConfig(
