@@ -68,20 +68,22 @@ def layout(spec: MLPSpec, batch: int) -> Layout:
 
 
 @njit(error_model="numpy")
-def _weight(theta, layout, layer):
+def weight_of(theta, layout, layer):
+    """W of layer `layer` (0-based) as an (n_in, n_out) view of one GAN's flat theta."""
     n_in, n_out = layout.sizes[layer], layout.sizes[layer + 1]
     start = layout.w_off[layer]
     return theta[start : start + n_in * n_out].reshape(n_in, n_out)
 
 
 @njit(error_model="numpy")
-def _bias(theta, layout, layer):
+def bias_of(theta, layout, layer):
+    """b of layer `layer` (0-based) as an (n_out,) view of one GAN's flat theta."""
     start = layout.b_off[layer]
     return theta[start : start + layout.sizes[layer + 1]]
 
 
 @njit(error_model="numpy")
-def _hidden(acts, layout, layer, batch):
+def hidden_of(acts, layout, layer, batch):
     """The output of hidden layer `layer` (0-based) as a (B, n) view of the flat buffer."""
     n, start = layout.sizes[layer + 1], layout.h_off[layer]
     return acts[start : start + batch * n].reshape(batch, n)
@@ -126,9 +128,9 @@ def forward_one(theta, x, acts, y, layout, act):
     batch, n_layers = x.shape[0], layout.sizes.shape[0] - 1
     h = x
     for layer in range(n_layers):
-        out = y if layer == n_layers - 1 else _hidden(acts, layout, layer, batch)
-        np.dot(h, _weight(theta, layout, layer), out)
-        bias_activation(out, _bias(theta, layout, layer), act if layer < n_layers - 1 else -1)
+        out = y if layer == n_layers - 1 else hidden_of(acts, layout, layer, batch)
+        np.dot(h, weight_of(theta, layout, layer), out)
+        bias_activation(out, bias_of(theta, layout, layer), act if layer < n_layers - 1 else -1)
         h = out
 
 
@@ -144,7 +146,7 @@ def backward_one(theta, x, acts, dy, dtheta, dx, layout, act, param_grad, work):
     pong = work[batch * widest : 2 * batch * widest]
     unused_db = work[2 * batch * widest : 2 * batch * widest + widest]  # dtheta not wanted
     da = dy
-    last_db = _bias(dtheta, layout, n_layers - 1)
+    last_db = bias_of(dtheta, layout, n_layers - 1)
     if param_grad:
         last_db[:] = 0
         for i in range(batch):
@@ -152,16 +154,16 @@ def backward_one(theta, x, acts, dy, dtheta, dx, layout, act, param_grad, work):
                 last_db[j] += dy[i, j]
     for layer in range(n_layers - 1, -1, -1):
         n_in = sizes[layer]
-        h_in = x if layer == 0 else _hidden(acts, layout, layer - 1, batch)
+        h_in = x if layer == 0 else hidden_of(acts, layout, layer - 1, batch)
         if param_grad:
-            np.dot(h_in.T, da, _weight(dtheta, layout, layer))
-        W = _weight(theta, layout, layer)
+            np.dot(h_in.T, da, weight_of(dtheta, layout, layer))
+        W = weight_of(theta, layout, layer)
         if layer == 0:
             np.dot(da, W.T, dx)
         else:
             dh = (ping if layer % 2 == 0 else pong)[: batch * n_in].reshape(batch, n_in)
             np.dot(da, W.T, dh)
-            db = _bias(dtheta, layout, layer - 1) if param_grad else unused_db[:n_in]
+            db = bias_of(dtheta, layout, layer - 1) if param_grad else unused_db[:n_in]
             activation_backward_sum(dh, h_in, db, act)
             da = dh
 

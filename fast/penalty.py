@@ -76,15 +76,15 @@ def penalty_forward_one(theta, acts, logit, dlogit, kind, gamma, layout, act, ta
     g = gbar[: rows * dim].reshape(rows, dim)
     u = g  # u_{l+1}, from the layer above (typed here; the top layer reads none: u_L = 1)
     for layer in range(n_layers - 1, -1, -1):  # v_{l-1} = u_l W_l^T, u_{l-1} = s * v_{l-1}
-        W = mlp._weight(theta, layout, layer)
-        out = g if layer == 0 else mlp._hidden(tangent, layout, layer - 1, rows)
+        W = mlp.weight_of(theta, layout, layer)
+        out = g if layer == 0 else mlp.hidden_of(tangent, layout, layer - 1, rows)
         if layer == n_layers - 1:
             for i in range(rows):
                 out[i, :] = W[:, 0]
         else:
             np.dot(u, W.T, out)
         if layer > 0:
-            _times_slope(out, mlp._hidden(acts, layout, layer - 1, n_rows)[first:last], act)
+            _times_slope(out, mlp.hidden_of(acts, layout, layer - 1, n_rows)[first:last], act)
         u = out
     total = 0.0
     for i in range(rows):
@@ -122,10 +122,10 @@ def penalty_backward_one(theta, acts, kind, n_rows, layout, act, tangent, gbar, 
     vbar = gbar[: rows * layout.sizes[0]].reshape(rows, layout.sizes[0])
     for layer in range(n_layers):  # from v_{l-1} = u_l W_l^T, l = 1 .. L
         n_in, n_out = layout.sizes[layer], layout.sizes[layer + 1]
-        dW = mlp._weight(dtheta, layout, layer)
+        dW = mlp.weight_of(dtheta, layout, layer)
         product = dweight[: n_in * n_out].reshape(n_in, n_out)
         if layer < n_layers - 1:
-            u = mlp._hidden(tangent, layout, layer, rows)
+            u = mlp.hidden_of(tangent, layout, layer, rows)
             np.dot(vbar.T, u, product)  # dW_l += vbar_{l-1}^T u_l
         else:  # u_L = 1: the column sums of vbar_{L-1}
             product[:, 0] = 0
@@ -137,8 +137,8 @@ def penalty_backward_one(theta, acts, kind, n_rows, layout, act, tangent, gbar, 
                 dW[k, j] += product[k, j]
         if layer < n_layers - 1:  # vbar_l = s_l * (vbar_{l-1} W_l)
             ubar = work[(layer % 2) * rows * widest :][: rows * n_out].reshape(rows, n_out)
-            np.dot(vbar, mlp._weight(theta, layout, layer), ubar)
-            _times_slope(ubar, mlp._hidden(acts, layout, layer, n_rows)[first:last], act)
+            np.dot(vbar, mlp.weight_of(theta, layout, layer), ubar)
+            _times_slope(ubar, mlp.hidden_of(acts, layout, layer, n_rows)[first:last], act)
             vbar = ubar
 
 
