@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from fast import fused_step_cpu
+from fast import gan as fast_gan
 from fast import metrics as fast_metrics
-from fast.gan import PopulationConfig
 from fast.options import (
     EXIT_NON_FINITE,
     EXIT_OUT_OF_MEMORY,
@@ -63,8 +64,6 @@ def start_training(args, members: list[gan.GANConfig], resumed):
         records = ({k: v if k == "step" else np.atleast_1d(v) for k, v in record.items()}
                    for record in gan.train(config, state, start))  # fmt: skip
         return lambda: gan.state_arrays(state), start, records
-    from fast import fused_step_cpu
-    from fast import gan as fast_gan
 
     population = fast_gan.PopulationConfig(tuple(members))
     if arrays is None:
@@ -160,7 +159,7 @@ def evaluate(backend: str, members: list[gan.GANConfig], arrays: dict, last, fol
     theta_G, theta_D = (arrays[name].astype(np.float64) for name in ("theta_G", "theta_D"))
     started = time.perf_counter()
     if backend == "fast":
-        population = PopulationConfig(tuple(members))
+        population = fast_gan.PopulationConfig(tuple(members))
         results, x_real, x_fake = fast_metrics.evaluate_generator(population, theta_G)
     else:
         (member,) = members

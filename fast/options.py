@@ -22,7 +22,7 @@ EXIT_SIGNAL = 128  # + the signal's number, as a shell reports it: 130 Ctrl-C, 1
 RESUMABLE = ("steps", "log_every", "checkpoint_every")  # what --resume may change
 DEFAULTS = gan.GANConfig()
 # The options whose names differ from the configuration field they set.
-OPTION_OF_FIELD = {"sigma0": "--noise", "sigma0s": "--noise", "seeds": "--population"}
+OPTION_OF_FIELD = {"sigma0": "--noise", "seeds": "--population"}
 PER_GAN_LISTS = ("noise", "gamma")  # the options that take one value per GAN, or one for all
 # Options added after checkpoints were first written: a checkpoint without them is a run made
 # with these values, which reproduce what it did.

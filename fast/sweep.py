@@ -69,8 +69,10 @@ METHODS = {  # name -> the GANConfig fields that make it; the names the README's
     "Roth 0.4": {"penalty": "roth", "gamma": 0.4},
 }
 
-# the methods of instance noise and label noise: the full grid's (it predates the penalties)
+# the methods of instance noise and label noise (the full grid's: it predates the
+# penalties), and the penalties'
 NOISE_AND_LABEL_METHODS = tuple(name for name in METHODS if "penalty" not in METHODS[name])
+PENALTY_METHODS = tuple(name for name in METHODS if "penalty" in METHODS[name])
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,7 @@ GRIDS = {
     "full": Grid(("ring", "grid", "circle", "ring3d"), (1, 5), NOISE_AND_LABEL_METHODS, seeds=16),
     # the small grid's datasets, strengths, seeds and budget, with the penalties as methods:
     # to be read beside the small grid's no-noise and noise rows (the same seeds)
-    "penalties": Grid(
-        ("ring", "circle"), (1, 5), ("R1 0.02", "R1 0.2", "Roth 0.04", "Roth 0.4"), seeds=8
-    ),  # fmt: skip
+    "penalties": Grid(("ring", "circle"), (1, 5), PENALTY_METHODS, seeds=8),
     # for the tests and a first look: every part of the machinery in seconds
     "tiny": Grid(
         ("ring", "circle"),
@@ -142,6 +142,12 @@ def block_members(grid: Grid, dataset: str, d_steps: int) -> list[tuple[str, gan
     return runs
 
 
+def with_defaults(stored: dict) -> dict:
+    """A GANConfig as a sweep stored it, with the fields GANConfig gained since at their
+    defaults: the same run as when it was stored."""
+    return asdict(gan.GANConfig()) | stored
+
+
 def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | None:
     """Train a block to its last step, from its checkpoint at path if there is one, saving
     it every CHECKPOINT_EVERY steps and when stopped. Returns (the trained state's arrays,
@@ -152,8 +158,7 @@ def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | No
     start, state = 0, None
     if path.exists():
         start, arguments, arrays = checkpoint.load(path)
-        # a field GANConfig gained since, at its default, is the stored run unchanged
-        stored_runs = [asdict(gan.GANConfig()) | run for run in arguments.get("runs", [])]
+        stored_runs = [with_defaults(run) for run in arguments.get("runs", [])]
         if stored_runs != json.loads(json.dumps(runs)):
             raise checkpoint.CheckpointError(f"{path} is the checkpoint of another block")
         state = fast_gan.load_state(population, arrays, "cpu")
@@ -288,8 +293,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if recorded.exists():
         try:
             previous = json.loads(recorded.read_text())
-            # a field GANConfig gained since, at its default, is the old run unchanged
-            previous["grid"]["base"] = asdict(gan.GANConfig()) | previous["grid"]["base"]
+            previous["grid"]["base"] = with_defaults(previous["grid"]["base"])
             same = previous["grid"] == json.loads(json.dumps(asdict(GRIDS[args.grid])))
         except (ValueError, KeyError, TypeError) as error:  # damaged, or not a sweep's
             parser.error(f"--out: {recorded} is not a readable sweep record ({error!r})")
