@@ -184,12 +184,18 @@ def reference_threads() -> str:
     return "NumPy BLAS x? (not found)"
 
 
-def fast_threads(parallel: bool) -> str:
-    """The fast CPU path's threading: Numba's threads over the GANs (parallel) or the
-    calling thread alone, and SciPy's OpenBLAS, which Numba's np.dot calls, one thread.
-    Numba's count is left as Numba starts it: nothing in this process changes it."""
+def fast_threads(threading: str) -> str:
+    """The fast CPU path's threading, and SciPy's OpenBLAS, which Numba's np.dot calls, at
+    one thread: 'gans', one GAN per Numba thread (P > 1); 'parts', one GAN's device.SHARES
+    parts on as many Numba threads (P = 1); 'one', the calling thread alone. Numba's count
+    is left as Numba starts it: nothing in this process changes it."""
     blas = "BLAS x1" if device.set_blas_threads(1) else "BLAS x? (not found)"
-    return f"Numba x{numba.get_num_threads()}, {blas}" if parallel else f"1 thread, {blas}"
+    threads = numba.get_num_threads()
+    if threading == "gans":
+        return f"Numba x{threads}, {blas}"
+    if threading == "parts":
+        return f"Numba x{min(threads, device.SHARES)} (parts), {blas}"
+    return f"1 thread, {blas}"
 
 
 def gpu_threads() -> str:
@@ -223,8 +229,8 @@ def fast_row(config, where: str, population: int) -> Row:
     P = 1); on the GPU every kernel and GEMM launched from Python, variant 'train_step'."""
     pop = population_config(config, population)
     state = fast_gan.init_state(pop, where)
-    parallel = population > 1
-    set_threads = gpu_threads if where == "gpu" else functools.partial(fast_threads, parallel)
+    threading = "gans" if population > 1 else "parts"
+    set_threads = gpu_threads if where == "gpu" else functools.partial(fast_threads, threading)
     step = functools.partial(fast_gan.train_step, pop, state)
     row = training_row(impl="fast", where=where, population=population, step=step, block=10,
                        set_threads=set_threads, config=config)  # fmt: skip
@@ -246,7 +252,7 @@ def composed_row(config, population: int) -> Row:
             fast_gan.discriminator_substep(pop, state, rng, sigma, gamma)
         fast_gan.generator_substep(pop, state, SubstepRandom(state.keys, s, config.d_steps), sigma)
 
-    set_threads = functools.partial(fast_threads, True)
+    set_threads = functools.partial(fast_threads, "gans")
     row = training_row(impl="fast", where="cpu", population=population, step=step, block=10,
                        set_threads=set_threads, config=config)  # fmt: skip
     row.fields["variant"] = "composed"
@@ -254,63 +260,97 @@ def composed_row(config, population: int) -> Row:
 
 
 @njit(error_model="numpy")
-def _gemm_pass(theta, w_off, sizes, h, acts, out, dx, backward, param_grad, dtheta):
-    """The GEMMs of one fast.mlp pass on h (n, n0), in its order and shapes: forward
-    h_l @ W_l; backward (from the output, reading `out` as dy) h_l^T @ da and da @ W_l^T.
-    acts: (L, n * widest) stands in for every layer's buffer. The backward writes each
-    hidden layer's input gradient over that layer's input in acts, read for the last time
-    by its dW, and layer 0's into dx (n, n0), as fast.mlp does: h is never written, so the
-    next forward recomputes the same acts and out, and every step multiplies the same data
-    (written back into h, it would shrink step after step to denormals, then zeros)."""
+def _forward_gemms(theta, w_off, sizes, h, acts, out, part):
+    """fast.mlp.forward_rows's GEMMs: h_l @ W_l on row share `part` of h (n, n0), layer by
+    layer; acts: (L, n * widest) stands in for the hidden outputs."""
     n, n_layers = h.shape[0], sizes.shape[0] - 1
-    for i in range(n_layers):
-        layer = n_layers - 1 - i if backward else i
+    first, stop = device.share(n, part)
+    h_in = h
+    for layer in range(n_layers):
         n_in, n_out = sizes[layer], sizes[layer + 1]
         W = theta[w_off[layer] : w_off[layer] + n_in * n_out].reshape(n_in, n_out)
-        h_in = h if layer == 0 else acts[layer - 1, : n * n_in].reshape(n, n_in)
         h_out = out if layer == n_layers - 1 else acts[layer, : n * n_out].reshape(n, n_out)
-        if not backward:
-            np.dot(h_in, W, h_out)
-            continue
-        if param_grad:
-            dW = dtheta[w_off[layer] : w_off[layer] + n_in * n_out].reshape(n_in, n_out)
-            np.dot(h_in.T, h_out, dW)
-        np.dot(h_out, W.T, dx if layer == 0 else h_in)
+        np.dot(h_in[first:stop], W, h_out[first:stop])
+        h_in = h_out
 
 
 @njit(error_model="numpy")
+def _backward_gemms(theta, w_off, sizes, h, acts, grads, out, dx, param_grad, dtheta, layer,
+                    part):  # fmt: skip
+    """fast.mlp.backward_layer's GEMMs, reading `out` as dy: h_l^T @ da (part 0, with
+    param_grad) and da @ W_l^T one row share at a time. grads: (2, n * widest) stands in
+    for backward_one's work, layer 0's input gradient goes into dx (n, n0)."""
+    n, n_layers = h.shape[0], sizes.shape[0] - 1
+    n_in, n_out = sizes[layer], sizes[layer + 1]
+    W = theta[w_off[layer] : w_off[layer] + n_in * n_out].reshape(n_in, n_out)
+    h_in = h if layer == 0 else acts[layer - 1, : n * n_in].reshape(n, n_in)
+    last = layer == n_layers - 1
+    da = out if last else grads[(layer + 1) % 2, : n * n_out].reshape(n, n_out)
+    if param_grad and part == 0:
+        dW = dtheta[w_off[layer] : w_off[layer] + n_in * n_out].reshape(n_in, n_out)
+        np.dot(h_in.T, da, dW)
+        return
+    dh = dx if layer == 0 else grads[layer % 2, : n * n_in].reshape(n, n_in)
+    first_share, stop_share = (0, device.SHARES) if param_grad else (part, part + 1)
+    for rows in range(first_share, stop_share):
+        first, stop = device.share(n, rows)
+        np.dot(da[first:stop], W.T, dh[first:stop])
+
+
+@njit(inline="always", error_model="numpy")
+def _gemm_pass(theta, w_off, sizes, h, acts, grads, out, dx, backward, param_grad, dtheta):
+    """The GEMMs of one fast.mlp pass on h (n, n0), in its order, shapes and parts (a
+    parallel loop where this is inlined into a parallel kernel). Nothing a pass reads is
+    written, so every step multiplies the same data (rewritten, it would shrink step after
+    step to denormals, then zeros)."""
+    if not backward:
+        for part in prange(device.SHARES):
+            _forward_gemms(theta, w_off, sizes, h, acts, out, part)
+        return
+    for i in range(sizes.shape[0] - 1):
+        layer = sizes.shape[0] - 2 - i
+        for part in prange(device.SHARES):
+            _backward_gemms(theta, w_off, sizes, h, acts, grads, out, dx, param_grad, dtheta,
+                            layer, part)  # fmt: skip
+
+
 def _matmuls_one(p, G, D, z, x, d_steps):
     """GAN p's GEMMs of fast.gan.train_step: per D substep G forward (B rows), D forward and
     full backward (2B rows); then G forward, D forward and input-gradient backward and G's
-    full backward (B rows). G and D: (theta, dtheta, acts, out, dx, sizes, w_off)."""
-    theta_G, dtheta_G, acts_G, out_G, dx_G, sizes_G, w_G = G
-    theta_D, dtheta_D, acts_D, out_D, dx_D, sizes_D, w_D = D
+    full backward (B rows). G and D: (theta, dtheta, acts, grads, out, dx, sizes, w_off)."""
+    theta_G, dtheta_G, acts_G, grads_G, out_G, dx_G, sizes_G, w_G = G
+    theta_D, dtheta_D, acts_D, grads_D, out_D, dx_D, sizes_D, w_D = D
     B = z.shape[1]
     for substep in range(d_steps + 1):
         d_substep = substep < d_steps
         n = 2 * B if d_substep else B
         zp, out_Gp, dx_Gp = z[p], out_G[p], dx_G[p]
         xp, out_Dp, dx_Dp = x[p, :n], out_D[p, :n], dx_D[p, :n]
-        theta, dtheta = theta_G[p], dtheta_G[p]
-        _gemm_pass(theta, w_G, sizes_G, zp, acts_G[p], out_Gp, dx_Gp, False, False, dtheta)
-        theta, dtheta = theta_D[p], dtheta_D[p]
-        _gemm_pass(theta, w_D, sizes_D, xp, acts_D[p], out_Dp, dx_Dp, False, False, dtheta)
-        _gemm_pass(theta, w_D, sizes_D, xp, acts_D[p], out_Dp, dx_Dp, True, d_substep, dtheta)
+        theta, dtheta, acts, grads = theta_G[p], dtheta_G[p], acts_G[p], grads_G[p]
+        _gemm_pass(theta, w_G, sizes_G, zp, acts, grads, out_Gp, dx_Gp, False, False, dtheta)
+        theta, dtheta, acts, grads = theta_D[p], dtheta_D[p], acts_D[p], grads_D[p]
+        _gemm_pass(theta, w_D, sizes_D, xp, acts, grads, out_Dp, dx_Dp, False, False, dtheta)
+        _gemm_pass(theta, w_D, sizes_D, xp, acts, grads, out_Dp, dx_Dp, True, d_substep,
+                   dtheta)  # fmt: skip
         if not d_substep:
-            theta, dtheta = theta_G[p], dtheta_G[p]
-            _gemm_pass(theta, w_G, sizes_G, zp, acts_G[p], out_Gp, dx_Gp, True, True, dtheta)
+            theta, dtheta, acts, grads = theta_G[p], dtheta_G[p], acts_G[p], grads_G[p]
+            _gemm_pass(theta, w_G, sizes_G, zp, acts, grads, out_Gp, dx_Gp, True, True, dtheta)
 
 
-@njit(cache=True, error_model="numpy")
-def _matmuls_only_serial(G, D, z, x, d_steps):
-    for p in range(z.shape[0]):
-        _matmuls_one(p, G, D, z, x, d_steps)
+# As fast/fused_step_cpu.py's step: GAN p's GEMMs as a plain function inside the
+# population's parallel loop, and at P = 1 its parts on Numba's threads.
+_matmuls_gan = njit(error_model="numpy")(_matmuls_one)
+_matmuls_threaded = njit(
+    parallel=device.prange_only(),
+    cache=True,
+    error_model="numpy",
+)(_matmuls_one)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _matmuls_only_parallel(G, D, z, x, d_steps):
     for p in prange(z.shape[0]):
-        _matmuls_one(p, G, D, z, x, d_steps)
+        _matmuls_gan(p, G, D, z, x, d_steps)
 
 
 def matmuls_only_row(config, where: str, population: int) -> Row:
@@ -326,21 +366,24 @@ def matmuls_only_row(config, where: str, population: int) -> Row:
     def network(spec, theta, rows: int, n_out: int):
         offsets = np.array([w for w, _, _ in spec.offsets()], np.int64)
         acts = np.ones((P, spec.n_layers, rows * widest), np.float32)
+        grads = np.ones((P, 2, rows * widest), np.float32)
         out = np.ones((P, rows, n_out), np.float32)
         dx = np.zeros((P, rows, spec.sizes[0]), np.float32)
         sizes = np.array(spec.sizes, np.int64)
-        return theta, np.zeros_like(theta), acts, out, dx, sizes, offsets
+        return theta, np.zeros_like(theta), acts, grads, out, dx, sizes, offsets
 
     G = network(spec_G, state.theta_G, B, config.dim)
     D = network(spec_D, state.theta_D, 2 * B, 1)
     z = np.ones((P, B, config.latent), np.float32)
     x = np.ones((P, 2 * B, config.dim), np.float32)
-    kernel = _matmuls_only_parallel if P > 1 else _matmuls_only_serial
 
     def step(_):
-        kernel(G, D, z, x, config.d_steps)
+        if P > 1:
+            _matmuls_only_parallel(G, D, z, x, config.d_steps)
+        else:
+            _matmuls_threaded(0, G, D, z, x, config.d_steps)
 
-    set_threads = functools.partial(fast_threads, P > 1)
+    set_threads = functools.partial(fast_threads, "gans" if P > 1 else "parts")
     row = training_row(impl="matmuls-only", where="cpu", population=P, step=step, block=10,
                        set_threads=set_threads, config=config)  # fmt: skip
     return warmed_up(row, 5)
@@ -368,7 +411,7 @@ def sgemm_row(m: int, k: int, n: int, gemms: int, block: int) -> Row:
     kernel = _sgemm_parallel if gemms > 1 else _sgemm_serial
     row = Row(impl="sgemm", device="cpu", population=gemms, step=lambda _: kernel(a, b, c),
               block=block, flops=gemms * 2 * m * k * n,
-              set_threads=functools.partial(fast_threads, gemms > 1),
+              set_threads=functools.partial(fast_threads, "gans" if gemms > 1 else "one"),
               fields={"shape": f"{m}x{k} @ {k}x{n}"})  # fmt: skip
     return warmed_up(row, 3)
 

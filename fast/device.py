@@ -12,6 +12,7 @@ import functools
 import pathlib
 
 import numpy as np
+from numba import njit
 
 DEVICES = ("cpu", "gpu", "auto")
 
@@ -71,6 +72,27 @@ def to_device(array, device: str):
 
 def to_host(array) -> np.ndarray:
     return _cupy().asnumpy(array) if on_gpu(array) else np.asarray(array)
+
+
+# One GAN's batch passes and Adam run in SHARES parts on every path: as a loop inside the
+# population's kernels, on SHARES threads in the fused step at P = 1. A part's GEMMs have
+# the same shapes either way, so a GAN's bits never depend on how many threads ran it
+# (OpenBLAS's rounding can depend on a GEMM's shape: rows cut otherwise would change it).
+SHARES = 2
+
+
+@njit(error_model="numpy")
+def share(n, part):
+    """(first, stop): part `part` of SHARES near-equal parts of range(n)."""
+    return n * part // SHARES, n * (part + 1) // SHARES
+
+
+def prange_only() -> dict:
+    """Numba's parallel options that make prange loops parallel and nothing else (Numba's
+    other rewrites would turn a kernel's array expressions into parallel regions of their
+    own); a fresh dict each time, as Numba empties the one it is given."""
+    rewrites = ("comprehension", "reduction", "inplace_binop", "setitem", "numpy", "stencil")
+    return {"prange": True, "fusion": False} | dict.fromkeys(rewrites, False)
 
 
 @functools.cache

@@ -26,11 +26,14 @@ D_fake, then the penalty of each substep.
 intermediates); the intermediates are views of the buffers, formed on first access.
 """
 
+import collections
 import functools
 import os
+import time
 from collections.abc import Mapping
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -112,14 +115,14 @@ class Tables(NamedTuple):
     settings: Settings
 
 
-@njit(error_model="numpy")
-def _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scratch,
-                  sampler, layout_G, layout_D2, layout_D1, settings):  # fmt: skip
-    """GAN p's whole step, serially, into its rows of the step's buffers. results[p]:
+def _gan_step(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scratch,
+              sampler, layout_G, layout_D2, layout_D1, settings):  # fmt: skip
+    """GAN p's whole step into its rows of the step's buffers, the networks' passes and
+    Adam in device.SHARES parts (parallel loops; the rest runs on this thread). results[p]:
     (2S + 3,) float64, D's logistic loss of each substep, loss_G, D_real, D_fake, then the
     penalty of each substep (0 without one)."""
     theta_G, theta_D = nets.theta_G[p], nets.theta_D[p]
-    k0, k1, sigma_p, result = keys[p, 0], keys[p, 1], np.float64(sigma[p]), results[p]
+    k0, k1, sigma_p = keys[p, 0], keys[p, 1], np.float64(sigma[p])
     streams = settings.streams
     Z, dim = layout_G.sizes[0], layout_D2.sizes[0]
     S, B = d.x_real.shape[1], g.logits.shape[1]
@@ -143,13 +146,13 @@ def _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results,
         x_in = x_noisy.reshape(2 * B, dim)
         mlp.forward_one(theta_D, x_in, acts_D, logits.reshape(2 * B, 1), layout_D2,
                         settings.act_D)  # fmt: skip
-        result[s], result[S + 1], result[S + 2] = loss.discriminator_loss_one(
+        results[p, s], results[p, S + 1], results[p, S + 2] = loss.discriminator_loss_one(
             logits, dlogits, settings.label_smoothing[p], settings.label_flip[p], k0, k1, step,
             streams[s, _FLIP],
         )  # fmt: skip
         kind = settings.penalty[p]
         if kind != 0:  # Roth's term joins dlogits before D's backward, as in reference/gan.py
-            result[S + 3 + s] = penalty.penalty_forward_one(
+            results[p, S + 3 + s] = penalty.penalty_forward_one(
                 theta_D, acts_D, logits, dlogits, kind, gamma[p], layout_D2, settings.act_D,
                 scratch.tangent[p], scratch.gbar[p],
             )  # fmt: skip
@@ -171,8 +174,9 @@ def _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results,
     x_in = x_fake_noisy.reshape(B, dim)
     mlp.forward_one(theta_D, x_in, acts_D, g.logits[p].reshape(B, 1), layout_D1,
                     settings.act_D)  # fmt: skip
-    result[S] = loss.logistic_one(g.logits[p], scratch.target_G[p], g.dlogits[p],
-                                  settings.generator_sign)  # fmt: skip
+    loss_G = loss.logistic_one(g.logits[p], scratch.target_G[p], g.dlogits[p],
+                               settings.generator_sign)  # fmt: skip
+
     # D's weight gradients are not needed here: only its input gradient reaches G.
     mlp.backward_one(theta_D, x_in, acts_D, g.dlogits[p].reshape(B, 1),
                      scratch.unused_dtheta_D[p], g.dx_fake[p].reshape(B, dim), layout_D1,
@@ -182,17 +186,19 @@ def _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results,
                      True, work)  # fmt: skip
     optim.adam_one(theta_G, g.dtheta_G[p], nets.m_G[p], nets.v_G[p], settings.lr, settings.beta1,
                    settings.beta2, settings.eps, corrections[S, 0], corrections[S, 1])  # fmt: skip
+    # Stored last: Numba's parallel compile (Numba 0.68) dropped this store when it stood
+    # before the backward's parallel loops (tests/test_fast_gan.py checks every result).
+    results[p, S] = loss_G
 
 
-@njit(cache=True, error_model="numpy")
-def _step_serial(step, sigma, gamma, keys, corrections, nets, d, g, results, scratch, sampler,
-                 layout_G, layout_D2, layout_D1, settings):  # fmt: skip
-    """Every GAN's step, one after another on this thread: at P = 1 a parallel region would
-    cost more than it saves (and on a loaded machine wait for a core), and compiling one
-    costs a first run seconds."""
-    for p in range(keys.shape[0]):
-        _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scratch,
-                      sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
+# GAN p's step as a plain function inside the population's parallel loop, and as the whole
+# of a P = 1 step, its parts on Numba's threads (the same calls, so the same bits).
+_gan_step_one = njit(error_model="numpy")(_gan_step)
+_step_threaded = njit(
+    parallel=device.prange_only(),
+    cache=True,
+    error_model="numpy",
+)(_gan_step)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -206,7 +212,46 @@ def _step_parallel(step, sigma, gamma, keys, corrections, nets, d, g, results, s
 
 def _step_function(population: int):
     """The compiled step a population of this size runs."""
-    return _step_parallel if population > 1 else _step_serial
+    return _step_parallel if population > 1 else _step_threaded
+
+
+class ThreadChoice:
+    """How many threads the P = 1 step runs its device.SHARES parts on. On their own threads
+    the step is 1.4x faster on an idle 2-core machine, but while another process holds one
+    of the cores every parallel loop waits for its share, and the step is 10x slower than on
+    one thread (measured). So the step starts each PERIOD of steps with WINDOW steps on one
+    thread, then runs on `most` threads while the median of its last WINDOW steps there is
+    no slower than that of its last WINDOW on one, and on one thread for the rest of the
+    period once it is. Either way the step computes the same bits."""
+
+    PERIOD, WINDOW = 1000, 5
+
+    def __init__(self, most: int):
+        self.most, self.chosen, self.steps = most, most, 0
+        self.seconds = {1: collections.deque(maxlen=self.WINDOW)}
+        self.seconds[most] = collections.deque(maxlen=self.WINDOW)
+
+    def threads(self) -> int:
+        """The threads for the next step."""
+        phase = self.steps % self.PERIOD
+        if self.most == 1 or phase == 0:  # step 0 compiles: a time to forget
+            return self.chosen
+        if phase <= self.WINDOW:
+            return 1
+        if phase == self.WINDOW + 1:  # try every thread again
+            self.chosen = self.most
+            self.seconds[self.most].clear()
+        return self.chosen
+
+    def record(self, threads: int, seconds: float) -> None:
+        """The step just taken on `threads` took `seconds`."""
+        self.steps += 1
+        recent = self.seconds[threads]
+        recent.append(seconds)
+        serial = self.seconds[1]
+        full = len(recent) == len(serial) == self.WINDOW
+        if threads > 1 and full and np.median(recent) > np.median(serial):
+            self.chosen = 1
 
 
 @functools.cache
@@ -317,10 +362,20 @@ def train_step(config, state, step: int, sigma, gamma) -> tuple[dict, Mapping]:
                     state.adam_D.m, state.adam_D.v)  # fmt: skip
     corrections = optim.step_corrections(base.beta1, base.beta2, S, state.adam_D.t, state.adam_G.t)
     device.single_threaded_blas()
-    _step_function(config.population)(
+    arguments = (
         step, np.asarray(sigma, np.float32), np.asarray(gamma, np.float32), state.keys,
         corrections, nets, d, g, results, _scratch(config, state), *_tables_of(config, state),
     )  # fmt: skip
+    if config.population > 1:
+        _step_parallel(*arguments)
+    else:
+        choice = state.workspace.setdefault("threads", ThreadChoice(numba.get_num_threads()))
+        threads = choice.threads()
+        numba.set_num_threads(threads)
+        start = time.perf_counter()
+        _step_threaded(0, *arguments)  # GAN 0's step
+        choice.record(threads, time.perf_counter() - start)
+        numba.set_num_threads(choice.most)
     state.adam_D.t += S
     state.adam_G.t += 1
     record = {

@@ -105,10 +105,9 @@ def bias_activation(a, b, act):
 
 
 @njit(error_model="numpy")
-def activation_backward_sum(dh, h, db, act):
-    """dh <- act'(h) * dh in place (the activation read from its output h), and
-    db = the batch sum of the result. dh, h: (B, n), db: (n,)."""
-    db[:] = 0
+def activation_backward_sum(dh, h, db, act, sums):
+    """dh <- act'(h) * dh in place (the activation read from its output h), and, when
+    sums, db += the batch sum of the result. dh, h: (B, n), db: (n,)."""
     for i in range(dh.shape[0]):
         for j in range(dh.shape[1]):
             g = dh[i, j]
@@ -119,53 +118,88 @@ def activation_backward_sum(dh, h, db, act):
             else:
                 g = g * (np.float32(1.0) - h[i, j] * h[i, j])
             dh[i, j] = g
-            db[j] += g
+            if sums:
+                db[j] += g
 
 
 @njit(error_model="numpy")
-def forward_one(theta, x, acts, y, layout, act):
-    """One GAN: x (B, n0) -> y (B, nL), hidden outputs into acts (flat)."""
+def forward_rows(theta, x, acts, y, layout, act, part):
+    """Part `part` of x's rows (device.share) through every layer."""
     batch, n_layers = x.shape[0], layout.sizes.shape[0] - 1
-    h = x
+    first, stop = device.share(batch, part)
+    h = x[first:stop]
     for layer in range(n_layers):
         out = y if layer == n_layers - 1 else hidden_of(acts, layout, layer, batch)
+        out = out[first:stop]
         np.dot(h, weight_of(theta, layout, layer), out)
         bias_activation(out, bias_of(theta, layout, layer), act if layer < n_layers - 1 else -1)
         h = out
 
 
+@njit(inline="always", error_model="numpy")
+def forward_one(theta, x, acts, y, layout, act):
+    """One GAN: x (B, n0) -> y (B, nL), hidden outputs into acts (flat), its rows in
+    device.SHARES parts: a parallel loop where this is inlined into a parallel kernel (the
+    fused CPU step at P = 1), a plain one elsewhere."""
+    for part in prange(device.SHARES):
+        forward_rows(theta, x, acts, y, layout, act, part)
+
+
 @njit(error_model="numpy")
+def _gradient_at(work, layer, batch, widest, n):
+    """The gradient at hidden layer `layer`'s input (layer >= 1), (B, n): the two halves of
+    work alternate, so a layer reads its output's gradient from one and writes its
+    input's into the other."""
+    half = work[(layer % 2) * batch * widest :]
+    return half[: batch * n].reshape(batch, n)
+
+
+@njit(error_model="numpy")
+def backward_layer(theta, x, acts, dy, dtheta, dx, layout, act, param_grad, work, layer,
+                   part):  # fmt: skip
+    """Part `part` of layer `layer`'s backward step, given the gradient at its output (dy
+    for the last layer, else where the layer above left it in work). With param_grad the
+    step is two products of equal cost: part 0 forms dW (and the last layer's bias
+    gradient), part 1 the gradient at the input, act' applied and the lower layer's bias
+    gradient summed. Without, part k forms the input gradient's rows device.share(B, k).
+    Either way that gradient is formed one row share at a time, the same GEMMs."""
+    sizes = layout.sizes
+    batch, n_layers, widest = x.shape[0], sizes.shape[0] - 1, sizes.max()
+    n_in, n_out = sizes[layer], sizes[layer + 1]
+    da = dy if layer == n_layers - 1 else _gradient_at(work, layer + 1, batch, widest, n_out)
+    h_in = x if layer == 0 else hidden_of(acts, layout, layer - 1, batch)
+    if param_grad and part == 0:
+        if layer == n_layers - 1:
+            last_db = bias_of(dtheta, layout, layer)
+            last_db[:] = 0
+            for i in range(batch):
+                for j in range(n_out):
+                    last_db[j] += dy[i, j]
+        np.dot(h_in.T, da, weight_of(dtheta, layout, layer))
+        return
+    dh = dx if layer == 0 else _gradient_at(work, layer, batch, widest, n_in)
+    W = weight_of(theta, layout, layer)
+    db = bias_of(dtheta, layout, layer - 1 if layer > 0 else 0)  # summed into when param_grad
+    if param_grad and layer > 0:
+        db[:] = 0
+    first_share, stop_share = (0, device.SHARES) if param_grad else (part, part + 1)
+    for rows in range(first_share, stop_share):
+        first, stop = device.share(batch, rows)
+        np.dot(da[first:stop], W.T, dh[first:stop])
+        if layer > 0:
+            activation_backward_sum(dh[first:stop], h_in[first:stop], db, act, param_grad)
+
+
+@njit(inline="always", error_model="numpy")
 def backward_one(theta, x, acts, dy, dtheta, dx, layout, act, param_grad, work):
-    """One GAN: dy (B, nL) -> dtheta (only when param_grad) and dx (B, n0). work: float32
+    """One GAN: dy (B, nL) -> dtheta (only when param_grad) and dx (B, n0), each layer in
+    device.SHARES parts (backward_layer) run as forward_one runs its rows. work: float32
     scratch of at least backward_work(sizes, B) elements (callers keep it across calls: a
     fresh allocation of this size costs page faults every step)."""
-    sizes = layout.sizes
-    batch, n_layers = x.shape[0], sizes.shape[0] - 1
-    widest = sizes.max()
-    ping = work[: batch * widest]
-    pong = work[batch * widest : 2 * batch * widest]
-    unused_db = work[2 * batch * widest : 2 * batch * widest + widest]  # dtheta not wanted
-    da = dy
-    last_db = bias_of(dtheta, layout, n_layers - 1)
-    if param_grad:
-        last_db[:] = 0
-        for i in range(batch):
-            for j in range(sizes[n_layers]):
-                last_db[j] += dy[i, j]
-    for layer in range(n_layers - 1, -1, -1):
-        n_in = sizes[layer]
-        h_in = x if layer == 0 else hidden_of(acts, layout, layer - 1, batch)
-        if param_grad:
-            np.dot(h_in.T, da, weight_of(dtheta, layout, layer))
-        W = weight_of(theta, layout, layer)
-        if layer == 0:
-            np.dot(da, W.T, dx)
-        else:
-            dh = (ping if layer % 2 == 0 else pong)[: batch * n_in].reshape(batch, n_in)
-            np.dot(da, W.T, dh)
-            db = bias_of(dtheta, layout, layer - 1) if param_grad else unused_db[:n_in]
-            activation_backward_sum(dh, h_in, db, act)
-            da = dh
+    for layer in range(layout.sizes.shape[0] - 2, -1, -1):
+        for part in prange(device.SHARES):
+            backward_layer(theta, x, acts, dy, dtheta, dx, layout, act, param_grad, work,
+                           layer, part)  # fmt: skip
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -179,8 +213,8 @@ def _forward_cpu(theta, x, layout, act):
 
 
 def backward_work(sizes, batch: int) -> int:
-    """The scratch backward_one needs: two (B, widest) buffers and one (widest,)."""
-    return (2 * batch + 1) * max(sizes)
+    """The scratch backward_one needs: two (B, widest) buffers."""
+    return 2 * batch * max(sizes)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

@@ -41,10 +41,19 @@ def adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, corre
 
 
 @njit(error_model="numpy")
-def adam_one(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2):
-    """One GAN's update, serially (the fused CPU step runs one GAN per thread)."""
-    for i in range(theta.size):
+def adam_share(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2, part):
+    """Part `part` of one GAN's update (device.share of its elements)."""
+    first, stop = device.share(theta.size, part)
+    for i in range(first, stop):
         adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, correction2)
+
+
+@njit(inline="always", error_model="numpy")
+def adam_one(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2):
+    """One GAN's update in device.SHARES parts: a parallel loop where this is inlined into
+    a parallel kernel (the fused CPU step at P = 1), a plain one elsewhere."""
+    for part in prange(device.SHARES):
+        adam_share(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2, part)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

@@ -11,12 +11,13 @@ tests/tolerance.py::float32_atol, through step_atol.
 import copy
 import dataclasses
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fast import device
+from fast import device, fused_step_cpu
 from fast import gan as fast_gan
 from reference import data, gan, loss, mlp, optim
 from reference.penalty import PENALTIES
@@ -321,6 +322,57 @@ def test_a_population_equals_separate_runs(backend):
                     assert_matches(
                         f"GAN {p} {name}", actual, expected, step_atol(base, name, expected, alone)
                     )
+
+
+class FixedThreads:
+    """A stand-in for fused_step_cpu.ThreadChoice that always picks `threads`."""
+
+    def __init__(self, threads: int):
+        self.threads, self.most = (lambda: threads), numba.get_num_threads()
+
+    def record(self, threads: int, seconds: float) -> None:
+        pass
+
+
+@pytest.mark.skipif(numba.get_num_threads() < 2, reason="one Numba thread here")
+def test_a_single_gan_computes_the_same_bits_on_one_thread_as_on_every_thread():
+    # The P = 1 step's parts are the same GEMMs and loops however many threads run them
+    # (device.SHARES), so its thread choice may change from step to step.
+    config = dataclasses.replace(SMALL, d_steps=2, penalty="roth", gamma=0.1)
+    single = fast_gan.PopulationConfig.seeded(config, seeds=(5,), sigma0s=(0.3,))
+    one, every = (fast_gan.init_state(single, "cpu") for _ in "oe")
+    one.workspace["threads"] = FixedThreads(1)
+    every.workspace["threads"] = FixedThreads(numba.get_num_threads())
+    for step in range(3):
+        _, alone = fast_gan.train_step(single, one, step)
+        _, shared = fast_gan.train_step(single, every, step)
+        for name, value in alone.items():
+            assert np.array_equal(shared[name], value), name
+    for name in ("theta_G", "theta_D"):
+        assert np.array_equal(getattr(one, name), getattr(every, name))
+
+
+def test_the_thread_choice_keeps_every_thread_only_while_they_are_faster():
+    window, period = fused_step_cpu.ThreadChoice.WINDOW, fused_step_cpu.ThreadChoice.PERIOD
+    choice = fused_step_cpu.ThreadChoice(4)
+
+    def run(steps: int, seconds_on_four: float) -> list[int]:
+        taken = []
+        for _ in range(steps):
+            threads = choice.threads()
+            choice.record(threads, 1.0 if threads == 1 else seconds_on_four)
+            taken.append(threads)
+        return taken
+
+    # step 0 (it may compile) on every thread, then a probe on one, then every thread
+    assert run(period, 0.5) == [4] + [1] * window + [4] * (period - 1 - window)
+    # slower on four: back to one thread once the last `window` steps on four say so
+    assert run(period, 5.0) == [4] + [1] * window + [4] * window + [1] * (period - 1 - 2 * window)
+    # each period tries every thread again
+    assert run(period, 0.5)[window + 1 :] == [4] * (period - 1 - window)
+    assert set(run(10, 0.5)) == {1, 4}
+    lonely = fused_step_cpu.ThreadChoice(1)
+    assert [lonely.threads() for _ in range(3)] == [1, 1, 1]
 
 
 def test_fused_cpu_step_is_the_composition_of_the_public_kernels():
