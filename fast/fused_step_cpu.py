@@ -133,16 +133,18 @@ def _gan_step(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scr
         x_real, z, x_fake = d.x_real[p, s], d.z[p, s], d.x_fake[p, s]
         x_noisy, logits, dlogits, dtheta_D = d.x_noisy[p, s], d.logits[p, s], d.dlogits[p, s], \
             d.dtheta_D[p, s]  # fmt: skip
-        data.sample_one(x_real.reshape(B, dim), component, sampler, k0, k1, step,
-                        streams[s, _CHOICE], streams[s, _OFFSET])  # fmt: skip
-        philox.normal_one(z, k0, k1, step, streams[s, _LATENT])
-        mlp.forward_one(theta_G, z.reshape(B, Z), acts_G, x_fake.reshape(B, dim),
-                        layout_G, settings.act_G)  # fmt: skip
-        # instance noise on real then fake, straight into D's (2B, dim) input
-        noise.instance_noise_one(x_noisy[: B * dim], x_real, sigma_p, k0, k1, step,
-                                 streams[s, _REAL])  # fmt: skip
-        noise.instance_noise_one(x_noisy[B * dim :], x_fake, sigma_p, k0, k1, step,
-                                 streams[s, _FAKE])  # fmt: skip
+        for part in prange(device.SHARES):  # a part's rows, from their random numbers on
+            first, stop = device.share(B, part)
+            data.sample_one(x_real.reshape(B, dim), component, sampler, k0, k1, step,
+                            streams[s, _CHOICE], streams[s, _OFFSET], first, stop)  # fmt: skip
+            philox.normal_one(z, k0, k1, step, streams[s, _LATENT], first * Z, stop * Z)
+            mlp.forward_rows(theta_G, z.reshape(B, Z), acts_G, x_fake.reshape(B, dim),
+                             layout_G, settings.act_G, part)  # fmt: skip
+            # instance noise on real then fake, straight into D's (2B, dim) input
+            noise.instance_noise_one(x_noisy[: B * dim], x_real, sigma_p, k0, k1, step,
+                                     streams[s, _REAL], first * dim, stop * dim)  # fmt: skip
+            noise.instance_noise_one(x_noisy[B * dim :], x_fake, sigma_p, k0, k1, step,
+                                     streams[s, _FAKE], first * dim, stop * dim)  # fmt: skip
         x_in = x_noisy.reshape(2 * B, dim)
         mlp.forward_one(theta_D, x_in, acts_D, logits.reshape(2 * B, 1), layout_D2,
                         settings.act_D)  # fmt: skip
@@ -167,10 +169,13 @@ def _gan_step(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scr
                        settings.beta1, settings.beta2, settings.eps, corrections[s, 0],
                        corrections[s, 1])  # fmt: skip
     z, x_fake, x_fake_noisy = g.z[p], g.x_fake[p], g.x_fake_noisy[p]
-    philox.normal_one(z, k0, k1, step, streams[S, _LATENT])
-    mlp.forward_one(theta_G, z.reshape(B, Z), acts_G, x_fake.reshape(B, dim), layout_G,
-                    settings.act_G)  # fmt: skip
-    noise.instance_noise_one(x_fake_noisy, x_fake, sigma_p, k0, k1, step, streams[S, _FAKE])
+    for part in prange(device.SHARES):
+        first, stop = device.share(B, part)
+        philox.normal_one(z, k0, k1, step, streams[S, _LATENT], first * Z, stop * Z)
+        mlp.forward_rows(theta_G, z.reshape(B, Z), acts_G, x_fake.reshape(B, dim), layout_G,
+                         settings.act_G, part)  # fmt: skip
+        noise.instance_noise_one(x_fake_noisy, x_fake, sigma_p, k0, k1, step, streams[S, _FAKE],
+                                 first * dim, stop * dim)  # fmt: skip
     x_in = x_fake_noisy.reshape(B, dim)
     mlp.forward_one(theta_D, x_in, acts_D, g.logits[p].reshape(B, 1), layout_D1,
                     settings.act_D)  # fmt: skip
@@ -221,10 +226,11 @@ class ThreadChoice:
     of the cores every parallel loop waits for its share, and the step is 10x slower than on
     one thread (measured). So the step starts each PERIOD of steps with WINDOW steps on one
     thread, then runs on `most` threads while the median of its last WINDOW steps there is
-    no slower than that of its last WINDOW on one, and on one thread for the rest of the
-    period once it is. Either way the step computes the same bits."""
+    at most MARGIN times that of its last WINDOW on one, and on one thread for the rest of
+    the period once it is not. Either way the step computes the same bits."""
 
     PERIOD, WINDOW = 1000, 5
+    MARGIN = 1.5  # a slow spell of a busy machine is not the 10x it guards against
 
     def __init__(self, most: int):
         self.most, self.chosen, self.steps = most, most, 0
@@ -250,8 +256,13 @@ class ThreadChoice:
         recent.append(seconds)
         serial = self.seconds[1]
         full = len(recent) == len(serial) == self.WINDOW
-        if threads > 1 and full and np.median(recent) > np.median(serial):
+        if threads > 1 and full and _median(recent) > self.MARGIN * _median(serial):
             self.chosen = 1
+
+
+def _median(seconds) -> float:
+    """The median of an odd number of figures (np.median costs 13 us on a few)."""
+    return sorted(seconds)[len(seconds) // 2]
 
 
 @functools.cache
@@ -369,13 +380,17 @@ def train_step(config, state, step: int, sigma, gamma) -> tuple[dict, Mapping]:
     if config.population > 1:
         _step_parallel(*arguments)
     else:
-        choice = state.workspace.setdefault("threads", ThreadChoice(numba.get_num_threads()))
+        choice = state.workspace.get("threads")
+        if choice is None:
+            choice = state.workspace["threads"] = ThreadChoice(numba.get_num_threads())
         threads = choice.threads()
-        numba.set_num_threads(threads)
+        if threads != choice.most:
+            numba.set_num_threads(threads)
         start = time.perf_counter()
         _step_threaded(0, *arguments)  # GAN 0's step
         choice.record(threads, time.perf_counter() - start)
-        numba.set_num_threads(choice.most)
+        if threads != choice.most:
+            numba.set_num_threads(choice.most)
     state.adam_D.t += S
     state.adam_G.t += 1
     record = {

@@ -24,14 +24,14 @@ from reference.philox import Stream, SubstepRandom
 
 
 @njit(error_model="numpy")
-def instance_noise_one(out, x, sigma, k0, k1, step, stream):
-    """out = x + sigma * eps for one GAN's flat (n,) float32 x, one Philox call per four
-    elements; each sum is formed in float64 and rounded once."""
-    n = x.shape[0]
-    for block in range((n + 3) // 4):
+def instance_noise_one(out, x, sigma, k0, k1, step, stream, first, stop):
+    """out = x + sigma * eps on elements first .. stop - 1 of one GAN's flat (n,) float32
+    x, one Philox call per four elements (any range is drawn as the whole would be); each
+    sum is formed in float64 and rounded once."""
+    for block in range(first // 4, (stop + 3) // 4):
         w = stream_block(k0, k1, block, step, stream)
         z = box_muller(w[0], w[1], w[2], w[3])
-        for j in range(min(4, n - 4 * block)):
+        for j in range(max(first - 4 * block, 0), min(4, stop - 4 * block)):
             i = 4 * block + j
             out[i] = np.float32(np.float64(x[i]) + sigma * z[j])
 
@@ -40,7 +40,8 @@ def instance_noise_one(out, x, sigma, k0, k1, step, stream):
 def _add_instance_noise_cpu(x, sigma, key, step, stream):
     out = np.empty_like(x)
     for p in prange(x.shape[0]):
-        instance_noise_one(out[p], x[p], np.float64(sigma[p]), key[p, 0], key[p, 1], step, stream)
+        instance_noise_one(out[p], x[p], np.float64(sigma[p]), key[p, 0], key[p, 1], step, stream,
+                           0, x.shape[1])  # fmt: skip
     return out
 
 
@@ -65,8 +66,8 @@ def _noisy_discriminator_input_cpu(x_real, x_fake, sigma, key, step, real_stream
     out = np.empty((P, 2 * n), dtype=np.float32)
     for p in prange(P):
         s, k0, k1 = np.float64(sigma[p]), key[p, 0], key[p, 1]
-        instance_noise_one(out[p, :n], x_real[p], s, k0, k1, step, real_stream)
-        instance_noise_one(out[p, n:], x_fake[p], s, k0, k1, step, fake_stream)
+        instance_noise_one(out[p, :n], x_real[p], s, k0, k1, step, real_stream, 0, n)
+        instance_noise_one(out[p, n:], x_fake[p], s, k0, k1, step, fake_stream, 0, n)
     return out
 
 

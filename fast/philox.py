@@ -143,13 +143,14 @@ def uniform(key, step: int, stream: int, n: int):
 
 
 @njit(error_model="numpy")
-def normal_one(out, k0, k1, step, stream):
-    """out: (n,) float32 <- one GAN's standard normals of a stream, rounded once."""
-    n = out.shape[0]
-    for block in range((n + 3) // 4):
+def normal_one(out, k0, k1, step, stream, first, stop):
+    """out[first:stop] <- elements first .. stop - 1 of one GAN's standard normals of a
+    stream, rounded once (out: (n,) float32; each element is its own block's, so any range
+    is drawn as the whole would be)."""
+    for block in range(first // 4, (stop + 3) // 4):
         w = stream_block(k0, k1, block, step, stream)
         z = box_muller(w[0], w[1], w[2], w[3])
-        for j in range(min(4, n - 4 * block)):
+        for j in range(max(first - 4 * block, 0), min(4, stop - 4 * block)):
             out[4 * block + j] = np.float32(z[j])
 
 
@@ -157,7 +158,7 @@ def normal_one(out, k0, k1, step, stream):
 def _normal_cpu(key, step, stream, n):
     out = np.empty((key.shape[0], n), dtype=np.float32)
     for p in prange(key.shape[0]):
-        normal_one(out[p], key[p, 0], key[p, 1], step, stream)
+        normal_one(out[p], key[p, 0], key[p, 1], step, stream, 0, n)
     return out
 
 

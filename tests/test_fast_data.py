@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from fast import data as fast_data
 from fast import device
 from reference import data
-from reference.philox import SubstepRandom, key_from_seed
+from reference.philox import Stream, SubstepRandom, key_from_seed, stream_id
 from tests.strategies import seeds, steps
 from tests.tolerance import FLOAT32_EPS, assert_close
 
@@ -32,3 +32,21 @@ def test_samples_are_the_reference_rounded_once(backend, name, seed_list, step, 
     for p, key in enumerate(keys):
         expected = data.sample(distribution, SubstepRandom(key, step, substep), n)
         assert_close(name, out[p], expected, atol=TINY, rtol=ONE_ROUNDING)
+
+
+@pytest.mark.parametrize("name", sorted(data.DATASETS))
+@given(seed=seeds, step=steps, n=st.integers(1, 40), cut=st.floats(0.0, 1.0))
+def test_a_batch_drawn_in_two_row_ranges_is_the_batch_drawn_whole(name, seed, step, n, cut):
+    # The fused CPU step draws each part's rows on its own thread (fast.device.SHARES).
+    distribution = data.get_dataset(name)
+    sampler = fast_data.sampler_tables(distribution)
+    k0, k1 = key_from_seed(seed)
+    first_stream, second_stream = stream_id(Stream.DATA_CHOICE, 0), stream_id(Stream.DATA_OFFSET, 0)
+    whole, parts = (np.full((n, distribution.dim), np.nan, np.float32) for _ in "wp")
+    component = np.zeros(n, np.int64)
+    fast_data.sample_one(whole, component, sampler, k0, k1, step, first_stream, second_stream, 0, n)
+    middle = int(cut * n)
+    for first, stop in ((middle, n), (0, middle)):
+        fast_data.sample_one(parts, component, sampler, k0, k1, step, first_stream,
+                             second_stream, first, stop)  # fmt: skip
+    assert np.array_equal(parts, whole)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from fast import device
 from fast import noise as fast_noise
 from reference import noise
-from reference.philox import Stream, SubstepRandom, key_from_seed
+from reference.philox import Stream, SubstepRandom, key_from_seed, stream_id
 from tests.strategies import batch_sizes, rng_from, seeds, sigmas, steps
 from tests.tolerance import FLOAT32_EPS, FLOAT64_EPS, assert_close
 
@@ -71,3 +71,18 @@ def test_noisy_discriminator_input_is_both_single_passes(
     single_fake = fast_noise.add_instance_noise(x_fake, sigma, rng, Stream.FAKE_NOISE)
     assert np.array_equal(device.to_host(both)[:, :batch], device.to_host(single_real))
     assert np.array_equal(device.to_host(both)[:, batch:], device.to_host(single_fake))
+
+
+@given(seed=seeds, step=steps, n=st.integers(1, 40), cut=st.floats(0.0, 1.0), data=st.data())
+def test_noise_added_in_two_ranges_is_the_noise_added_whole(seed, step, n, cut, data):
+    # The fused CPU step adds each part's noise on its own thread (fast.device.SHARES), and
+    # an element's number depends on its Philox block alone.
+    x = rng_from(data.draw).standard_normal(n).astype(np.float32)
+    k0, k1 = key_from_seed(seed)
+    stream = stream_id(Stream.REAL_NOISE, 0)
+    whole, parts = (np.full(n, np.nan, np.float32) for _ in "wp")
+    fast_noise.instance_noise_one(whole, x, 0.5, k0, k1, step, stream, 0, n)
+    middle = int(cut * n)
+    for first, stop in ((middle, n), (0, middle)):
+        fast_noise.instance_noise_one(parts, x, 0.5, k0, k1, step, stream, first, stop)
+    assert np.array_equal(parts, whole)

@@ -72,3 +72,15 @@ def test_substep_normal_is_every_keys_substep_random_normal(
     for p, key in enumerate(keys_of(seed_list)):
         expected = philox.SubstepRandom(key, step, substep).normal(philox.Stream.LATENT, (rows, 3))
         assert_close("normal", normals[p], expected, atol=TINY, rtol=ONE_ROUNDING)
+
+
+@given(seed=seeds, step=steps, stream=streams, n=st.integers(1, 40), cut=st.floats(0.0, 1.0))
+def test_normals_drawn_in_two_ranges_are_the_normals_drawn_whole(seed, step, stream, n, cut):
+    # The fused CPU step draws each part's latents on its own thread (fast.device.SHARES).
+    k0, k1 = key_from_seed(seed)
+    whole, parts = (np.full(n, np.nan, np.float32) for _ in "wp")
+    fast_philox.normal_one(whole, k0, k1, step, stream, 0, n)
+    middle = int(cut * n)
+    for first, stop in ((middle, n), (0, middle)):
+        fast_philox.normal_one(parts, k0, k1, step, stream, first, stop)
+    assert np.array_equal(parts, whole)
