@@ -33,7 +33,10 @@ CUDA kernels of the .cu file of the same name, otherwise the Numba kernels above
 
 Names beyond the reference's follow two patterns: `<name>_one` is the Numba body of <name>
 for one GAN (the population kernels and the fused CPU step call it), and `<name>_into_gpu`
-writes into buffers made once (what the captured CUDA graph replays). A few kernels fuse
+writes into buffers made once (what the captured CUDA graph replays). A GAN's work on the
+CPU comes in `device.SHARES` parts (`mlp.forward_rows`, `mlp.backward_layer`,
+`optim.adam_share`, and the element ranges of the random numbers), so that the fused step
+can run a single GAN's parts on their own threads and compute the same bits. A few kernels fuse
 what the reference does in separate functions: `mlp.bias_activation` (bias add +
 activation_forward), `mlp.activation_backward_sum` (activation_backward + the bias
 gradient), `loss.softplus_sigmoid` (softplus and sigmoid in one pass),

@@ -13,15 +13,17 @@ with the threads it is given before every turn (the threads column shows what wa
     fast          P GANs at once. CPU, P in {1, 16}: 'fused', fast.gan.train_step (the
                   fused step of fast/fused_step_cpu.py), and 'composed', the public kernels
                   one stage at a time; one GAN per Numba thread (the fused step at P = 1:
-                  one thread), each GAN's GEMMs on SciPy's OpenBLAS with one thread.
+                  its device.SHARES parts on as many threads, as ThreadChoice picks), each
+                  GEMM on SciPy's OpenBLAS with one thread.
                   GPU, P in {1, 64, 1024}: 'train_step', fast.gan.train_step (every kernel
                   and GEMM launched from Python); 'preallocated', GraphStep run eagerly over
                   buffers allocated once; 'graph', GraphStep replayed as one CUDA graph
     torch         the same networks, loss, noise and Adam written in plain PyTorch eager
                   (only if torch imports; its fastest Adam, fused, else foreach, in the
                   Adam column); torch's intra-op pool, one thread per core
-    matmuls-only  the fast step's GEMMs alone, same shapes and threading, no elementwise
-                  work, on data that is the same at every step: the BLAS limit of this design
+    matmuls-only  the fast step's GEMMs alone, same shapes, parts and threading (at P = 1
+                  always on device.SHARES threads), no elementwise work, on data that is the
+                  same at every step: the BLAS limit of this design
     sgemm         (CPU) a plain float32 GEMM on the fast path's BLAS and threading (Numba's
                   np.dot, one OpenBLAS thread per GEMM): the step's largest shape, alone
                   and one per Numba thread at once, and a 1024^3 one alone: the peak that
@@ -300,9 +302,10 @@ def _backward_gemms(theta, w_off, sizes, h, acts, grads, out, dx, param_grad, dt
 @njit(inline="always", error_model="numpy")
 def _gemm_pass(theta, w_off, sizes, h, acts, grads, out, dx, backward, param_grad, dtheta):
     """The GEMMs of one fast.mlp pass on h (n, n0), in its order, shapes and parts (a
-    parallel loop where this is inlined into a parallel kernel). Nothing a pass reads is
-    written, so every step multiplies the same data (rewritten, it would shrink step after
-    step to denormals, then zeros)."""
+    parallel loop where this is inlined into a parallel kernel). The backward writes its
+    gradients into grads, never over what a forward reads, so every step multiplies the
+    same data (written over the activations, as it once was, it shrank step after step to
+    denormals, then zeros)."""
     if not backward:
         for part in prange(device.SHARES):
             _forward_gemms(theta, w_off, sizes, h, acts, out, part)
@@ -354,8 +357,8 @@ def _matmuls_only_parallel(G, D, z, x, d_steps):
 
 
 def matmuls_only_row(config, where: str, population: int) -> Row:
-    """The fast step's GEMMs alone, threaded as the fast step is (serial at P = 1, one GAN
-    per thread above, BLAS single-threaded)."""
+    """The fast step's GEMMs alone, threaded as the fast step is (a GAN's parts on their
+    own threads at P = 1, one GAN per thread above, BLAS single-threaded)."""
     if where == "gpu":
         return _matmuls_only_gpu_row(config, population)
     spec_G, spec_D = config.generator_spec(), config.discriminator_spec()

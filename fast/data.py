@@ -24,16 +24,16 @@ _TWO_PI = 2.0 * math.pi
 
 
 @njit(error_model="numpy")
-def sample_one(out, component, sampler, k0, k1, step, choice_stream, offset_stream, first,
-               stop):  # fmt: skip
-    """out[first:stop] <- rows first .. stop - 1 of one GAN's batch, out: (n, dim) float32;
+def sample_one(out, component, sampler, k0, k1, step, choice_stream, offset_stream, first_row,
+               stop_row):  # fmt: skip
+    """out[first_row:stop_row] <- those rows of one GAN's batch, out: (n, dim) float32;
     component: (n,) int64 scratch. A circle reads only its radius, a mixture only its tables
     (Sampler). Each row is drawn from its own stream elements, so any range of rows is drawn
     as the whole batch would be."""
     dim, K = out.shape[1], sampler.cumulative.shape[0]
-    for block in range(first // 4, (stop + 3) // 4):
+    for block in range(first_row // 4, (stop_row + 3) // 4):
         w = stream_block(k0, k1, block, step, choice_stream)
-        for j in range(max(first - 4 * block, 0), min(4, stop - 4 * block)):
+        for j in range(max(first_row - 4 * block, 0), min(4, stop_row - 4 * block)):
             i, u = 4 * block + j, uniform_of(w[j])
             if sampler.is_circle:
                 out[i, 0] = np.float32(sampler.radius * math.cos(_TWO_PI * u))
@@ -43,7 +43,7 @@ def sample_one(out, component, sampler, k0, k1, step, choice_stream, offset_stre
                 component[i] = min(np.searchsorted(sampler.cumulative, u, side="right"), K - 1)
     if sampler.is_circle:
         return
-    first_element, stop_element = first * dim, stop * dim
+    first_element, stop_element = first_row * dim, stop_row * dim
     for block in range(first_element // 4, (stop_element + 3) // 4):
         w = stream_block(k0, k1, block, step, offset_stream)
         z = box_muller(w[0], w[1], w[2], w[3])

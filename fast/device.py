@@ -74,10 +74,11 @@ def to_host(array) -> np.ndarray:
     return _cupy().asnumpy(array) if on_gpu(array) else np.asarray(array)
 
 
-# One GAN's batch passes and Adam run in SHARES parts on every path: as a loop inside the
-# population's kernels, on SHARES threads in the fused step at P = 1. A part's GEMMs have
-# the same shapes either way, so a GAN's bits never depend on how many threads ran it
-# (OpenBLAS's rounding can depend on a GEMM's shape: rows cut otherwise would change it).
+# On the CPU one GAN's batch passes, random numbers and Adam run in SHARES parts (a
+# penalty's passes excepted): as a loop inside the population's kernels, on SHARES threads
+# in the fused step at P = 1. A part's GEMMs have the same shapes either way, so a GAN's
+# bits never depend on how many threads ran it (OpenBLAS's rounding can depend on a GEMM's
+# shape: rows cut otherwise would change it).
 SHARES = 2
 
 

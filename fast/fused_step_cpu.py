@@ -2,10 +2,13 @@
 
 fast/gan.py's step (the composition of the public kernels) pays about twenty kernel
 launches and their Python per step, which at P = 1 is a large part of the step. Here the
-same stages run inside one compiled call: every stage of every substep of GAN p runs on one
-thread, GANs in parallel (one GAN per thread, each thread's BLAS single-threaded). Each
-stage is the per-GAN body (`*_one`) of the public kernel it stands for, so the arithmetic
-is theirs, element for element, and the bits are identical (tests/test_fast_gan.py).
+same stages run inside one compiled call. In a population every stage of every substep of
+GAN p runs on one thread, GANs in parallel (one GAN per thread, each thread's BLAS
+single-threaded); a single GAN runs its device.SHARES parts (its rows' random numbers and
+passes, its backward's two products, Adam's halves) on as many threads, ThreadChoice
+permitting. Each stage is the per-GAN body (`*_one`, or its part) of the public kernel it
+stands for, so the arithmetic is theirs, element for element, and the bits are identical
+(tests/test_fast_gan.py), on any number of threads.
 
 The kernel's arguments are NamedTuples of the step's buffers, each with a leading
 population axis P and, for the discriminator's, a substep axis S = d_steps:
@@ -117,8 +120,9 @@ class Tables(NamedTuple):
 
 def _gan_step(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scratch,
               sampler, layout_G, layout_D2, layout_D1, settings):  # fmt: skip
-    """GAN p's whole step into its rows of the step's buffers, the networks' passes and
-    Adam in device.SHARES parts (parallel loops; the rest runs on this thread). results[p]:
+    """GAN p's whole step into its rows of the step's buffers: its rows' random numbers and
+    the networks' passes, and Adam, in device.SHARES parts (the prange loops, parallel in
+    _step_threaded), the losses and a penalty's passes on the calling thread. results[p]:
     (2S + 3,) float64, D's logistic loss of each substep, loss_G, D_real, D_fake, then the
     penalty of each substep (0 without one)."""
     theta_G, theta_D = nets.theta_G[p], nets.theta_D[p]
@@ -192,12 +196,14 @@ def _gan_step(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scr
     optim.adam_one(theta_G, g.dtheta_G[p], nets.m_G[p], nets.v_G[p], settings.lr, settings.beta1,
                    settings.beta2, settings.eps, corrections[S, 0], corrections[S, 1])  # fmt: skip
     # Stored last: Numba's parallel compile (Numba 0.68) dropped this store when it stood
-    # before the backward's parallel loops (tests/test_fast_gan.py checks every result).
+    # before the backward's parallel loops, for a reason not found (the D substep's stores,
+    # inside the substep loop, are kept); tests/test_fast_gan.py checks every result.
     results[p, S] = loss_G
 
 
 # GAN p's step as a plain function inside the population's parallel loop, and as the whole
-# of a P = 1 step, its parts on Numba's threads (the same calls, so the same bits).
+# of a P = 1 step, its parts on Numba's threads (the same calls, so the same bits). Only one
+# of the two may be cached: Numba names a cache file by the Python function alone.
 _gan_step_one = njit(error_model="numpy")(_gan_step)
 _step_threaded = njit(
     parallel=device.prange_only(),
@@ -215,14 +221,9 @@ def _step_parallel(step, sigma, gamma, keys, corrections, nets, d, g, results, s
                       sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
 
 
-def _step_function(population: int):
-    """The compiled step a population of this size runs."""
-    return _step_parallel if population > 1 else _step_threaded
-
-
 class ThreadChoice:
     """How many threads the P = 1 step runs its device.SHARES parts on. On their own threads
-    the step is 1.4x faster on an idle 2-core machine, but while another process holds one
+    the step is about 1.4x faster on an idle 2-core machine, but while another process holds one
     of the cores every parallel loop waits for its share, and the step is 10x slower than on
     one thread (measured). So the step starts each PERIOD of steps with WINDOW steps on one
     thread, then runs on `most` threads while the median of its last WINDOW steps there is
@@ -380,17 +381,19 @@ def train_step(config, state, step: int, sigma, gamma) -> tuple[dict, Mapping]:
     if config.population > 1:
         _step_parallel(*arguments)
     else:
+        available = numba.get_num_threads()
         choice = state.workspace.get("threads")
         if choice is None:
-            choice = state.workspace["threads"] = ThreadChoice(numba.get_num_threads())
+            most = min(available, device.SHARES)  # more threads would have no part to run
+            choice = state.workspace["threads"] = ThreadChoice(most)
         threads = choice.threads()
-        if threads != choice.most:
-            numba.set_num_threads(threads)
-        start = time.perf_counter()
-        _step_threaded(0, *arguments)  # GAN 0's step
-        choice.record(threads, time.perf_counter() - start)
-        if threads != choice.most:
-            numba.set_num_threads(choice.most)
+        numba.set_num_threads(threads)
+        try:
+            start = time.perf_counter()
+            _step_threaded(0, *arguments)  # GAN 0's step
+            choice.record(threads, time.perf_counter() - start)
+        finally:
+            numba.set_num_threads(available)
     state.adam_D.t += S
     state.adam_G.t += 1
     record = {
@@ -410,8 +413,9 @@ def compiled(population: int) -> bool:
     """Whether Numba's on-disk cache already holds the machine code of the step a
     population of this size runs, so that the first step of a run takes milliseconds, not
     the seconds of compiling it."""
+    step = _step_parallel if population > 1 else _step_threaded
     try:  # Numba's cache keeps this private; without a cache (NUMBA_DISABLE_JIT) say yes
-        return os.path.exists(_step_function(population)._cache._cache_file._index_path)
+        return os.path.exists(step._cache._cache_file._index_path)
     except AttributeError:
         return True
 

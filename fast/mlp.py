@@ -15,7 +15,10 @@ have a > 0 exactly where h > 0; tanh' = 1 - h^2), so the forward pass stores no
 pre-activations: the cache holds each layer's input h0, h1, ..., h_{L-1}.
 
 On the CPU one Numba kernel runs the whole stack for every GAN, parallel over the
-population, each GAN's GEMMs on one BLAS thread (fast.device.single_threaded_blas).
+population, each GAN's GEMMs on one BLAS thread (fast.device.single_threaded_blas). A GAN's
+passes come in device.SHARES parts (forward_rows, backward_layer), looped over inside a
+population's kernels and run on their own threads by the fused step at P = 1: the same
+GEMMs either way, so the same bits.
 
 Shapes: x (P, B, n0), y (P, B, nL), theta and dtheta (P, n_params).
 """
@@ -177,17 +180,21 @@ def backward_layer(theta, x, acts, dy, dtheta, dx, layout, act, param_grad, work
                     last_db[j] += dy[i, j]
         np.dot(h_in.T, da, weight_of(dtheta, layout, layer))
         return
-    dh = dx if layer == 0 else _gradient_at(work, layer, batch, widest, n_in)
     W = weight_of(theta, layout, layer)
-    db = bias_of(dtheta, layout, layer - 1 if layer > 0 else 0)  # summed into when param_grad
-    if param_grad and layer > 0:
+    first_part, stop_part = (0, device.SHARES) if param_grad else (part, part + 1)
+    if layer == 0:
+        for rows_part in range(first_part, stop_part):
+            first, stop = device.share(batch, rows_part)
+            np.dot(da[first:stop], W.T, dx[first:stop])
+        return
+    dh = _gradient_at(work, layer, batch, widest, n_in)
+    db = bias_of(dtheta, layout, layer - 1)  # the lower layer's, summed only with param_grad
+    if param_grad:
         db[:] = 0
-    first_share, stop_share = (0, device.SHARES) if param_grad else (part, part + 1)
-    for rows in range(first_share, stop_share):
-        first, stop = device.share(batch, rows)
+    for rows_part in range(first_part, stop_part):
+        first, stop = device.share(batch, rows_part)
         np.dot(da[first:stop], W.T, dh[first:stop])
-        if layer > 0:
-            activation_backward_sum(dh[first:stop], h_in[first:stop], db, act, param_grad)
+        activation_backward_sum(dh[first:stop], h_in[first:stop], db, act, param_grad)
 
 
 @njit(inline="always", error_model="numpy")

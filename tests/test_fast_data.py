@@ -42,11 +42,13 @@ def test_a_batch_drawn_in_two_row_ranges_is_the_batch_drawn_whole(name, seed, st
     sampler = fast_data.sampler_tables(distribution)
     k0, k1 = key_from_seed(seed)
     first_stream, second_stream = stream_id(Stream.DATA_CHOICE, 0), stream_id(Stream.DATA_OFFSET, 0)
-    whole, parts = (np.full((n, distribution.dim), np.nan, np.float32) for _ in "wp")
-    component = np.zeros(n, np.int64)
-    fast_data.sample_one(whole, component, sampler, k0, k1, step, first_stream, second_stream, 0, n)
+    whole = np.full((n, distribution.dim), np.nan, np.float32)
+    fast_data.sample_one(whole, np.full(n, -1), sampler, k0, k1, step, first_stream,
+                         second_stream, 0, n)  # fmt: skip
     middle = int(cut * n)
-    for first, stop in ((middle, n), (0, middle)):
-        fast_data.sample_one(parts, component, sampler, k0, k1, step, first_stream,
+    for first, stop in ((0, middle), (middle, n)):  # each into fresh buffers
+        part = np.full((n, distribution.dim), np.nan, np.float32)
+        fast_data.sample_one(part, np.full(n, -1), sampler, k0, k1, step, first_stream,
                              second_stream, first, stop)  # fmt: skip
-    assert np.array_equal(parts, whole)
+        assert np.array_equal(part[first:stop], whole[first:stop])
+        assert np.isnan(part[:first]).all() and np.isnan(part[stop:]).all()
