@@ -342,12 +342,7 @@ def _matmuls_one(p, G, D, z, x, d_steps):
 
 # As fast/fused_step_cpu.py's step: GAN p's GEMMs as a plain function inside the
 # population's parallel loop, and at P = 1 its parts on Numba's threads.
-_matmuls_gan = njit(error_model="numpy")(_matmuls_one)
-_matmuls_threaded = njit(
-    parallel=device.prange_only(),
-    cache=True,
-    error_model="numpy",
-)(_matmuls_one)
+_matmuls_gan, _matmuls_threaded = device.compiled_twice(_matmuls_one)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

@@ -88,12 +88,17 @@ def share(n, part):
     return n * part // SHARES, n * (part + 1) // SHARES
 
 
-def prange_only() -> dict:
-    """Numba's parallel options that make prange loops parallel and nothing else (Numba's
-    other rewrites would turn a kernel's array expressions into parallel regions of their
-    own); a fresh dict each time, as Numba empties the one it is given."""
+def compiled_twice(function) -> tuple:
+    """(serial, threaded): a GAN's function compiled as a plain Numba function, its prange
+    loops plain loops (to run inside a population's parallel loop), and as a parallel one
+    whose prange loops, and nothing else, run on Numba's threads (its other rewrites would
+    turn array expressions into parallel regions of their own). Only the threaded one is
+    cached: Numba names a cache file by the Python function alone."""
     rewrites = ("comprehension", "reduction", "inplace_binop", "setitem", "numpy", "stencil")
-    return {"prange": True, "fusion": False} | dict.fromkeys(rewrites, False)
+    prange_only = {"prange": True, "fusion": False} | dict.fromkeys(rewrites, False)
+    serial = njit(error_model="numpy")(function)
+    threaded = njit(parallel=prange_only, cache=True, error_model="numpy")(function)
+    return serial, threaded
 
 
 @functools.cache

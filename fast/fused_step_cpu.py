@@ -185,7 +185,6 @@ def _gan_step(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scr
                     settings.act_D)  # fmt: skip
     loss_G = loss.logistic_one(g.logits[p], scratch.target_G[p], g.dlogits[p],
                                settings.generator_sign)  # fmt: skip
-
     # D's weight gradients are not needed here: only its input gradient reaches G.
     mlp.backward_one(theta_D, x_in, acts_D, g.dlogits[p].reshape(B, 1),
                      scratch.unused_dtheta_D[p], g.dx_fake[p].reshape(B, dim), layout_D1,
@@ -202,14 +201,8 @@ def _gan_step(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scr
 
 
 # GAN p's step as a plain function inside the population's parallel loop, and as the whole
-# of a P = 1 step, its parts on Numba's threads (the same calls, so the same bits). Only one
-# of the two may be cached: Numba names a cache file by the Python function alone.
-_gan_step_one = njit(error_model="numpy")(_gan_step)
-_step_threaded = njit(
-    parallel=device.prange_only(),
-    cache=True,
-    error_model="numpy",
-)(_gan_step)
+# of a P = 1 step, its parts on Numba's threads (the same calls, so the same bits).
+_gan_step_one, _step_threaded = device.compiled_twice(_gan_step)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -223,9 +216,9 @@ def _step_parallel(step, sigma, gamma, keys, corrections, nets, d, g, results, s
 
 class ThreadChoice:
     """How many threads the P = 1 step runs its device.SHARES parts on. On their own threads
-    the step is about 1.4x faster on an idle 2-core machine, but while another process holds one
-    of the cores every parallel loop waits for its share, and the step is 10x slower than on
-    one thread (measured). So the step starts each PERIOD of steps with WINDOW steps on one
+    the step is about 1.4x faster on an idle 2-core machine, but while another process holds
+    one of the cores every parallel loop waits for its share, and the step is 10x slower
+    than on one thread (measured). So the step starts each PERIOD of steps with WINDOW steps on one
     thread, then runs on `most` threads while the median of its last WINDOW steps there is
     at most MARGIN times that of its last WINDOW on one, and on one thread for the rest of
     the period once it is not. Either way the step computes the same bits."""
