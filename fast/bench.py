@@ -293,9 +293,9 @@ def _backward_gemms(theta, w_off, sizes, h, acts, grads, out, dx, param_grad, dt
         np.dot(h_in.T, da, dW)
         return
     dh = dx if layer == 0 else grads[layer % 2, : n * n_in].reshape(n, n_in)
-    first_share, stop_share = (0, device.SHARES) if param_grad else (part, part + 1)
-    for rows in range(first_share, stop_share):
-        first, stop = device.share(n, rows)
+    first_part, stop_part = (0, device.SHARES) if param_grad else (part, part + 1)
+    for rows_part in range(first_part, stop_part):
+        first, stop = device.share(n, rows_part)
         np.dot(da[first:stop], W.T, dh[first:stop])
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from fast import device
-from fast.philox import box_muller, stream_block, uniform_of
+from fast.philox import box_muller, stream_block, uniform_of, words_in
 from reference import data
 from reference.philox import Stream, SubstepRandom, stream_id
 
@@ -33,7 +33,7 @@ def sample_one(out, component, sampler, k0, k1, step, choice_stream, offset_stre
     dim, K = out.shape[1], sampler.cumulative.shape[0]
     for block in range(first_row // 4, (stop_row + 3) // 4):
         w = stream_block(k0, k1, block, step, choice_stream)
-        for j in range(max(first_row - 4 * block, 0), min(4, stop_row - 4 * block)):
+        for j in range(*words_in(block, first_row, stop_row)):
             i, u = 4 * block + j, uniform_of(w[j])
             if sampler.is_circle:
                 out[i, 0] = np.float32(sampler.radius * math.cos(_TWO_PI * u))
@@ -47,7 +47,7 @@ def sample_one(out, component, sampler, k0, k1, step, choice_stream, offset_stre
     for block in range(first_element // 4, (stop_element + 3) // 4):
         w = stream_block(k0, k1, block, step, offset_stream)
         z = box_muller(w[0], w[1], w[2], w[3])
-        for j in range(max(first_element - 4 * block, 0), min(4, stop_element - 4 * block)):
+        for j in range(*words_in(block, first_element, stop_element)):
             i, d = divmod(4 * block + j, dim)
             c = component[i]
             out[i, d] = np.float32(sampler.means[c, d] + sampler.stds[c, d] * z[j])

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from fast import device
-from fast.philox import box_muller, stream_block
+from fast.philox import box_muller, stream_block, words_in
 from reference.philox import Stream, SubstepRandom
 
 
@@ -31,7 +31,7 @@ def instance_noise_one(out, x, sigma, k0, k1, step, stream, first, stop):
     for block in range(first // 4, (stop + 3) // 4):
         w = stream_block(k0, k1, block, step, stream)
         z = box_muller(w[0], w[1], w[2], w[3])
-        for j in range(max(first - 4 * block, 0), min(4, stop - 4 * block)):
+        for j in range(*words_in(block, first, stop)):
             i = 4 * block + j
             out[i] = np.float32(np.float64(x[i]) + sigma * z[j])
 

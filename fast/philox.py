@@ -73,6 +73,13 @@ def stream_block(k0, k1, block, step, stream):
 
 
 @njit(inline="always", error_model="numpy")
+def words_in(block, first, stop):
+    """(j0, j1): the words j of Philox block `block` whose stream elements 4 block + j lie
+    in first .. stop - 1 (a range of a stream is drawn block by block, as the whole is)."""
+    return max(first - 4 * block, 0), min(4, stop - 4 * block)
+
+
+@njit(inline="always", error_model="numpy")
 def uniform_of(word):
     """uint32 word -> float64 in (0, 1), the reference formula."""
     return (np.float64(word) + 0.5) * _TWO_POW_MINUS_32
@@ -150,7 +157,7 @@ def normal_one(out, k0, k1, step, stream, first, stop):
     for block in range(first // 4, (stop + 3) // 4):
         w = stream_block(k0, k1, block, step, stream)
         z = box_muller(w[0], w[1], w[2], w[3])
-        for j in range(max(first - 4 * block, 0), min(4, stop - 4 * block)):
+        for j in range(*words_in(block, first, stop)):
             out[4 * block + j] = np.float32(z[j])
 
 
