@@ -18,7 +18,7 @@ key is the population's (P, 2) keys.
     loss.py            the GAN losses, label noise fused into the discriminator's
     penalty.py         R1, R2 and Roth's penalties on D, per GAN (CPU only: no GPU kernels)
     metrics.py         a population's evaluation at once, in float64
-    optim.py           Adam over the flat buffer of the whole population, one kernel
+    optim.py           Adam over the flat buffers of the whole population, each GAN's in parts
     philox.py          Philox4x32-10 words, uniforms and normals
     fused_step_cpu.py  the CPU step as one Numba call: what gan.train_step runs on the CPU
     graph_step_gpu.py  the GPU step captured as one CUDA graph: what gan.train runs on a GPU

@@ -227,8 +227,8 @@ def reference_row(config) -> Row:
 
 
 def fast_row(config, where: str, population: int) -> Row:
-    """fast.gan.train_step: on the CPU the fused step, variant 'fused' (one thread at
-    P = 1); on the GPU every kernel and GEMM launched from Python, variant 'train_step'."""
+    """fast.gan.train_step: on the CPU the fused step, variant 'fused' (at P = 1 its parts
+    on two threads); on the GPU every kernel and GEMM launched from Python, 'train_step'."""
     pop = population_config(config, population)
     state = fast_gan.init_state(pop, where)
     threading = "gans" if population > 1 else "parts"

@@ -1,7 +1,9 @@
 """Adam over the flat parameter buffers of a whole population, in place.
 
-The update of reference/optim.py, one kernel over all P * n_params elements at once (the
-GANs share lr, betas and the step count t, so the population is just a longer buffer).
+The update of reference/optim.py for all P GANs at once (they share lr, betas and the
+step count t). On the CPU each GAN's elements come in device.SHARES parts (adam_share,
+which the fused step runs too), the tasks (GAN, part) on Numba's threads; on the GPU one
+kernel covers all P * n_params elements, the population being just a longer buffer.
 Each element's update is computed in float64 from its float32 moments and rounded once
 on store; the bias corrections 1 - beta^t are formed once per step on the host.
 
@@ -42,13 +44,17 @@ def adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, corre
 
 @njit(error_model="numpy")
 def adam_share(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2, part):
-    """Part `part` of one GAN's update (device.share of its elements). The loop runs from 0
-    over views of the part: one from `first` indexes through a negative-index check that
-    LLVM cannot drop, and ran unvectorised at half the speed (same bits either way)."""
+    """Part `part` of one GAN's update: its elements device.share(n_params, part), in
+    place. theta, grad, m, v: (n_params,) float32."""
     first, stop = device.share(theta.size, part)
-    theta, grad, m, v = theta[first:stop], grad[first:stop], m[first:stop], v[first:stop]
-    for i in range(theta.size):
-        adam_element(theta, grad, m, v, i, lr, beta1, beta2, eps, correction1, correction2)
+    # The loop runs from 0 over views of the part: a loop from `first` indexes through a
+    # negative-index check that LLVM cannot drop, and ran unvectorised at half the speed.
+    theta_part, grad_part, m_part, v_part = (
+        theta[first:stop], grad[first:stop], m[first:stop], v[first:stop]
+    )  # fmt: skip
+    for i in range(theta_part.size):
+        adam_element(theta_part, grad_part, m_part, v_part, i, lr, beta1, beta2, eps,
+                     correction1, correction2)  # fmt: skip
 
 
 @njit(inline="always", error_model="numpy")
@@ -61,7 +67,9 @@ def adam_one(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2)
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _adam_step_cpu(theta, grad, m, v, lr, beta1, beta2, eps, correction1, correction2):
-    """Every GAN's parts on Numba's threads. theta, grad, m, v: (P, n_params)."""
+    """Every GAN's parts on Numba's threads, as tasks (GAN, part): adam_share's loop
+    vectorises, where a parallel loop over elements would not. theta, grad, m, v:
+    (P, n_params)."""
     for task in prange(theta.shape[0] * device.SHARES):
         p, part = task // device.SHARES, task % device.SHARES
         adam_share(theta[p], grad[p], m[p], v[p], lr, beta1, beta2, eps, correction1,
@@ -90,6 +98,7 @@ def adam_step(theta, grad, state: AdamState, lr, beta1, beta2, eps=EPS) -> None:
     if device.on_gpu(theta):
         _adam_step_gpu(theta, grad, state, lr, beta1, beta2, eps, correction1, correction2)
         return
+    # a contiguous gradient, as the kernels make it: one compiled version, whose loop vectorises
     _adam_step_cpu(theta, np.ascontiguousarray(grad), state.m, state.v, lr, beta1, beta2, eps,
                    correction1, correction2)  # fmt: skip
 

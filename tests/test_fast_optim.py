@@ -1,4 +1,4 @@
-"""fast/optim.py against reference/optim.py on every backend: one kernel over the whole
+"""fast/optim.py against reference/optim.py on every backend: one call over the whole
 (P, n) buffer gives each GAN the reference's update, rounded once to float32."""
 
 import numpy as np
