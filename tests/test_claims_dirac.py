@@ -109,15 +109,31 @@ def test_without_noise_simultaneous_descent_moves_away_from_the_equilibrium(thet
         assert radius2[-1] > radius2[0]
 
 
+def steps_to_shrink(jacobian: np.ndarray, h: float, alternating: bool, factor: float) -> int:
+    """The steps of descent at step size h after which its map linearised at (0, 0) has
+    shrunk by `factor`: rho^n <= factor for its spectral radius rho. Simultaneous steps map
+    by I + h J; alternating ones by psi's step, then theta's from the new psi (the shears of
+    the area test below), whose radius is larger for some h (0.912 against 0.875 for R1 at
+    gamma = 1, h = 0.25, where the simultaneous count left alternating descent 1.6e-4 from
+    (0, 0))."""
+    if alternating:
+        (j_tt, j_tp), (j_pt, j_pp) = jacobian
+        psi_step = np.array([[1.0, 0.0], [h * j_pt, 1.0 + h * j_pp]])
+        theta_step = np.array([[1.0 + h * j_tt, h * j_tp], [0.0, 1.0]])
+        step = theta_step @ psi_step
+    else:
+        step = np.eye(2) + h * jacobian
+    rho = np.max(np.abs(np.linalg.eigvals(step)))
+    return int(np.ceil(np.log(factor) / np.log(rho)))
+
+
 @given(starts, starts, st.floats(min_value=0.5, max_value=1.5), st.floats(0.05, 0.3), st.booleans())
 def test_with_noise_small_step_descent_converges_to_the_equilibrium(
     theta, psi, sigma, h, alternating
 ):
-    # Steps enough for the linearised map, spectral radius rho = max |1 + h lambda|, to shrink
-    # by 1e-6; a factor 100 more is allowed for the non-normal transient and the slower
-    # nonlinear phase far from (0, 0).
-    rho = np.max(np.abs(1 + h * theory.dirac_eigenvalues(sigma)))
-    n_steps = int(np.ceil(np.log(1e-6) / np.log(rho)))
+    # Steps enough for the linearised map to shrink by 1e-6; a factor 100 more is allowed for
+    # the non-normal transient and the slower nonlinear phase far from (0, 0).
+    n_steps = steps_to_shrink(theory.dirac_jacobian(sigma), h, alternating, 1e-6)
     path = theory.dirac_trajectory(theta, psi, sigma, h, n_steps, alternating)
     assert np.hypot(*path[-1]) <= 1e-4 * max(1.0, np.hypot(theta, psi))
 
@@ -184,12 +200,16 @@ def test_penalised_field_is_the_game_minus_the_penalty_gradient(theta, psi, sigm
     # with W = E[w_real + w_fake], whose j-th psi-derivative is under 0.3 (E|x~_real|^j +
     # E|x~_fake|^j) (sigmoid^2's first three derivatives are under 0.3): with |psi| <= 1 and
     # |x~| <= |theta| + sigma |eps|, under 3 (1 + |theta| + sigma)^3. Rounding: the trapezoid sums'
-    # eps log2(24001) |P| <= 1.3e-14, over 2d: 7e-10. Gauss-Hermite: as in the brute-force
-    # test above, per unit of gamma.
+    # eps log2(24001) |P| <= 1.3e-14, over 2d: 7e-10. Gauss-Hermite: the rate of the
+    # brute-force test above, per unit of gamma, with a larger factor, as Roth's weights
+    # square the sigmoid and the field differentiates them in psi (poles of higher order):
+    # against this brute force, Richardson-extrapolated, on a grid of this test's range at
+    # gamma = 1, up to 340 times (1 + sigma) convergence where the error passes 1e-10 (2.3e-8
+    # at theta 0, psi 1, sigma 3), so x1000. R1's and R2's weights are constant: exact.
     scale = abs(psi) * sigma
     convergence = np.exp(-2 * np.pi * np.sqrt(theory.HERMITE_NODES) / scale) if scale else 0.0
     truncation = d**2 / 6 * 3 * (1 + abs(theta) + sigma) ** 3
-    atol = 1e-9 + gamma * (truncation + 30 * (1 + sigma) * convergence)
+    atol = 1e-9 + gamma * (truncation + 1000 * (1 + sigma) * convergence)
     assert_close("-dP/dpsi", v_psi - plain[1], -(plus - minus) / (2 * d), atol, 0.0)
 
 
@@ -259,15 +279,16 @@ def test_with_a_penalty_descent_converges_where_plain_descent_circles(
 ):
     # gamma is R1's; Roth's penalty takes gamma / m (m = 1/2) for the same Jacobian at (0, 0).
     gamma_penalty = gamma / theory.DIRAC_PENALTY_MASS[penalty]
-    # Steps as in the noise test: the linearised map's spectral radius shrinks by 1e-6, with
-    # a factor 100 for the transient and the nonlinear phase.
-    rho = np.max(np.abs(1 + h * theory.dirac_eigenvalues(0.0, penalty, gamma_penalty)))
-    n_steps = int(np.ceil(np.log(1e-6) / np.log(rho)))
+    # Steps as in the noise test: the linearised map shrinks by 1e-6. The nonlinear phase
+    # lags more here: over a grid of this test's range the end lay up to 105 times 1e-6 from
+    # (0, 0) (R1 at gamma = 1 from (-1, 1), first steps slower than linear), so a factor 1000.
+    n_steps = steps_to_shrink(theory.dirac_jacobian(0.0, penalty, gamma_penalty), h, alternating,
+                              1e-6)  # fmt: skip
     start = np.hypot(theta, psi)
     plain = theory.dirac_trajectory(theta, psi, 0.0, h, n_steps, alternating)
     assert np.hypot(*plain[-1]) >= start / 2  # circles (alternating) or spirals out
     path = theory.dirac_trajectory(theta, psi, 0.0, h, n_steps, alternating, penalty, gamma_penalty)
-    assert np.hypot(*path[-1]) <= 1e-4 * max(1.0, start)
+    assert np.hypot(*path[-1]) <= 1e-3 * max(1.0, start)
 
 
 @given(penalties)
