@@ -12,11 +12,10 @@ from fast import device
 from reference import data
 from reference.philox import Stream, SubstepRandom, key_from_seed, stream_id
 from tests.strategies import seeds, steps
-from tests.tolerance import FLOAT32_EPS, assert_close
+from tests.tolerance import FLOAT32_EPS, FLOAT32_TINY, assert_close
 
 # one float32 rounding of the float64 sample (and libm's last-bit differences far below it)
 ONE_ROUNDING = FLOAT32_EPS
-TINY = float(np.finfo(np.float32).tiny)
 
 
 @pytest.mark.parametrize("name", sorted(data.DATASETS))
@@ -31,7 +30,7 @@ def test_samples_are_the_reference_rounded_once(backend, name, seed_list, step, 
     assert out.shape == (len(seed_list), n, distribution.dim) and out.dtype == np.float32
     for p, key in enumerate(keys):
         expected = data.sample(distribution, SubstepRandom(key, step, substep), n)
-        assert_close(name, out[p], expected, atol=TINY, rtol=ONE_ROUNDING)
+        assert_close(name, out[p], expected, atol=FLOAT32_TINY, rtol=ONE_ROUNDING)
 
 
 @pytest.mark.parametrize("name", sorted(data.DATASETS))

@@ -21,12 +21,11 @@ from tests.strategies import (
     seeds,
     steps,
 )
-from tests.tolerance import FLOAT32_EPS, assert_close
+from tests.tolerance import FLOAT32_EPS, FLOAT32_TINY, assert_close
 
 # float64 arithmetic on float32 inputs, summed in float64 over <= 14 terms, then one
 # float32 rounding: half an ulp, FLOAT32_EPS relative with room to spare
 ONE_ROUNDING = FLOAT32_EPS
-TINY = float(np.finfo(np.float32).tiny)  # gradients of saturated logits underflow to 0
 
 
 @given(seed_list=st.lists(seeds, min_size=1, max_size=3), step=steps, batch=batch_sizes,
@@ -53,9 +52,10 @@ def test_discriminator_loss_flips_the_same_labels_and_rounds_once(
         expected = loss.discriminator_loss(
             logit_real[p].astype(np.float64), logit_fake[p].astype(np.float64), *targets
         )
-        assert_close("loss_D", loss_D[p], expected[0], atol=TINY, rtol=ONE_ROUNDING)
-        assert_close("dlogit_real", dlogit_real[p], expected[1], atol=TINY, rtol=ONE_ROUNDING)
-        assert_close("dlogit_fake", dlogit_fake[p], expected[2], atol=TINY, rtol=ONE_ROUNDING)
+        # atol FLOAT32_TINY: gradients of saturated logits underflow to 0
+        actual = {"loss_D": loss_D[p], "dlogit_real": dlogit_real[p], "dlogit_fake": dlogit_fake[p]}
+        for (name, value), reference_value in zip(actual.items(), expected, strict=True):
+            assert_close(name, value, reference_value, atol=FLOAT32_TINY, rtol=ONE_ROUNDING)
 
 
 @pytest.mark.parametrize("kind", loss.GENERATOR_LOSSES)
@@ -67,8 +67,8 @@ def test_generator_losses_round_once(backend, kind, P, batch, data):
     )
     for p in range(P):
         expected = loss.generator_loss(logit[p].astype(np.float64), kind)
-        assert_close("loss_G", loss_G[p], expected[0], atol=TINY, rtol=ONE_ROUNDING)
-        assert_close("dlogit_G", dlogit[p], expected[1], atol=TINY, rtol=ONE_ROUNDING)
+        assert_close("loss_G", loss_G[p], expected[0], atol=FLOAT32_TINY, rtol=ONE_ROUNDING)
+        assert_close("dlogit_G", dlogit[p], expected[1], atol=FLOAT32_TINY, rtol=ONE_ROUNDING)
 
 
 def test_unknown_generator_loss_is_rejected(backend):

@@ -9,11 +9,10 @@ from fast import device
 from fast import optim as fast_optim
 from reference import optim
 from tests.strategies import populations, rng_from
-from tests.tolerance import FLOAT32_EPS, assert_close
+from tests.tolerance import FLOAT32_EPS, FLOAT32_TINY, assert_close
 
 # theta, m and v are each a float64 expression of float32 inputs, rounded once
 ONE_ROUNDING = FLOAT32_EPS
-TINY = float(np.finfo(np.float32).tiny)
 
 
 @given(P=populations, n=st.integers(1, 700), t=st.integers(0, 50), data=st.data())
@@ -31,9 +30,9 @@ def test_adam_rounds_the_float64_update_once(backend, P, n, t, data):
         expected = theta[p].astype(np.float64)
         ref_state = optim.AdamState(m[p].astype(np.float64), v[p].astype(np.float64), t)
         optim.adam_step(expected, grad[p].astype(np.float64), ref_state, 1e-3, 0.5, 0.999)
-        assert_close("theta", device.to_host(fast_theta)[p], expected, TINY, ONE_ROUNDING)
-        assert_close("m", device.to_host(state.m)[p], ref_state.m, TINY, ONE_ROUNDING)
-        assert_close("v", device.to_host(state.v)[p], ref_state.v, TINY, ONE_ROUNDING)
+        assert_close("theta", device.to_host(fast_theta)[p], expected, FLOAT32_TINY, ONE_ROUNDING)
+        assert_close("m", device.to_host(state.m)[p], ref_state.m, FLOAT32_TINY, ONE_ROUNDING)
+        assert_close("v", device.to_host(state.v)[p], ref_state.v, FLOAT32_TINY, ONE_ROUNDING)
 
 
 def test_adam_init_is_zero_moments_on_the_same_device(backend):

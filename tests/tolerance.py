@@ -96,7 +96,8 @@ def float32_atol(expected, n_terms: int, depth: int = 1, floor: float = 0.0,
 
 
 def network_terms(spec: mlp.MLPSpec, theta, x, dy, prefix: str = "d", suffix: str = "") -> dict:
-    """For one network's forward on x and backward from dy (float64, the reference's values):
+    """For one network's forward on x and backward from dy (float64, the reference's values,
+    or the sizes of their terms where those exceed them: only |dy| is read):
     per tensor, the max over its elements of ||terms||_2, the root sum of squares of the
     products summed to make that element: 'y', '{prefix}W{l}{suffix}', '{prefix}b{l}{suffix}'
     and 'dx'. float32_atol's scale where a sum cancels."""
