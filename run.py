@@ -1,18 +1,18 @@
 """Train a small MLP GAN on a toy distribution, with instance noise, and show how it went.
 
-    python run.py --noise 0.1
+    python run.py --sigma0 0.1
 
 trains, shows a progress bar, prints a summary and writes into a new folder --out:
 samples.png (data and generated samples over D(x), and the loss curves), metrics.json
 (reference/metrics.py's metrics, final losses, seconds, arguments, versions) and
 history.csv (step, sigma, loss_D, loss_G, D_real, D_fake every --log-every steps). With
---population P > 1 it trains P GANs at once (seeds seed, seed + 1, ..., one --noise value
+--population P > 1 it trains P GANs at once (seeds seed, seed + 1, ..., one --sigma0 value
 each) and writes population.csv (a row per GAN) instead of samples.png.
 
 Ctrl-C or SIGTERM stops training after the step in progress and writes every output for the
 state reached, with checkpoint.npz; `python run.py --resume FOLDER` continues bit for bit.
-Every file is written under a temporary name and then renamed (reference/checkpoint.py).
-The options and their checks are fast/options.py's (the configuration checks itself:
+Every file is written under a temporary name and then renamed (cli/checkpoint.py).
+The options and their checks are cli/options.py's (the configuration checks itself:
 reference/gan.py's GANConfig); exit statuses are in `python run.py --help`.
 """
 
@@ -31,48 +31,57 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fast import fused_step_cpu
-from fast import gan as fast_gan
-from fast import metrics as fast_metrics
-from fast.options import (
+from cli import checkpoint
+from cli.files import open_history, write_atomically, write_csv
+from cli.options import (
     EXIT_NON_FINITE,
     EXIT_OUT_OF_MEMORY,
     EXIT_SIGNAL,
     make_parser,
     parse,
 )
+from cli.stop import StopRequest
+from fast import fused_step_cpu
+from fast import gan as fast_gan
+from fast import metrics as fast_metrics
 from figures import samples
-from reference import checkpoint, gan, metrics
-from reference.checkpoint import write_atomically
+from reference import gan, metrics
+from reference.config import GANConfig
 
 # loss_D is D's objective: its logistic loss, plus its gradient penalty where it has one
 HISTORY_COLUMNS = ("step", "sigma", "loss_D", "loss_G", "D_real", "D_fake")
 METRIC_NAMES = ("modes_captured", "modes_total", "high_quality_fraction", "reverse_kl",
                 "energy_distance")  # fmt: skip
-POPULATION_COLUMNS = ("gan", "seed", "noise", "gamma", *METRIC_NAMES, "final_loss_D",
+POPULATION_COLUMNS = ("gan", "seed", "sigma0", "gamma", *METRIC_NAMES, "final_loss_D",
                       "final_loss_G")  # fmt: skip
 
 
-def start_training(args, members: list[gan.GANConfig], resumed):
+def start_training(args, members: list[GANConfig], resumed):
     """(arrays_of, start, records): a function giving the state's checkpoint arrays (fresh,
     or the checkpoint's), the first step, and an iterator over each step's record of (P,)
     host arrays from start on."""
     start, arrays, _ = resumed or (0, None, None)
     if args.backend == "reference":
         (config,) = members
-        state = gan.init_state(config) if arrays is None else gan.load_state(config, arrays)
+        state = (
+            gan.init_state(config) if arrays is None else checkpoint.reference_state(config, arrays)
+        )
         records = ({k: v if k == "step" else np.atleast_1d(v) for k, v in record.items()}
                    for record in gan.train(config, state, start))  # fmt: skip
-        return lambda: gan.state_arrays(state), start, records
+        return lambda: checkpoint.reference_arrays(state), start, records
 
     population = fast_gan.PopulationConfig(tuple(members))
     if arrays is None:
         state = fast_gan.init_state(population, args.device)
     else:
-        state = fast_gan.load_state(population, arrays, args.device)
+        state = checkpoint.population_state(population, arrays, args.device)
     if args.device == "cpu" and not fused_step_cpu.compiled(args.population):
         print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
-    return lambda: fast_gan.state_arrays(state), start, fast_gan.train(population, state, start)
+    return (
+        lambda: checkpoint.population_arrays(state),
+        start,
+        fast_gan.train(population, state, start),
+    )
 
 
 def progress(records, steps: int, start: int, log_every: int):
@@ -97,7 +106,7 @@ def versions() -> dict:
             **{name: version(name) for name in packages}}  # fmt: skip
 
 
-def run(args, members: list[gan.GANConfig], resumed, stop: checkpoint.StopRequest) -> dict:
+def run(args, members: list[GANConfig], resumed, stop: StopRequest) -> dict:
     """Train, writing history.csv as it goes and checkpoint.npz every --checkpoint-every
     steps, until --steps or a stop; then evaluate and write the rest. Returns metrics.json's
     content: 'interrupted_at' the step reached when stopped, 'error' when a loss turned
@@ -118,7 +127,7 @@ def run(args, members: list[gan.GANConfig], resumed, stop: checkpoint.StopReques
 
     old = resumed[2] if resumed else {"steps": 0, "log_every": 1}  # the run resumed, if any
     last_was_final = reached == old["steps"] and (reached - 1) % old["log_every"] != 0
-    history = checkpoint.open_history(folder / "history.csv", columns, reached, last_was_final)
+    history = open_history(folder / "history.csv", columns, reached, last_was_final)
     # NumPy's overflow warnings off: an overflow is reported once, as the non-finite loss
     with history as file, np.errstate(over="ignore", invalid="ignore"):
         writer = csv.DictWriter(file, columns, extrasaction="ignore")
@@ -128,7 +137,7 @@ def run(args, members: list[gan.GANConfig], resumed, stop: checkpoint.StopReques
                 if step % args.log_every == 0 or step == config.steps - 1:
                     # sigma from the float64 schedule: the record holds the kernels' float32
                     rows = [{name: float(record[name][p]) for name in HISTORY_COLUMNS[2:]}
-                            | {"step": step, "gan": p, "sigma": member.sigma(step)}
+                            | {"step": step, "gan": p, "sigma": member.sigma_at(step)}
                             for p, member in enumerate(members)]  # fmt: skip
                     writer.writerows(rows)
                     file.flush()  # a row is on the page as soon as it is logged
@@ -150,7 +159,7 @@ def run(args, members: list[gan.GANConfig], resumed, stop: checkpoint.StopReques
     return summary | {"seconds": time.perf_counter() - started}
 
 
-def evaluate(backend: str, members: list[gan.GANConfig], arrays: dict, last, folder: Path) -> dict:
+def evaluate(backend: str, members: list[GANConfig], arrays: dict, last, folder: Path) -> dict:
     """Score every GAN's generator: the fast backend's all at once (fast/metrics.py, which
     gives GAN p of a population its single run's metrics bit for bit), the reference's with
     reference/metrics.py; write samples.png (one GAN) or population.csv. Returns what
@@ -166,7 +175,7 @@ def evaluate(backend: str, members: list[gan.GANConfig], arrays: dict, last, fol
         result, x_real, x_fake = metrics.evaluate_generator(member, theta_G[0])
         results, x_real, x_fake = [result], x_real[None], x_fake[None]
     seconds = {"evaluation_seconds": time.perf_counter() - started}
-    rows = [{"gan": p, "seed": member.seed, "noise": member.sigma0, "gamma": member.gamma}
+    rows = [{"gan": p, "seed": member.seed, "sigma0": member.sigma0, "gamma": member.gamma}
             | {name: result[name] for name in METRIC_NAMES}
             | {"final_loss_D": float(last["loss_D"][p]), "final_loss_G": float(last["loss_G"][p])}
             for p, (member, result) in enumerate(zip(members, results, strict=True))]  # fmt: skip
@@ -178,17 +187,17 @@ def evaluate(backend: str, members: list[gan.GANConfig], arrays: dict, last, fol
         finals = {name: rows[0][name] for name in ("final_loss_D", "final_loss_G")}
         return results[0] | finals | seconds
 
-    checkpoint.write_csv(folder / "population.csv", POPULATION_COLUMNS, rows)
-    return {"noise_levels": metrics.summary_by_noise_level(rows), "gans": rows} | seconds
+    write_csv(folder / "population.csv", POPULATION_COLUMNS, rows)
+    return {"sigma0_levels": metrics.summary_by_sigma0(rows), "gans": rows} | seconds
 
 
 def report(args, summary: dict) -> None:
-    """The closing lines on stdout: the metrics, or one line per noise level."""
+    """The closing lines on stdout: the metrics, or one line per sigma0."""
     figure = "population.csv" if args.population > 1 else "samples.png"
     names = f"{{{figure},metrics.json,history.csv,checkpoint.npz}}"
-    for level in summary.get("noise_levels", []):
+    for level in summary.get("sigma0_levels", []):
         weight = f", gamma {level['gamma']:g}" if args.penalty != "none" else ""
-        print(f"noise {level['noise']:g}{weight}: {level['gans']} GAN(s), "
+        print(f"sigma0 {level['sigma0']:g}{weight}: {level['gans']} GAN(s), "
               f"{100 * level['all_modes_fraction']:.0f}% cover every mode, mean high-quality "
               f"fraction {level['mean_high_quality_fraction']:.3f}, mean reverse KL "
               f"{level['mean_reverse_kl']:.4f}")  # fmt: skip
@@ -208,7 +217,7 @@ def report(args, summary: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
-    stop = checkpoint.StopRequest()  # from here on Ctrl-C stops after a whole step
+    stop = StopRequest()  # from here on Ctrl-C stops after a whole step
     try:
         args, members, resumed = parse(parser, sys.argv[1:] if argv is None else argv)
         summary = run(args, members, resumed, stop)

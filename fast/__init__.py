@@ -23,8 +23,8 @@ key is the population's (P, 2) keys.
     fused_step_cpu.py  the CPU step as one Numba call: what gan.train_step runs on the CPU
     graph_step_gpu.py  the GPU step captured as one CUDA graph: what gan.train runs on a GPU
     device.py          where arrays live (NumPy or CuPy), 'cpu' | 'gpu' | 'auto'; cuBLAS
-    bench.py           python -m fast.bench: steps per second against the reference and PyTorch
-    sweep.py           python -m fast.sweep: every method of a grid over datasets, D strengths
+    bench.py           python -m bench: steps per second against the reference and PyTorch
+    sweep.py           python -m sweep: every method of a grid over datasets, D strengths
                        and seeds, each block of the grid one population; resumable
     options.py         run.py's options, parsed into one GANConfig per GAN, and --resume
 

@@ -95,7 +95,7 @@ class Scratch(NamedTuple):
 
 class Settings(NamedTuple):
     streams: np.ndarray  # (S + 1, len(Stream)): the stream word of each kind in substep s
-    label_smoothing: np.ndarray  # (P,): each GAN's (a PER_GAN option of fast/gan.py)
+    real_target: np.ndarray  # (P,): each GAN's (a PER_GAN option of fast/gan.py)
     label_flip: np.ndarray  # (P,)
     penalty: np.ndarray  # (P,) int64: each GAN's penalty's index in PENALTIES (0: none)
     generator_sign: float
@@ -153,7 +153,7 @@ def _gan_step(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scr
         mlp.forward_one(theta_D, x_in, acts_D, logits.reshape(2 * B, 1), layout_D2,
                         settings.act_D)  # fmt: skip
         results[p, s], results[p, S + 1], results[p, S + 2] = loss.discriminator_loss_one(
-            logits, dlogits, settings.label_smoothing[p], settings.label_flip[p], k0, k1, step,
+            logits, dlogits, settings.real_target[p], settings.label_flip[p], k0, k1, step,
             streams[s, _FLIP],
         )  # fmt: skip
         kind = settings.penalty[p]
@@ -267,7 +267,7 @@ def _tables(config) -> Tables:
     spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
     settings = Settings(
         np.array([[stream_id(kind, s) for kind in Stream] for s in range(S + 1)], np.int64),
-        config.per_gan("label_smoothing"),
+        config.per_gan("real_target"),
         config.per_gan("label_flip"),
         config.penalties,
         loss.generator_sign(base.generator_loss),
@@ -299,7 +299,7 @@ def _tables_of(config, state) -> Tables:
 def _scratch(config, state) -> Scratch:
     """The per-GAN scratch, made on the state's first step and reused: fresh buffers of
     this size cost page faults every step (a quarter of the step at P = 1)."""
-    base, P = config.base, config.population
+    base, P = config.base, config.size
     penalised = bool(config.penalties.any())  # the penalty's buffers are empty without one
     if (base, penalised) not in state.workspace:
         tables, B, Z, dim = _tables_of(config, state), base.batch, base.latent, base.dim
@@ -329,7 +329,7 @@ def _scratch(config, state) -> Scratch:
 
 def _buffers(config) -> tuple[DBuffers, GBuffers, np.ndarray]:
     """The step's outputs, fresh each step: the intermediates it returns are views of them."""
-    base, P, S = config.base, config.population, config.base.d_steps
+    base, P, S = config.base, config.size, config.base.d_steps
     B, Z, dim = base.batch, base.latent, base.dim
 
     def buffer(*shape):
@@ -371,7 +371,7 @@ def train_step(config, state, step: int, sigma, gamma) -> tuple[dict, Mapping]:
         step, np.asarray(sigma, np.float32), np.asarray(gamma, np.float32), state.keys,
         corrections, nets, d, g, results, _scratch(config, state), *_tables_of(config, state),
     )  # fmt: skip
-    if config.population > 1:
+    if config.size > 1:
         _step_parallel(*arguments)
     else:
         available = numba.get_num_threads()

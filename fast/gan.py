@@ -34,8 +34,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fast import data, device, fused_step_cpu, loss, mlp, noise, optim, penalty, philox
-from reference import checkpoint
 from reference import gan as reference_gan
+from reference.config import ConfigError, GANConfig
 from reference.data import get_dataset
 from reference.noise import sigma_schedule
 from reference.philox import Stream, SubstepRandom, key_from_seed
@@ -46,11 +46,11 @@ MAX_POPULATION = 2**20
 
 # What the GANs of one population may differ in. Every other field shapes the step (sizes,
 # d_steps, steps, the data) or its shared kernels' scalars (lr, betas, the generator loss).
-PER_GAN = ("seed", "sigma0", "anneal", "anneal_steps", "label_smoothing", "label_flip", "penalty",
+PER_GAN = ("seed", "sigma0", "anneal", "anneal_steps", "real_target", "label_flip", "penalty",
            "gamma")  # fmt: skip
 # What the GPU path takes as one value for all GANs (its loss kernel's scalars); the rest of
 # PER_GAN it takes per GAN, but the penalties not at all (no kernels: see resolve_device).
-SHARED_ON_GPU = ("label_smoothing", "label_flip")
+SHARED_ON_GPU = ("real_target", "label_flip")
 
 
 @dataclass(frozen=True)
@@ -58,35 +58,33 @@ class PopulationConfig:
     """P GANs, GAN p the reference configuration members[p]; they agree on every field but
     PER_GAN."""
 
-    members: tuple[reference_gan.GANConfig, ...]
+    members: tuple[GANConfig, ...]
 
     def __post_init__(self):
         if not 1 <= len(self.members) <= MAX_POPULATION:
-            raise reference_gan.ConfigError(
-                "seeds", len(self.members), f"between 1 and {MAX_POPULATION} GANs"
-            )
-        for name in reference_gan.GANConfig.__dataclass_fields__:
+            raise ConfigError("seeds", len(self.members), f"between 1 and {MAX_POPULATION} GANs")
+        for name in GANConfig.__dataclass_fields__:
             values = {getattr(member, name) for member in self.members}
             if name not in PER_GAN and len(values) > 1:
-                raise reference_gan.ConfigError(
+                raise ConfigError(
                     name, sorted(values, key=str), "one value for the whole population"
                 )
 
     @classmethod
-    def seeded(cls, base: reference_gan.GANConfig, seeds, sigma0s) -> "PopulationConfig":
+    def seeded(cls, base: GANConfig, seeds, sigma0s) -> "PopulationConfig":
         """GAN p: base with seeds[p] and sigma0s[p] (GANConfig checks each)."""
         if len(sigma0s) != len(seeds):
-            raise reference_gan.ConfigError("sigma0s", len(sigma0s), f"one per GAN ({len(seeds)})")
+            raise ConfigError("sigma0s", len(sigma0s), f"one per GAN ({len(seeds)})")
         return cls(tuple(replace(base, seed=seed, sigma0=sigma0)
                          for seed, sigma0 in zip(seeds, sigma0s, strict=True)))  # fmt: skip
 
     @property
-    def base(self) -> reference_gan.GANConfig:
+    def base(self) -> GANConfig:
         """GAN 0's configuration, whose fields outside PER_GAN are everyone's."""
         return self.members[0]
 
     @property
-    def population(self) -> int:
+    def size(self) -> int:
         return len(self.members)
 
     @property
@@ -97,7 +95,7 @@ class PopulationConfig:
     def sigma0s(self) -> tuple[float, ...]:
         return tuple(member.sigma0 for member in self.members)
 
-    def member(self, p: int) -> reference_gan.GANConfig:
+    def member(self, p: int) -> GANConfig:
         """The reference configuration of GAN p."""
         return self.members[p]
 
@@ -115,7 +113,7 @@ class PopulationConfig:
         """(P, 2) uint32 Philox keys, one per GAN."""
         return np.stack([key_from_seed(seed) for seed in self.seeds])
 
-    def sigma(self, step: int) -> np.ndarray:
+    def sigma_at(self, step: int) -> np.ndarray:
         """(P,) float32 instance-noise std of every GAN at a step: the reference's
         sigma_schedule per GAN, as sigma0 times its schedule's factor."""
         return self._scheduled(self._initial[0], step)
@@ -127,7 +125,7 @@ class PopulationConfig:
     def _scheduled(self, initial: np.ndarray, step: int) -> np.ndarray:
         """initial (P,) times each GAN's schedule factor at step, the factor formed once per
         distinct schedule (a step of P = 1024 would otherwise pay 1024 Python calls)."""
-        value = np.empty(self.population, dtype=np.float64)
+        value = np.empty(self.size, dtype=np.float64)
         for (anneal, anneal_steps), gans in self._schedules.items():
             value[gans] = initial[gans] * sigma_schedule(1.0, anneal, anneal_steps, step)
         return value.astype(np.float32)
@@ -185,13 +183,13 @@ def resolve_device(config: PopulationConfig, device_name: str) -> str:
     then picks the CPU, and gpu is refused."""
     penalised = sorted({member.penalty for member in config.members} - {"none"})
     if penalised and device_name == "gpu":
-        raise reference_gan.ConfigError("penalty", penalised[0], "none on the GPU (the penalties "
+        raise ConfigError("penalty", penalised[0], "none on the GPU (the penalties "
                                         "run on the CPU only: --device cpu)")  # fmt: skip
     where = device.resolve("cpu" if penalised else device_name)
     for name in SHARED_ON_GPU * (where == "gpu"):
         if not isinstance(config.option(name), float):
             values = sorted({getattr(member, name) for member in config.members})
-            raise reference_gan.ConfigError(name, values, "one value for a population on the GPU")
+            raise ConfigError(name, values, "one value for a population on the GPU")
     return where
 
 
@@ -200,38 +198,13 @@ def init_state(config: PopulationConfig, device_name: str = "auto") -> Populatio
     On a GPU the GANs must share SHARED_ON_GPU and have no penalty: ConfigError names the
     first option that stops them (resolve_device)."""
     where = resolve_device(config, device_name)
-    members = [reference_gan.init_state(config.member(p)) for p in range(config.population)]
+    members = [reference_gan.init_state(config.member(p)) for p in range(config.size)]
     theta_G = device.to_device(np.stack([m.theta_G for m in members]).astype(np.float32), where)
     theta_D = device.to_device(np.stack([m.theta_D for m in members]).astype(np.float32), where)
     keys = device.to_device(config.keys(), where)
     return PopulationState(
         theta_G, theta_D, optim.adam_init(theta_G), optim.adam_init(theta_D), keys
     )
-
-
-def state_arrays(state: PopulationState) -> dict:
-    """The state as reference/checkpoint.py stores it: (P, n_params) host arrays and the
-    Adam update counts."""
-    adam_G, adam_D, host = state.adam_G, state.adam_D, device.to_host
-    return {"theta_G": host(state.theta_G), "m_G": host(adam_G.m), "v_G": host(adam_G.v),
-            "theta_D": host(state.theta_D), "m_D": host(adam_D.m), "v_D": host(adam_D.v),
-            "t_G": adam_G.t, "t_D": adam_D.t}  # fmt: skip
-
-
-def load_state(config: PopulationConfig, arrays: dict, device_name: str = "auto"):
-    """The PopulationState state_arrays stored, as float32 on the device; CheckpointError
-    if it is not config's."""
-    spec_G, spec_D = config.base.generator_spec(), config.base.discriminator_spec()
-    checkpoint.check_shapes(arrays, config.population, spec_G.n_params, spec_D.n_params)
-    where = resolve_device(config, device_name)
-    on = {name: device.to_device(np.asarray(arrays[name], np.float32), where)
-          for name in checkpoint.NETWORK_ARRAYS}  # fmt: skip
-    return PopulationState(
-        on["theta_G"], on["theta_D"],
-        optim.AdamState(on["m_G"], on["v_G"], int(arrays["t_G"])),
-        optim.AdamState(on["m_D"], on["v_D"], int(arrays["t_D"])),
-        device.to_device(config.keys(), where),
-    )  # fmt: skip
 
 
 def generate(config: PopulationConfig, theta_G, rng: SubstepRandom, n: int):
@@ -253,7 +226,7 @@ def discriminator_substep(
     logits, cache = mlp.forward(spec_D, state.theta_D, x_noisy)
     logit_real, logit_fake = logits[:, :batch, 0], logits[:, batch:, 0]
     loss_D, dlogit_real, dlogit_fake = loss.discriminator_loss_with_label_noise(
-        logit_real, logit_fake, config.option("label_smoothing"), config.option("label_flip"), rng
+        logit_real, logit_fake, config.option("real_target"), config.option("label_flip"), rng
     )
     xp = device.array_module(logits)
     dlogits = xp.concatenate([dlogit_real, dlogit_fake], axis=1)[:, :, None]
@@ -317,7 +290,7 @@ def train_step(config: PopulationConfig, state: PopulationState, step: int) -> t
     with the reference's keys; record values are (P,) arrays on the state's device, and the
     intermediates a mapping of (P, ...) arrays. On the CPU the step is
     fast/fused_step_cpu.py's, the same bits in one Numba call."""
-    sigma, gamma = config.sigma(step), config.gamma_at(step)
+    sigma, gamma = config.sigma_at(step), config.gamma_at(step)
     if state.device == "cpu":
         return fused_step_cpu.train_step(config, state, step, sigma, gamma)
     sigma = device.to_device(sigma, "gpu")
@@ -369,5 +342,5 @@ def train(config: PopulationConfig, state: PopulationState, start: int = 0) -> I
                 name: value if name == "step" else float(value[gans[0]])
                 for name, value in record.items()
             }
-            raise NonFiniteLossError(step, member_record, gans, config.population)
+            raise NonFiniteLossError(step, member_record, gans, config.size)
         yield record

@@ -36,7 +36,7 @@ class GraphStep:
         """config: a fast.gan.PopulationConfig; state: its GPU PopulationState."""
         import cupy
 
-        base, P = config.base, config.population
+        base, P = config.base, config.size
         B, H = base.batch, base.hidden
         self.config, self.state, self.P = config, state, P
         self.spec_G, self.spec_D = base.generator_spec(), base.discriminator_spec()
@@ -134,7 +134,7 @@ class GraphStep:
             buf["D_real"],
             buf["D_fake"],
             buf["logits"],
-            base.label_smoothing,
+            base.real_target,
             base.label_flip,
             key,
             step,
@@ -228,7 +228,7 @@ class GraphStep:
             base.beta1, base.beta2, base.d_steps, state.adam_D.t, state.adam_G.t
         )
         self.control.set(self.control_host, stream=self.stream)
-        sigma = self.config.sigma(step)
+        sigma = self.config.sigma_at(step)
         if self.sigma_host is None or not np.array_equal(sigma, self.sigma_host):
             self.sigma.set(sigma, stream=self.stream)
             self.sigma_host = sigma

@@ -59,7 +59,7 @@ extern "C" __global__ void __launch_bounds__(LOSS_THREADS)
 // d_fake: (P,).
 extern "C" __global__ void __launch_bounds__(LOSS_THREADS) discriminator_loss_kernel(
     const float* logit_real, const float* logit_fake, long long stride, int B,
-    double label_smoothing, double label_flip, const unsigned int* key, const unsigned int* step,
+    double real_target, double label_flip, const unsigned int* key, const unsigned int* step,
     unsigned int flip_stream, float* loss, float* dlogit_real, float* dlogit_fake, float* d_real,
     float* d_fake) {
   __shared__ double shared[LOSS_THREADS];
@@ -74,7 +74,7 @@ extern "C" __global__ void __launch_bounds__(LOSS_THREADS) discriminator_loss_ke
     const double l = fake ? logit_fake[row + i] : logit_real[row + i];
     double hard = fake ? 0.0 : 1.0;
     if (uniform_at(key_p, *step, flip_stream, j) < label_flip) hard = 1.0 - hard;
-    const double t = hard * label_smoothing;
+    const double t = hard * real_target;
     const double s = sigmoid(l);
     sum += softplus(l) - t * l;
     if (fake) {

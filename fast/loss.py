@@ -92,25 +92,25 @@ def _discriminator_loss_cpu(logit_real, logit_fake, smoothing, flip, key, step, 
 
 
 def discriminator_loss_with_label_noise(
-    logit_real, logit_fake, label_smoothing, label_flip, rng: SubstepRandom
+    logit_real, logit_fake, real_target, label_flip, rng: SubstepRandom
 ):
     """The reference's noise.label_noise_targets and loss.discriminator_loss in one pass per
     GAN, GAN p flipping labels on the LABEL_FLIP stream of its own key rng.key[p].
 
     logit_real, logit_fake: (P, B) -> (loss: (P,), dlogit_real: (P, B), dlogit_fake: (P, B)).
-    label_smoothing, label_flip: one value for every GAN, or (P,) on the CPU.
+    real_target, label_flip: one value for every GAN, or (P,) on the CPU.
     """
     key, step, stream = rng.key, rng.step, rng.stream(Stream.LABEL_FLIP)
     if device.on_gpu(logit_real):
         return _discriminator_loss_gpu(
-            logit_real, logit_fake, label_smoothing, label_flip, key, step, stream
+            logit_real, logit_fake, real_target, label_flip, key, step, stream
         )
     return _discriminator_loss_cpu(
         np.asarray(logit_real, np.float32),
         np.asarray(logit_fake, np.float32),
         *(
             np.broadcast_to(np.asarray(value, np.float64), logit_real.shape[:1])
-            for value in (label_smoothing, label_flip)
+            for value in (real_target, label_flip)
         ),  # fmt: skip
         np.asarray(key, np.uint32),
         step,
@@ -162,7 +162,7 @@ def generator_loss_into_gpu(loss, dlogit, logit_fake, kind: str) -> None:
     )
 
 
-def _discriminator_loss_gpu(logit_real, logit_fake, label_smoothing, label_flip, key, step, stream):
+def _discriminator_loss_gpu(logit_real, logit_fake, real_target, label_flip, key, step, stream):
     import cupy
 
     P, batch = logit_real.shape
@@ -175,7 +175,7 @@ def _discriminator_loss_gpu(logit_real, logit_fake, label_smoothing, label_flip,
         d_real,
         d_fake,
         logits,
-        label_smoothing,
+        real_target,
         label_flip,
         cupy.ascontiguousarray(key, dtype=np.uint32),
         step,
@@ -185,7 +185,7 @@ def _discriminator_loss_gpu(logit_real, logit_fake, label_smoothing, label_flip,
 
 
 def discriminator_loss_into_gpu(
-    loss, dlogits, d_real, d_fake, logits, label_smoothing, label_flip, key, step, stream: int
+    loss, dlogits, d_real, d_fake, logits, real_target, label_flip, key, step, stream: int
 ) -> None:
     """discriminator_loss on the GPU, one fused kernel. logits, dlogits: (P, 2B) (or
     (P, 2B, 1)) contiguous, the real half first, as D reads and writes them; loss, and the
@@ -201,7 +201,7 @@ def discriminator_loss_into_gpu(
             logits[:, batch:],
             np.int64(two_batch),
             np.int32(batch),
-            np.float64(label_smoothing),
+            np.float64(real_target),
             np.float64(label_flip),
             key,
             device.step_word(step),

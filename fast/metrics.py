@@ -109,7 +109,7 @@ def evaluation_samples(
     evaluation_samples(config.member(p), theta_G[p], n): drawn at EVAL_STEP, substep 0, from
     its own seed. theta_G: (P, n_params_G) float64 on the host."""
     rng = EndToEndRandom(config.keys(), EVAL_STEP, 0)
-    base, P = config.base, config.population
+    base, P = config.base, config.size
     x_real = data.sample(data.get_dataset(base.dataset), rng, n).reshape(P, n, -1)
     z = rng.normal(Stream.LATENT, (n, base.latent)).reshape(P, n, base.latent)
     # G's forward by the reference's own function (as gan.generate calls it), GAN by GAN:

@@ -12,16 +12,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures import style
-from reference import gan, loss, mlp
+from reference import loss, mlp
+from reference.config import GANConfig
 
 
-def discriminator_output(config: gan.GANConfig, theta_D: np.ndarray, x: np.ndarray) -> np.ndarray:
+def discriminator_output(config: GANConfig, theta_D: np.ndarray, x: np.ndarray) -> np.ndarray:
     """D(x) = sigmoid(logit): (N,) for x: (N, dim)."""
     logit, _ = mlp.forward(config.discriminator_spec(), theta_D, x)
     return loss.sigmoid(logit[:, 0])
 
 
-def noise_description(config: gan.GANConfig) -> str:
+def noise_description(config: GANConfig) -> str:
     if config.sigma0 == 0:
         return "no instance noise"
     if config.anneal == "none":
@@ -49,7 +50,7 @@ def plot(config, history, theta_D, x_real, x_fake, result, path: Path) -> None:
     draw_losses(right, config, history)
     figure.suptitle(
         f"{config.dataset}: {noise_description(config)}, "
-        f"label smoothing {config.label_smoothing:g}, flip {config.label_flip:g}, "
+        f"label smoothing {config.real_target:g}, flip {config.label_flip:g}, "
         f"{config.steps} steps, batch {config.batch}, seed {config.seed}",
         fontsize=11,
     )

@@ -1,10 +1,10 @@
-"""Figure 9: stabilisation, measured. The sweep's cells (fast/sweep.py: every method over
+"""Figure 9: stabilisation, measured. The sweep's cells (sweep/__main__.py: every method over
 datasets, discriminator strengths and seeds) as a function of the method: the success rate
 (every mode covered, no divergence) with its 95% Wilson interval, and the high-quality
 fraction and reverse KL as mean ± standard error over the seeds.
 
 The full figure plots the committed small grid, docs/sweep-small/summary.csv (made by
-`python -m fast.sweep --grid small --out docs/sweep-small`, 14 minutes on 2 cores: too
+`python -m sweep --grid small --out docs/sweep-small`, 14 minutes on 2 cores: too
 long to rerun inside `python -m figures`), and beside it the penalties grid, the same
 datasets, strengths and seeds with R1 and Roth's penalty as the methods
 (docs/sweep-penalties, `--grid penalties`). A second PNG, stabilisation_full.png, plots
@@ -20,8 +20,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from fast import sweep
 from figures import style
+from sweep import grids
+from sweep.__main__ import main as sweep_main
 
 NUMBER = 9
 TITLE = "Stabilisation, measured: success, sample quality and mode balance per method"
@@ -44,17 +45,17 @@ PANELS = (  # (column of summary.csv, its error, the axis label, log scale)
 def make(out_dir: Path, quick: bool) -> list[Path]:
     if quick:
         with tempfile.TemporaryDirectory() as scratch:
-            sweep.main(["--grid", "tiny", "--out", str(Path(scratch) / "sweep")])
+            sweep_main(["--grid", "tiny", "--out", str(Path(scratch) / "sweep")])
             cells = read(Path(scratch) / "sweep" / "summary.csv")
         style.save(draw(cells), out_dir / "stabilisation.png")
         return [out_dir / "stabilisation.png"]
     paths = []
-    for grids, name in FIGURES:
+    for folders, name in FIGURES:
         cells = []
-        for grid, folder in grids.items():
+        for grid, folder in folders.items():
             if not (folder / "summary.csv").exists():
                 raise FileNotFoundError(f"{folder / 'summary.csv'} is missing: python -m "
-                                        f"fast.sweep --grid {grid} --out {folder}")  # fmt: skip
+                                        f"sweep --grid {grid} --out {folder}")  # fmt: skip
             cells += read(folder / "summary.csv")
         style.save(draw(cells), out_dir / name)
         paths.append(out_dir / name)
@@ -76,7 +77,7 @@ def draw(cells: list[dict]):
                                          + 1.6))  # fmt: skip
     d_steps_all = sorted({int(c["d_steps"]) for c in cells})
     y = np.arange(len(methods))
-    penalties = [m for m in methods if sweep.METHODS[m].get("penalty", "none") != "none"]
+    penalties = [m for m in methods if grids.METHODS[m].get("penalty", "none") != "none"]
     for row, dataset in enumerate(datasets):
         for column, (name, error, label, log) in enumerate(PANELS):
             ax = axes[row, column]

@@ -23,13 +23,14 @@ from matplotlib.animation import FuncAnimation, PillowWriter
 
 from fast import gan as fast_gan
 from figures import samples, style
-from reference import gan, metrics
+from reference import metrics
+from reference.config import GANConfig
 from reference.data import get_dataset
 
 NUMBER = 5
 TITLE = "Training with and without instance noise, with a strong discriminator (--d-steps 5)"
 
-BASE = gan.GANConfig(dataset="ring", steps=3000, d_steps=5, seed=5)
+BASE = GANConfig(dataset="ring", steps=3000, d_steps=5, seed=5)
 RUNS = (  # (label, sigma0, anneal, anneal_steps): the rows
     ("no noise", 0.0, "none", 3000),
     ("instance noise, σ = 0.2", 0.2, "none", 3000),
@@ -41,7 +42,7 @@ GIF_EVERY = 100
 QUICK = dict(steps=40, batch=32, hidden=16)  # the tests' tiny budget
 
 
-def train_with_snapshots(config: gan.GANConfig, at: set[int]) -> dict[int, tuple]:
+def train_with_snapshots(config: GANConfig, at: set[int]) -> dict[int, tuple]:
     """{k: (theta_G, theta_D) float64 after k steps} for every k in at, from one fast run."""
     population = fast_gan.PopulationConfig.seeded(config, (config.seed,), (config.sigma0,))
     state = fast_gan.init_state(population, "cpu")
@@ -72,7 +73,7 @@ def make(out_dir: Path, quick: bool) -> list[Path]:
     return [png, gif]
 
 
-def panel(axes, config: gan.GANConfig, snapshot: tuple, shown: int, grid: int) -> dict:
+def panel(axes, config: GANConfig, snapshot: tuple, shown: int, grid: int) -> dict:
     """One run at one step: D(x) on a grid x grid heat map and `shown` samples of each kind;
     returns the generator's mode metrics at that step (all 2500 evaluation samples)."""
     theta_G, theta_D = snapshot
@@ -90,7 +91,7 @@ def grid_figure(configs, runs, columns):
     for r, (config, run, (label, *_)) in enumerate(zip(configs, runs, RUNS, strict=True)):
         for c, step in enumerate(columns):
             result = panel(axes[r, c], config, run[step], shown=400, grid=160)
-            sigma = config.sigma(min(step, config.steps - 1))
+            sigma = config.sigma_at(min(step, config.steps - 1))
             axes[r, c].set_title(f"step {step}, σ = {sigma:.2g}\n"
                                  f"{result['modes_captured']}/{result['modes_total']} modes, "
                                  f"{100 * result['high_quality_fraction']:.0f}% HQ",
@@ -117,7 +118,7 @@ def animate(configs, runs, frames, path: Path) -> None:
         for axis, config, run, (label, *_) in zip(axes, configs, runs, RUNS, strict=True):
             axis.clear()
             result = panel(axis, config, run[step], shown=300, grid=100)
-            sigma = config.sigma(min(step, config.steps - 1))
+            sigma = config.sigma_at(min(step, config.steps - 1))
             axis.set_title(f"{label}\nσ = {sigma:.2g}, {result['modes_captured']}/"
                            f"{result['modes_total']} modes", fontsize=8)  # fmt: skip
         figure.suptitle(f"step {step}", fontsize=10)

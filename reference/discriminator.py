@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference import data, gan, loss, mlp, noise, optim, theory
+from reference import data, loss, mlp, noise, optim, theory
+from reference.config import DISCRIMINATOR_ACTIVATION
 from reference.philox import Stream, SubstepRandom, key_from_seed
 
 BETA1, BETA2 = 0.9, 0.999  # the usual Adam moments: nothing here is adversarial
@@ -57,7 +58,7 @@ def fit(
 ) -> FittedDiscriminator:
     """Train a fresh discriminator, initialised from init_seed, on batches drawn from
     data_seed's Philox streams (so two fits can differ in their initialisation only)."""
-    spec = mlp.MLPSpec((p.dim, hidden, hidden, 1), gan.DISCRIMINATOR_ACTIVATION)
+    spec = mlp.MLPSpec((p.dim, hidden, hidden, 1), DISCRIMINATOR_ACTIVATION)
     theta = mlp.init_params(spec, np.random.default_rng(init_seed))
     adam = optim.adam_init(theta)
     key = key_from_seed(data_seed)

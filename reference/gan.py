@@ -32,116 +32,14 @@ Contract: plain NumPy, float64. `GANConfig` rejects an invalid setting itself, r
 ConfigError that names the field and the value.
 """
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from reference import checkpoint, data, loss, mlp, noise, optim, penalty
+from reference import data, loss, mlp, noise, optim, penalty
+from reference.config import GANConfig
 from reference.philox import Stream, SubstepRandom, key_from_seed
-
-HIDDEN_LAYERS = 2
-GENERATOR_ACTIVATION = "relu"
-DISCRIMINATOR_ACTIVATION = "leaky_relu"
-# Steps are the Philox counter's 32-bit step word; metrics.py draws its samples at the last
-# one, so training runs steps 0 .. MAX_STEPS - 1 at most and never reaches it.
-MAX_STEPS = 2**32 - 1
-
-
-class ConfigError(ValueError):
-    """A GANConfig field with a value it cannot take; `field` names it."""
-
-    def __init__(self, field: str, value, expected: str):
-        super().__init__(f"{field}: expected {expected}, got {value!r}")
-        self.field = field
-
-
-def _finite_in(value, low: float, high: float, low_open=False, high_open=False) -> bool:
-    """value is a finite real in the interval from low to high (open where said)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return False
-    above = value > low if low_open else value >= low
-    below = value < high if high_open else value <= high
-    return above and below
-
-
-def _whole_in(value, low: int, high: int) -> bool:
-    return (
-        isinstance(value, int | np.integer) and not isinstance(value, bool) and low <= value <= high
-    )
-
-
-@dataclass(frozen=True)
-class GANConfig:
-    dataset: str = "ring"
-    steps: int = 3000
-    batch: int = 256
-    hidden: int = 128
-    latent: int = 8
-    lr: float = 1e-3
-    beta1: float = 0.5
-    beta2: float = 0.999
-    d_steps: int = 1
-    sigma0: float = 0.0  # initial instance-noise std; 0 turns instance noise off
-    anneal: str = "none"
-    anneal_steps: int = 3000
-    label_smoothing: float = 1.0  # target for real labels; 1.0 means no smoothing
-    label_flip: float = 0.0  # probability of flipping each label
-    penalty: str = "none"  # a gradient penalty on D (reference/penalty.py)
-    gamma: float = 0.0  # its initial weight, annealed as sigma is
-    generator_loss: str = "non-saturating"
-    seed: int = 0
-
-    def __post_init__(self):
-        """Reject what no run can use, naming the field: (field, valid?, what is expected)."""
-        checks = (
-            ("dataset", self.dataset in data.DATASETS, f"one of {', '.join(data.DATASETS)}"),
-            ("steps", _whole_in(self.steps, 1, MAX_STEPS), f"an integer in [1, {MAX_STEPS}]"),
-            ("batch", _whole_in(self.batch, 1, 2**31 - 1), "a positive integer"),
-            ("hidden", _whole_in(self.hidden, 1, 2**31 - 1), "a positive integer"),
-            ("latent", _whole_in(self.latent, 1, 2**31 - 1), "a positive integer"),
-            ("lr", _finite_in(self.lr, 0.0, math.inf, low_open=True), "a finite number > 0"),
-            ("beta1", _finite_in(self.beta1, 0.0, 1.0, high_open=True), "a number in [0, 1)"),
-            ("beta2", _finite_in(self.beta2, 0.0, 1.0, high_open=True), "a number in [0, 1)"),
-            ("d_steps", _whole_in(self.d_steps, 1, 2**20), "an integer in [1, 2**20]"),
-            ("sigma0", _finite_in(self.sigma0, 0.0, math.inf), "a finite number >= 0"),
-            ("anneal", self.anneal in noise.ANNEAL_SCHEDULES, f"one of {noise.ANNEAL_SCHEDULES}"),
-            ("anneal_steps", _whole_in(self.anneal_steps, 1, MAX_STEPS), "a positive integer"),
-            ("label_smoothing", _finite_in(self.label_smoothing, 0.0, 1.0, low_open=True),
-             "a target in (0, 1]"),
-            ("label_flip", _finite_in(self.label_flip, 0.0, 1.0), "a probability in [0, 1]"),
-            ("penalty", self.penalty in penalty.PENALTIES, f"one of {penalty.PENALTIES}"),
-            ("gamma", _finite_in(self.gamma, 0.0, math.inf), "a finite number >= 0"),
-            ("gamma", (self.gamma > 0.0) == (self.penalty != "none"),
-             "0 without a penalty, > 0 with one"),
-            ("generator_loss", self.generator_loss in loss.GENERATOR_LOSSES,
-             f"one of {loss.GENERATOR_LOSSES}"),
-            ("seed", _whole_in(self.seed, 0, 2**64 - 1), "an integer in [0, 2**64)"),
-        )  # fmt: skip
-        for field, valid, expected in checks:
-            if not valid:
-                raise ConfigError(field, getattr(self, field), expected)
-
-    @property
-    def dim(self) -> int:
-        return data.get_dataset(self.dataset).dim
-
-    def generator_spec(self) -> mlp.MLPSpec:
-        sizes = (self.latent, *[self.hidden] * HIDDEN_LAYERS, self.dim)
-        return mlp.MLPSpec(sizes, GENERATOR_ACTIVATION)
-
-    def discriminator_spec(self) -> mlp.MLPSpec:
-        sizes = (self.dim, *[self.hidden] * HIDDEN_LAYERS, 1)
-        return mlp.MLPSpec(sizes, DISCRIMINATOR_ACTIVATION)
-
-    def sigma(self, step: int) -> float:
-        return noise.sigma_schedule(self.sigma0, self.anneal, self.anneal_steps, step)
-
-    def gamma_at(self, step: int) -> float:
-        """The penalty's weight at a step: gamma on sigma's schedule (Roth et al. anneal
-        gamma as sigma is annealed; gamma ~ sigma^2 would anneal faster)."""
-        return noise.sigma_schedule(self.gamma, self.anneal, self.anneal_steps, step)
 
 
 @dataclass
@@ -152,42 +50,12 @@ class GANState:
     adam_D: optim.AdamState
 
 
-class NonFiniteLossError(FloatingPointError):
-    def __init__(self, step: int, record: dict):
-        super().__init__(
-            f"non-finite loss at step {step}: loss_D={record['loss_D']}, loss_G={record['loss_G']}"
-        )
-        self.step = step
-        self.record = record
-
-
 def init_state(config: GANConfig) -> GANState:
     """Both networks initialised from one NumPy generator seeded with config.seed, G first."""
     rng = np.random.default_rng(config.seed)
     theta_G = mlp.init_params(config.generator_spec(), rng)
     theta_D = mlp.init_params(config.discriminator_spec(), rng)
     return GANState(theta_G, theta_D, optim.adam_init(theta_G), optim.adam_init(theta_D))
-
-
-def state_arrays(state: GANState) -> dict:
-    """The state as reference/checkpoint.py stores it: (1, n_params) arrays, a population
-    of one, and the Adam update counts."""
-    adam_G, adam_D = state.adam_G, state.adam_D
-    return {"theta_G": state.theta_G[None], "m_G": adam_G.m[None], "v_G": adam_G.v[None],
-            "theta_D": state.theta_D[None], "m_D": adam_D.m[None], "v_D": adam_D.v[None],
-            "t_G": adam_G.t, "t_D": adam_D.t}  # fmt: skip
-
-
-def load_state(config: GANConfig, arrays: dict) -> GANState:
-    """The state state_arrays stored, as float64; CheckpointError if it is not config's."""
-    spec_G, spec_D = config.generator_spec(), config.discriminator_spec()
-    checkpoint.check_shapes(arrays, 1, spec_G.n_params, spec_D.n_params)
-    row = {name: np.array(arrays[name][0], dtype=np.float64) for name in checkpoint.NETWORK_ARRAYS}
-    return GANState(
-        row["theta_G"], row["theta_D"],
-        optim.AdamState(row["m_G"], row["v_G"], int(arrays["t_G"])),
-        optim.AdamState(row["m_D"], row["v_D"], int(arrays["t_D"])),
-    )  # fmt: skip
 
 
 def generate(
@@ -211,7 +79,7 @@ def discriminator_substep(
     logits, cache = mlp.forward(spec_D, state.theta_D, np.concatenate([x_real_noisy, x_fake_noisy]))
     logit_real, logit_fake = logits[:batch, 0], logits[batch:, 0]
     target_real, target_fake = noise.label_noise_targets(
-        batch, config.label_smoothing, config.label_flip, rng
+        batch, config.real_target, config.label_flip, rng
     )
     loss_D, dlogit_real, dlogit_fake = loss.discriminator_loss(
         logit_real, logit_fake, target_real, target_fake
@@ -272,7 +140,7 @@ def train_step(config: GANConfig, state: GANState, step: int) -> tuple[dict, dic
     """One step, updating state in place. Returns (record, intermediates): the record holds
     step, sigma, loss_D (last discriminator substep), loss_G, D_real and D_fake (the mean
     discriminator outputs on the noisy real and fake samples of that substep)."""
-    key, sigma, gamma = key_from_seed(config.seed), config.sigma(step), config.gamma_at(step)
+    key, sigma, gamma = key_from_seed(config.seed), config.sigma_at(step), config.gamma_at(step)
     intermediates = {}
     for substep in range(config.d_steps):
         rng = SubstepRandom(key, step, substep)
@@ -300,3 +168,12 @@ def train(config: GANConfig, state: GANState, start: int = 0) -> Iterator[dict]:
         if not (np.isfinite(record["loss_D"]) and np.isfinite(record["loss_G"])):
             raise NonFiniteLossError(step, record)
         yield record
+
+
+class NonFiniteLossError(FloatingPointError):
+    def __init__(self, step: int, record: dict):
+        super().__init__(
+            f"non-finite loss at step {step}: loss_D={record['loss_D']}, loss_G={record['loss_G']}"
+        )
+        self.step = step
+        self.record = record

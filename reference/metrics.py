@@ -35,6 +35,7 @@ import numpy as np
 from scipy.spatial.distance import cdist, pdist
 
 from reference import data, gan
+from reference.config import MAX_STEPS, GANConfig
 from reference.philox import SubstepRandom, key_from_seed
 
 QUALITY_STDS = 3.0
@@ -42,7 +43,7 @@ POINT_MASS_SCALE = 0.01
 CIRCLE_ARCS = 8
 CIRCLE_QUALITY_WIDTH = 0.03
 EVAL_SAMPLES = 2500
-EVAL_STEP = gan.MAX_STEPS  # a counter step training never reaches
+EVAL_STEP = MAX_STEPS  # a counter step training never reaches
 
 
 def mode_assignment(distribution: data.Distribution, x: np.ndarray):
@@ -91,7 +92,7 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def evaluation_samples(
-    config: gan.GANConfig, theta_G: np.ndarray, n: int = EVAL_SAMPLES
+    config: GANConfig, theta_G: np.ndarray, n: int = EVAL_SAMPLES
 ) -> tuple[np.ndarray, np.ndarray]:
     """(x_real: (n, dim), x_fake: (n, dim)) drawn at EVAL_STEP, substep 0, from the run's seed."""
     rng = SubstepRandom(key_from_seed(config.seed), EVAL_STEP, 0)
@@ -100,7 +101,7 @@ def evaluation_samples(
     return x_real, x_fake
 
 
-def evaluate_generator(config: gan.GANConfig, theta_G: np.ndarray) -> tuple[dict, ...]:
+def evaluate_generator(config: GANConfig, theta_G: np.ndarray) -> tuple[dict, ...]:
     """(evaluate's metrics, x_real, x_fake) of a run's generator theta_G, on the samples of
     evaluation_samples: what run.py and the sweep report for every run."""
     x_real, x_fake = evaluation_samples(config, theta_G)
@@ -116,17 +117,17 @@ def evaluate(distribution: data.Distribution, x_real: np.ndarray, x_fake: np.nda
     }
 
 
-def summary_by_noise_level(rows: list[dict]) -> list[dict]:
-    """rows: one dict per GAN with its 'noise' (sigma0), 'gamma' (its penalty's weight) and
-    the metrics of evaluate -> per distinct (noise, gamma): how many GANs, the fraction that
+def summary_by_sigma0(rows: list[dict]) -> list[dict]:
+    """rows: one dict per GAN with its 'sigma0', 'gamma' (its penalty's weight) and
+    the metrics of evaluate -> per distinct (sigma0, gamma): how many GANs, the fraction that
     captured every mode, and the mean of each metric."""
     summary = []
-    for level in dict.fromkeys((row["noise"], row["gamma"]) for row in rows):
-        group = [row for row in rows if (row["noise"], row["gamma"]) == level]
+    for level in dict.fromkeys((row["sigma0"], row["gamma"]) for row in rows):
+        group = [row for row in rows if (row["sigma0"], row["gamma"]) == level]
         every_mode = [row["modes_captured"] == row["modes_total"] for row in group]
         means = {f"mean_{name}": float(np.mean([row[name] for row in group]))
                  for name in ("modes_captured", "high_quality_fraction", "reverse_kl",
                               "energy_distance")}  # fmt: skip
-        summary.append({"noise": level[0], "gamma": level[1], "gans": len(group),
+        summary.append({"sigma0": level[0], "gamma": level[1], "gans": len(group),
                         "all_modes_fraction": float(np.mean(every_mode))} | means)  # fmt: skip
     return summary

@@ -30,18 +30,18 @@ def add_instance_noise(x: np.ndarray, sigma: float, rng: SubstepRandom, kind: St
 
 
 def label_noise_targets(
-    batch: int, label_smoothing: float, label_flip: float, rng: SubstepRandom
+    batch: int, real_target: float, label_flip: float, rng: SubstepRandom
 ) -> tuple[np.ndarray, np.ndarray]:
     """The discriminator's targets (real: (B,), fake: (B,)) after label noise.
 
     Each hard label (1 real, 0 fake) is flipped with probability label_flip, using the
     LABEL_FLIP stream (indices 0..B-1 real, B..2B-1 fake); then every label that reads
-    'real' becomes label_smoothing (one-sided smoothing: 1.0 means none).
+    'real' becomes real_target (one-sided smoothing: 1.0 means none).
     """
     flip_u = rng.uniform(Stream.LABEL_FLIP, 2 * batch)
     hard = np.concatenate([np.ones(batch), np.zeros(batch)])
     hard = np.where(flip_u < label_flip, 1.0 - hard, hard)
-    target = hard * label_smoothing
+    target = hard * real_target
     return target[:batch], target[batch:]
 
 

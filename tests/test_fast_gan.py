@@ -20,16 +20,17 @@ from hypothesis import strategies as st
 from fast import device, fused_step_cpu
 from fast import gan as fast_gan
 from reference import data, gan, loss, mlp, optim
+from reference.config import ConfigError, GANConfig
 from reference.penalty import PENALTIES
 from reference.philox import SubstepRandom, key_from_seed
 from tests.strategies import label_flips, label_smoothings, seeds, sigmas
 from tests.tolerance import assert_close, float32_atol, network_terms, penalty_terms
 
-SMALL = gan.GANConfig(batch=64, hidden=32, sigma0=0.3, label_flip=0.05, label_smoothing=0.9)
+SMALL = GANConfig(batch=64, hidden=32, sigma0=0.3, label_flip=0.05, real_target=0.9)
 RECORD = ("sigma", "loss_D", "loss_G", "D_real", "D_fake")
 
 
-def step_terms(config: gan.GANConfig) -> tuple[int, int]:
+def step_terms(config: GANConfig) -> tuple[int, int]:
     """(n_terms, depth) of a step for tests/tolerance.py::float32_atol: it chains G forward,
     D forward, D backward and G backward, 4 L layers, each a float32 sum over at most
     max(2B, H, Z) terms (D's weight gradients sum over all 2B noisy samples)."""
@@ -37,7 +38,7 @@ def step_terms(config: gan.GANConfig) -> tuple[int, int]:
     return max(2 * config.batch, config.hidden, config.latent), 4 * n_layers
 
 
-def step_atol(config: gan.GANConfig, name: str, expected, intermediates=None,
+def step_atol(config: GANConfig, name: str, expected, intermediates=None,
               terms: float = 0.0, logit_scale: float = 1.0, steps: int = 1) -> float:  # fmt: skip
     """The tolerance of one of a step's tensors (an intermediate 'd0/dW1_D' or a record
     entry 'loss_D'), from float32_atol at the step's (n_terms, depth): scaled by the
@@ -101,7 +102,7 @@ def max_abs(values) -> float:
 def reference_states(population: fast_gan.PopulationConfig, state) -> list[gan.GANState]:
     """The reference state of each GAN, starting from the fast path's float32 parameters."""
     states = []
-    for p in range(population.population):
+    for p in range(population.size):
         ref = gan.init_state(population.member(p))
         ref.theta_G[...] = device.to_host(state.theta_G)[p]
         ref.theta_D[...] = device.to_host(state.theta_D)[p]
@@ -115,7 +116,7 @@ def assert_matches(label: str, actual, expected, atol: float) -> float:
     return assert_close(label, device.to_host(actual), expected, atol=atol, rtol=0.0)
 
 
-def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediates, p: int):
+def reference_step(member: GANConfig, ref_state, step: int, fast_intermediates, p: int):
     """reference.gan.train_step's (record, intermediates) for GAN p, except that each D
     substep's Adam update takes the fast path's gradient of that substep.
 
@@ -125,7 +126,7 @@ def reference_step(member: gan.GANConfig, ref_state, step: int, fast_intermediat
     apart, and a scaled-up output layer turns that into a visible logit shift. With the fast
     gradient, every substep starts from the same parameters up to one rounding, so each
     tensor's error is its own substep's float32 arithmetic."""
-    key, sigma, gamma = key_from_seed(member.seed), member.sigma(step), member.gamma_at(step)
+    key, sigma, gamma = key_from_seed(member.seed), member.sigma_at(step), member.gamma_at(step)
     spec_D, spec_G, intermediates, terms = (
         member.discriminator_spec(),
         member.generator_spec(),
@@ -235,8 +236,8 @@ def test_one_step_matches_the_reference_tensor_by_tensor(
     backend, seed_noise, batch, hidden, latent, dataset, smoothing, flip, generator_loss,
     d_steps, step, logit_scale, first_penalty, gamma,
 ):  # fmt: skip
-    base = gan.GANConfig(
-        dataset=dataset, batch=batch, hidden=hidden, latent=latent, label_smoothing=smoothing,
+    base = GANConfig(
+        dataset=dataset, batch=batch, hidden=hidden, latent=latent, real_target=smoothing,
         label_flip=flip, generator_loss=generator_loss, d_steps=d_steps,
     )  # fmt: skip
     population = fast_gan.PopulationConfig.seeded(
@@ -270,9 +271,7 @@ def test_sigma_zero_is_the_noiseless_path_exactly(backend):
 
 
 def test_standard_configuration_step_matches_the_reference(backend):
-    population = fast_gan.PopulationConfig.seeded(
-        gan.GANConfig(sigma0=0.1), seeds=(0,), sigma0s=(0.1,)
-    )
+    population = fast_gan.PopulationConfig.seeded(GANConfig(sigma0=0.1), seeds=(0,), sigma0s=(0.1,))
     state = fast_gan.init_state(population, backend)
     assert_step_matches(population, state, reference_states(population, state), 7)
 
@@ -389,7 +388,7 @@ def test_fused_cpu_step_is_the_composition_of_the_public_kernels():
     fused, composed = (fast_gan.init_state(population, "cpu") for _ in "fc")
     for step in range(2):
         _, intermediates = fast_gan.train_step(population, fused, step)
-        sigma, gamma = population.sigma(step), population.gamma_at(step)
+        sigma, gamma = population.sigma_at(step), population.gamma_at(step)
         for s in range(config.d_steps):
             rng = SubstepRandom(composed.keys, step, s)
             out = fast_gan.discriminator_substep(population, composed, rng, sigma, gamma)
@@ -437,20 +436,20 @@ def test_train_yields_host_records_per_gan(backend):
 
 
 def test_mismatched_seeds_and_sigma0s_are_rejected():
-    with pytest.raises(gan.ConfigError, match="sigma0s: expected one per GAN"):
+    with pytest.raises(ConfigError, match="sigma0s: expected one per GAN"):
         fast_gan.PopulationConfig.seeded(SMALL, seeds=(1, 2), sigma0s=(0.1,))
 
 
-def varied_population(base: gan.GANConfig) -> fast_gan.PopulationConfig:
+def varied_population(base: GANConfig) -> fast_gan.PopulationConfig:
     """Four GANs differing in every PER_GAN option: seed, sigma0, schedule, label noise,
     penalty and its weight."""
     options = [
-        dict(seed=3, sigma0=0.0, anneal="none", label_smoothing=1.0, label_flip=0.0),
+        dict(seed=3, sigma0=0.0, anneal="none", real_target=1.0, label_flip=0.0),
         dict(seed=4, sigma0=0.3, anneal="linear", anneal_steps=2, label_flip=0.2, penalty="r1",
              gamma=1.0),
-        dict(seed=5, sigma0=0.5, anneal="exponential", anneal_steps=3, label_smoothing=0.9,
+        dict(seed=5, sigma0=0.5, anneal="exponential", anneal_steps=3, real_target=0.9,
              penalty="roth", gamma=3.0),
-        dict(seed=6, sigma0=0.2, anneal="none", label_smoothing=0.8, label_flip=0.1,
+        dict(seed=6, sigma0=0.2, anneal="none", real_target=0.8, label_flip=0.1,
              penalty="r2", gamma=0.5),
     ]  # fmt: skip
     return fast_gan.PopulationConfig(tuple(dataclasses.replace(base, **o) for o in options))
@@ -478,7 +477,7 @@ def test_a_varied_population_fused_is_its_composition():
     fused, composed = (fast_gan.init_state(population, "cpu") for _ in "fc")
     for step in range(3):
         _, intermediates = fast_gan.train_step(population, fused, step)
-        sigma, gamma = population.sigma(step), population.gamma_at(step)
+        sigma, gamma = population.sigma_at(step), population.gamma_at(step)
         out = fast_gan.discriminator_substep(
             population, composed, SubstepRandom(composed.keys, step, 0), sigma, gamma
         )
@@ -496,7 +495,7 @@ def test_a_population_shares_every_option_outside_per_gan(field):
     other = {"d_steps": 2, "lr": 2e-3, "batch": 65, "generator_loss": "minimax",
              "dataset": "grid"}[field]  # fmt: skip
     members = (SMALL, dataclasses.replace(SMALL, seed=1, **{field: other}))
-    with pytest.raises(gan.ConfigError, match=f"^{field}: expected one value for the whole"):
+    with pytest.raises(ConfigError, match=f"^{field}: expected one value for the whole"):
         fast_gan.PopulationConfig(members)
 
 
@@ -508,7 +507,7 @@ def test_a_population_with_varied_label_noise_is_refused_on_the_gpu(monkeypatch)
         dataclasses.replace(m, penalty="none", gamma=0.0) for m in varied_population(SMALL).members
     )
     population = fast_gan.PopulationConfig(tuple(members))
-    with pytest.raises(gan.ConfigError, match=r"^label_smoothing: expected one value for a "
+    with pytest.raises(ConfigError, match=r"^real_target: expected one value for a "
                        r"population on the GPU, got \[0.8, 0.9, 1.0\]$"):  # fmt: skip
         fast_gan.init_state(population, "gpu")
 
@@ -518,7 +517,7 @@ def test_a_penalty_is_refused_on_the_gpu_and_auto_picks_the_cpu(monkeypatch):
     # runs, naming the option, and auto trains a penalised population on the CPU.
     monkeypatch.setattr(fast_gan.device, "resolve", lambda name: "gpu" if name != "cpu" else "cpu")
     population = varied_population(SMALL)
-    with pytest.raises(gan.ConfigError, match=r"^penalty: expected none on the GPU"):
+    with pytest.raises(ConfigError, match=r"^penalty: expected none on the GPU"):
         fast_gan.init_state(population, "gpu")
     assert fast_gan.init_state(population, "auto").device == "cpu"
 
@@ -528,7 +527,7 @@ def test_a_population_sharing_its_label_noise_resolves_to_the_gpu(monkeypatch):
     # noise and schedule resolves to it (checked with the device answer forced).
     monkeypatch.setattr(fast_gan.device, "resolve", lambda name: name if name != "auto" else "gpu")
     members = tuple(
-        dataclasses.replace(m, penalty="none", gamma=0.0, label_smoothing=0.9, label_flip=0.1)
+        dataclasses.replace(m, penalty="none", gamma=0.0, real_target=0.9, label_flip=0.1)
         for m in varied_population(SMALL).members
     )
     assert fast_gan.resolve_device(fast_gan.PopulationConfig(members), "gpu") == "gpu"

@@ -13,7 +13,7 @@ import pytest
 from fast import device
 from fast import gan as fast_gan
 from fast.graph_step_gpu import GraphStep
-from reference import gan
+from reference.config import GANConfig
 from tests.test_fast_gan import step_atol, step_terms
 from tests.tolerance import assert_close, float32_atol
 
@@ -35,7 +35,7 @@ def test_graph_step_replays_train_step(use_graph):
     # step word (other noise: O(1) off) or correction (lr-sized) would still break by far.
     # Annealing changes sigma at every step; two D substeps exercise the per-update
     # corrections.
-    base = gan.GANConfig(batch=64, hidden=32, sigma0=0.3, anneal="linear", anneal_steps=4,
+    base = GANConfig(batch=64, hidden=32, sigma0=0.3, anneal="linear", anneal_steps=4,
                          label_flip=0.05, d_steps=2)  # fmt: skip
     population = fast_gan.PopulationConfig.seeded(base, seeds=(5, 6), sigma0s=(0.3, 0.0))
     plain, replayed = (fast_gan.init_state(population, "gpu") for _ in "pr")

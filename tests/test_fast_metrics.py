@@ -9,7 +9,8 @@ from scipy.spatial.distance import cdist, pdist
 
 from fast import gan as fast_gan
 from fast import metrics as fast_metrics
-from reference import data, gan, metrics
+from reference import data, metrics
+from reference.config import GANConfig
 from tests.tolerance import FLOAT64_EPS, assert_close
 
 STEPS = 300  # enough to pull samples onto some modes and leave others empty
@@ -21,7 +22,7 @@ def trained_population(dataset: str) -> tuple[fast_gan.PopulationConfig, np.ndar
     """Small GANs of SEEDS_AND_NOISES on the dataset after STEPS fast steps (a fraction of a
     second), as a population, and its theta_G."""
     config = fast_gan.PopulationConfig(tuple(
-        gan.GANConfig(dataset=dataset, seed=seed, sigma0=sigma0, steps=STEPS, batch=64,
+        GANConfig(dataset=dataset, seed=seed, sigma0=sigma0, steps=STEPS, batch=64,
                       hidden=16, latent=4)
         for seed, sigma0 in SEEDS_AND_NOISES))  # fmt: skip
     state = fast_gan.init_state(config, "cpu")
@@ -34,7 +35,7 @@ def trained_population(dataset: str) -> tuple[fast_gan.PopulationConfig, np.ndar
 def test_a_population_is_evaluated_as_the_reference_evaluates_each_gan(dataset):
     config, theta_G = trained_population(dataset)
     results, x_real, x_fake = fast_metrics.evaluate_generator(config, theta_G)
-    assert len(results) == config.population
+    assert len(results) == config.size
     for p, member in enumerate(config.members):
         expected, real, fake = metrics.evaluate_generator(member, theta_G[p].astype(np.float64))
         # The same Philox words through the reference's float64 formulas, and G's forward by

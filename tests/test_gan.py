@@ -14,6 +14,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from reference import data, gan, loss, mlp, noise, penalty, philox
+from reference.config import MAX_STEPS, ConfigError, GANConfig
 from reference.philox import Stream, SubstepRandom
 from tests.strategies import generator_loss_kinds, label_flips, label_smoothings, seeds
 from tests.test_mlp import (
@@ -29,9 +30,9 @@ from tests.tolerance import assert_close
 
 
 @st.composite
-def tiny_configs(draw) -> gan.GANConfig:
+def tiny_configs(draw) -> GANConfig:
     kind = draw(st.sampled_from(penalty.PENALTIES))
-    return gan.GANConfig(
+    return GANConfig(
         dataset=draw(st.sampled_from(("ring", "grid", "ring3d"))),
         steps=1,
         batch=draw(st.integers(2, 4)),
@@ -39,7 +40,7 @@ def tiny_configs(draw) -> gan.GANConfig:
         latent=2,
         d_steps=draw(st.integers(1, 2)),
         sigma0=draw(st.sampled_from((0.0, 0.1, 0.5))),
-        label_smoothing=draw(label_smoothings),
+        real_target=draw(label_smoothings),
         label_flip=draw(label_flips),
         penalty=kind,
         gamma=0.0 if kind == "none" else draw(st.sampled_from((0.1, 1.0))),
@@ -52,7 +53,7 @@ def check_discriminator_substep(config, state, out, step, substep):
     """d{substep}/ gradients against central differences of loss_D(theta_D), penalty
     included, the state being the one the substep starts from (noise, samples and targets
     held fixed)."""
-    key, sigma, batch = philox.key_from_seed(config.seed), config.sigma(step), config.batch
+    key, sigma, batch = philox.key_from_seed(config.seed), config.sigma_at(step), config.batch
     spec_D, theta_D, prefix = config.discriminator_spec(), state.theta_D, f"d{substep}/"
     rng = SubstepRandom(key, step, substep)
     x_real = data.sample(data.get_dataset(config.dataset), rng, batch)
@@ -62,7 +63,7 @@ def check_discriminator_substep(config, state, out, step, substep):
     assert np.array_equal(out[prefix + "x_real_noisy"], x_real_noisy)
     assert np.array_equal(out[prefix + "x_fake_noisy"], x_fake_noisy)
     x_D = np.concatenate([x_real_noisy, x_fake_noisy])
-    targets = noise.label_noise_targets(batch, config.label_smoothing, config.label_flip, rng)
+    targets = noise.label_noise_targets(batch, config.real_target, config.label_flip, rng)
 
     gamma = config.gamma_at(step)
 
@@ -90,7 +91,7 @@ def check_discriminator_substep(config, state, out, step, substep):
 def check_generator_substep(config, state, out, step):
     """g/ gradients against central differences of loss_G with respect to theta_G and to
     the noisy fakes, through the discriminator as the D substeps left it."""
-    key, sigma, substep = philox.key_from_seed(config.seed), config.sigma(step), config.d_steps
+    key, sigma, substep = philox.key_from_seed(config.seed), config.sigma_at(step), config.d_steps
     spec_G, spec_D, theta_G = config.generator_spec(), config.discriminator_spec(), state.theta_G
     rng = SubstepRandom(key, step, substep)
     z = rng.normal(Stream.LATENT, (config.batch, config.latent))
@@ -123,7 +124,11 @@ def test_step_gradients_match_central_differences_of_the_losses(config, step):
     replay = copy.deepcopy(state)
     _, out = gan.train_step(config, state, step)
     # Replay the step substep by substep, checking each from the state it started from.
-    key, sigma, gamma = philox.key_from_seed(config.seed), config.sigma(step), config.gamma_at(step)
+    key, sigma, gamma = (
+        philox.key_from_seed(config.seed),
+        config.sigma_at(step),
+        config.gamma_at(step),
+    )
     for substep in range(config.d_steps):
         check_discriminator_substep(config, replay, out, step, substep)
         rng = SubstepRandom(key, step, substep)
@@ -170,7 +175,7 @@ def test_a_penalty_annealed_to_zero_is_exactly_the_unpenalised_path(config, step
 
 
 def test_train_raises_at_the_first_non_finite_loss():
-    config = gan.GANConfig(steps=5, batch=4, hidden=3, latent=2)
+    config = GANConfig(steps=5, batch=4, hidden=3, latent=2)
     real_loss, calls = loss.generator_loss, []
 
     def nan_at_step_2(logit, kind):  # one generator substep per step, so call 3 is step 2
@@ -190,14 +195,14 @@ def test_train_raises_at_the_first_non_finite_loss():
 # the wrong type (a bool is no count, a float no step count), or not among the choices.
 INVALID_SETTINGS = [
     ("dataset", "nope"),
-    ("steps", 0), ("steps", gan.MAX_STEPS + 1), ("steps", 2.5), ("steps", True),
+    ("steps", 0), ("steps", MAX_STEPS + 1), ("steps", 2.5), ("steps", True),
     ("batch", 0), ("hidden", 0), ("latent", -1),
     ("lr", 0.0), ("lr", -1e-3), ("lr", float("inf")),
     ("beta1", 1.0), ("beta1", -0.1), ("beta2", float("nan")),
     ("d_steps", 0),
     ("sigma0", float("nan")), ("sigma0", -0.1), ("sigma0", float("inf")),
     ("anneal", "cosine"), ("anneal_steps", 0),
-    ("label_smoothing", 0.0), ("label_smoothing", 1.5),
+    ("real_target", 0.0), ("real_target", 1.5),
     ("label_flip", 1.5), ("label_flip", -0.01),
     ("penalty", "wgan-gp"), ("gamma", -1.0), ("gamma", float("nan")), ("gamma", 0.1),
     ("generator_loss", "wasserstein"),
@@ -208,10 +213,10 @@ INVALID_SETTINGS = [
 @pytest.mark.parametrize(("field", "value"), INVALID_SETTINGS)
 def test_config_rejects_an_invalid_value_naming_the_field(field, value):
     for make in (
-        lambda: gan.GANConfig(**{field: value}),
-        lambda: dataclasses.replace(gan.GANConfig(), **{field: value}),
+        lambda: GANConfig(**{field: value}),
+        lambda: dataclasses.replace(GANConfig(), **{field: value}),
     ):
-        with pytest.raises(gan.ConfigError) as error:
+        with pytest.raises(ConfigError) as error:
             make()
         assert isinstance(error.value, ValueError)  # callers that catch ValueError still do
         assert error.value.field == field
@@ -222,12 +227,12 @@ def test_config_rejects_an_invalid_value_naming_the_field(field, value):
 
 # The edges of every range that a run may use: each must be accepted.
 VALID_EDGES = [
-    ("steps", 1), ("steps", gan.MAX_STEPS), ("steps", np.int64(10)),
+    ("steps", 1), ("steps", MAX_STEPS), ("steps", np.int64(10)),
     ("batch", 1), ("hidden", 1), ("latent", 1), ("lr", 1e-12),
     ("beta1", 0.0), ("beta1", 0.999), ("beta2", 0.0),
     ("d_steps", 1), ("d_steps", 2**20),
-    ("sigma0", 0.0), ("anneal_steps", 1), ("anneal_steps", gan.MAX_STEPS),
-    ("label_smoothing", 1e-6), ("label_smoothing", 1.0),
+    ("sigma0", 0.0), ("anneal_steps", 1), ("anneal_steps", MAX_STEPS),
+    ("real_target", 1e-6), ("real_target", 1.0),
     ("label_flip", 0.0), ("label_flip", 1.0),
     ("seed", 0), ("seed", 2**64 - 1),
     *[("dataset", name) for name in data.DATASETS],
@@ -238,22 +243,22 @@ VALID_EDGES = [
 
 
 def test_config_accepts_the_defaults_and_the_edges_of_every_range():
-    defaults = gan.GANConfig()
-    assert defaults.sigma0 == 0.0 and defaults.steps <= gan.MAX_STEPS
+    defaults = GANConfig()
+    assert defaults.sigma0 == 0.0 and defaults.steps <= MAX_STEPS
     for field, value in VALID_EDGES:
-        assert getattr(gan.GANConfig(**{field: value}), field) == value
+        assert getattr(GANConfig(**{field: value}), field) == value
     for kind in penalty.PENALTIES[1:]:  # a penalty with the smallest weight there is
-        assert gan.GANConfig(penalty=kind, gamma=5e-324).penalty == kind
+        assert GANConfig(penalty=kind, gamma=5e-324).penalty == kind
 
 
 def test_a_penalty_needs_a_weight():
-    with pytest.raises(gan.ConfigError, match=r"^gamma: expected 0 without a penalty, > 0 "
+    with pytest.raises(ConfigError, match=r"^gamma: expected 0 without a penalty, > 0 "
                        r"with one, got 0.0$"):  # fmt: skip
-        gan.GANConfig(penalty="r1")
+        GANConfig(penalty="r1")
 
 
 def test_init_state_draws_generator_then_discriminator_from_the_seed():
-    config = gan.GANConfig(hidden=4, latent=3, seed=12)
+    config = GANConfig(hidden=4, latent=3, seed=12)
     state = gan.init_state(config)
     rng = np.random.default_rng(12)
     assert np.array_equal(state.theta_G, mlp.init_params(config.generator_spec(), rng))
@@ -262,7 +267,7 @@ def test_init_state_draws_generator_then_discriminator_from_the_seed():
 
 
 def test_intermediates_name_every_substep_and_gradient():
-    config = gan.GANConfig(dataset="ring3d", batch=3, hidden=4, latent=2, d_steps=2, sigma0=0.2)
+    config = GANConfig(dataset="ring3d", batch=3, hidden=4, latent=2, d_steps=2, sigma0=0.2)
     record, out = gan.train_step(config, gan.init_state(config), 0)
     spec_D, spec_G = config.discriminator_spec(), config.generator_spec()
     zeros_D, zeros_G = np.zeros(spec_D.n_params), np.zeros(spec_G.n_params)
@@ -285,7 +290,7 @@ def test_intermediates_name_every_substep_and_gradient():
 # order on another machine while catching any change to the algorithm.
 GOLDEN = {
     "plain": (
-        gan.GANConfig(steps=10, batch=16, hidden=8, latent=2, sigma0=0.1, seed=0),
+        GANConfig(steps=10, batch=16, hidden=8, latent=2, sigma0=0.1, seed=0),
         [0.7195531538557776, 0.7202445034793503, 0.7244567339698422, 0.7276737071732489,
          0.7272293567408146, 0.7256037632000478, 0.7117785830574486, 0.7165489522070672,
          0.7179341342086762, 0.7270308536162947],
@@ -294,9 +299,9 @@ GOLDEN = {
          0.6522258360611652, 0.6505365736604318],
     ),
     "label_noise_anneal_two_d_steps": (
-        gan.GANConfig(
+        GANConfig(
             dataset="grid", steps=10, batch=16, hidden=8, latent=2, sigma0=0.5, anneal="linear",
-            anneal_steps=8, label_smoothing=0.9, label_flip=0.1, d_steps=2,
+            anneal_steps=8, real_target=0.9, label_flip=0.1, d_steps=2,
             generator_loss="minimax", seed=3,
         ),
         [0.6991878372308903, 0.672513184062556, 0.7017466928980596, 0.635394299289764,
@@ -308,7 +313,7 @@ GOLDEN = {
     ),
     # produced by the same call at commit c3f85db, when the penalties were added
     "roth_penalty_noise_circle": (
-        gan.GANConfig(
+        GANConfig(
             dataset="circle", steps=10, batch=16, hidden=8, latent=2, sigma0=0.1,
             penalty="roth", gamma=0.5, anneal="exponential", anneal_steps=10, d_steps=2, seed=7,
         ),
@@ -320,7 +325,7 @@ GOLDEN = {
          0.859408805211108, 0.8581996475746977],
     ),
     "r1_penalty": (
-        gan.GANConfig(steps=10, batch=16, hidden=8, latent=2, penalty="r1", gamma=1.0, seed=1),
+        GANConfig(steps=10, batch=16, hidden=8, latent=2, penalty="r1", gamma=1.0, seed=1),
         [0.711881287803202, 0.7065866374678187, 0.7058359406253909, 0.7047774787582274,
          0.7050011760594274, 0.7056094123508037, 0.7030483575299059, 0.7054523040252387,
          0.7056142004961986, 0.7043515023320087],
@@ -336,6 +341,6 @@ def test_golden_trajectory(name):
     config, loss_D, loss_G = GOLDEN[name]
     records = list(gan.train(config, gan.init_state(config)))
     assert [r["step"] for r in records] == list(range(10))
-    assert [r["sigma"] for r in records] == [config.sigma(step) for step in range(10)]
+    assert [r["sigma"] for r in records] == [config.sigma_at(step) for step in range(10)]
     assert_close("loss_D", [r["loss_D"] for r in records], loss_D, 1e-12, 1e-12)
     assert_close("loss_G", [r["loss_G"] for r in records], loss_G, 1e-12, 1e-12)

@@ -9,6 +9,7 @@ from scipy.spatial.distance import pdist
 from scipy.stats import chi2
 
 from reference import data, gan, metrics
+from reference.config import MAX_STEPS, ConfigError, GANConfig
 from reference.philox import SubstepRandom, key_from_seed
 from tests.tolerance import FLOAT64_EPS, assert_close
 
@@ -150,7 +151,7 @@ def test_energy_distance_separates_a_shifted_sample_from_a_fresh_one():
 
 
 def test_evaluation_samples_are_a_pure_function_of_the_config_apart_from_training_batches():
-    config = gan.GANConfig(hidden=8, latent=2)
+    config = GANConfig(hidden=8, latent=2)
     theta_G = gan.init_state(config).theta_G
     first, second = (
         metrics.evaluation_samples(config, theta_G),
@@ -165,7 +166,7 @@ def test_evaluation_samples_are_a_pure_function_of_the_config_apart_from_trainin
 def test_the_evaluation_step_is_one_no_training_step_reaches():
     # A run has at most MAX_STEPS steps, 0 .. MAX_STEPS - 1; the evaluation draws at the next
     # one, still inside the counter's 32-bit step word.
-    assert metrics.EVAL_STEP == gan.MAX_STEPS == 2**32 - 1
-    assert gan.GANConfig(steps=gan.MAX_STEPS).steps - 1 < metrics.EVAL_STEP
-    with pytest.raises(gan.ConfigError, match="steps"):
-        gan.GANConfig(steps=metrics.EVAL_STEP + 1)
+    assert metrics.EVAL_STEP == MAX_STEPS == 2**32 - 1
+    assert GANConfig(steps=MAX_STEPS).steps - 1 < metrics.EVAL_STEP
+    with pytest.raises(ConfigError, match="steps"):
+        GANConfig(steps=metrics.EVAL_STEP + 1)

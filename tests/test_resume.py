@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 
 import run
-from fast import options
-from reference import checkpoint
+from cli import checkpoint, options
 
 REPO = Path(__file__).resolve().parent.parent
 # anneal_steps explicit: its default is --steps, which a resumed run may change
-SMALL = ["--batch", "16", "--hidden", "8", "--latent", "2", "--noise", "0.3", "--anneal",
+SMALL = ["--batch", "16", "--hidden", "8", "--latent", "2", "--sigma0", "0.3", "--anneal",
          "linear", "--anneal-steps", "1500", "--log-every", "50",
          "--checkpoint-every", "100"]  # fmt: skip
 STEPS = 1200  # what the uninterrupted run trains, and the resumed one up to
@@ -53,7 +52,7 @@ def checkpoint_of(folder: Path) -> tuple[int, dict]:
     [
         (["--backend", "reference"], signal.SIGINT, True),
         (["--device", "cpu"], signal.SIGTERM, True),
-        (["--device", "cpu", "--population", "3", "--noise", "0,0.1,0.3"], signal.SIGINT, False),
+        (["--device", "cpu", "--population", "3", "--sigma0", "0,0.1,0.3"], signal.SIGINT, False),
     ],
     ids=["reference-SIGINT", "fast-SIGTERM", "population-SIGINT"],
 )
@@ -135,7 +134,7 @@ def rewrite_checkpoint(folder: Path, **changes) -> None:
         ("arguments not JSON", "--resume", "not a readable checkpoint"),
         ("stale", "--resume", "is stale"),
         ("an --out", "--out", "cannot go with --resume"),
-        ("changes the noise", "--noise", "--resume takes it from there"),
+        ("changes the noise", "--sigma0", "--resume takes it from there"),
         ("changes the seed", "--seed", "--resume takes it from there"),
         ("fewer steps", "--steps", "has reached step 20"),
     ],
@@ -157,7 +156,7 @@ def test_what_resume_cannot_use_exits_2_with_one_line_and_touches_nothing(
     elif case == "stale":  # a step that the Adam counts do not belong to
         rewrite_checkpoint(finished, step=19)
     else:
-        extra = {"changes the noise": ["--noise", "0.2"], "changes the seed": ["--seed", "1"],
+        extra = {"changes the noise": ["--sigma0", "0.2"], "changes the seed": ["--seed", "1"],
                  "fewer steps": ["--steps", "20"],
                  "an --out": ["--steps", "40", "--out", str(finished)]}[case]  # fmt: skip
     before = snapshot(finished)
@@ -171,8 +170,8 @@ def test_what_resume_cannot_use_exits_2_with_one_line_and_touches_nothing(
 
 
 def test_an_option_given_with_the_runs_own_value_is_no_change(finished):
-    # --noise 0.3 and --device cpu are what the run has: resuming with them is allowed
-    assert run.main(["--resume", str(finished), "--steps", "30", "--noise", "0.3",
+    # --sigma0 0.3 and --device cpu are what the run has: resuming with them is allowed
+    assert run.main(["--resume", str(finished), "--steps", "30", "--sigma0", "0.3",
                      "--device", "cpu"]) == 0  # fmt: skip
     assert checkpoint_of(finished)[0] == 30
 

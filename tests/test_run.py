@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import run
+from cli import options
 from fast import device as fast_device
-from fast import options
 from reference import data, gan, metrics
+from reference.config import HIDDEN_LAYERS, GANConfig
 from tests.tolerance import assert_close, float32_tolerance
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,7 +36,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_end_to_end(tmp_path):
     out = tmp_path / "run"
-    args = [*TINY, "--noise", "0.1", "--anneal", "linear", "--seed", "3", "--out", str(out)]
+    args = [*TINY, "--sigma0", "0.1", "--anneal", "linear", "--seed", "3", "--out", str(out)]
     done = run_cli(*args, "--backend", "reference")
     assert done.returncode == 0, done.stderr
     assert "modes covered" in done.stdout and "final losses" in done.stdout
@@ -47,7 +48,7 @@ def test_cli_end_to_end(tmp_path):
     assert summary["seed"] == 3 and summary["arguments"]["anneal_steps"] == 12
     assert {"python", "numpy", "numba", "matplotlib", "platform"} <= set(summary["versions"])
     # The logged rows are the records of the same run of the reference training loop.
-    config = gan.GANConfig(**summary["config"])
+    config = GANConfig(**summary["config"])
     expected = [r for r in gan.train(config, gan.init_state(config)) if r["step"] in (0, 5, 10, 11)]
     history = read_history(out)
     assert [int(row["step"]) for row in history] == [0, 5, 10, 11]
@@ -61,7 +62,7 @@ def test_cli_end_to_end(tmp_path):
 @pytest.mark.parametrize("name", [name for name in data.DATASETS if name != "ring"])
 def test_every_dataset_runs_and_plots(tmp_path, name):
     out = tmp_path / name
-    assert run.main([*TINY, "--dataset", name, "--noise", "0.2", "--out", str(out)]) == 0
+    assert run.main([*TINY, "--dataset", name, "--sigma0", "0.2", "--out", str(out)]) == 0
     assert {path.name for path in out.iterdir()} == OUTPUTS
     summary = json.loads((out / "metrics.json").read_text())
     distribution = data.get_dataset(name)
@@ -75,20 +76,20 @@ def test_every_dataset_runs_and_plots(tmp_path, name):
 @pytest.mark.parametrize(
     ("option", "value"),
     [
-        ("--noise", "-1"),
-        ("--noise", "nan"),
-        ("--noise", "inf"),
+        ("--sigma0", "-1"),
+        ("--sigma0", "nan"),
+        ("--sigma0", "inf"),
         ("--steps", "0"),
         ("--batch", "0"),
         ("--batch", "2.5"),
         ("--dataset", "moons"),
         ("--anneal", "cosine"),
         ("--label-flip", "1.5"),
-        ("--label-smoothing", "0"),
+        ("--real-target", "0"),
         ("--lr", "0"),
         ("--seed", "-1"),
-        ("--noise", "0.1,,0.2"),
-        ("--noise", "0.1,-1"),
+        ("--sigma0", "0.1,,0.2"),
+        ("--sigma0", "0.1,-1"),
         ("--population", "0"),
         ("--population", str(2**20 + 1)),
         ("--steps", str(metrics.EVAL_STEP + 1)),
@@ -125,9 +126,9 @@ def test_bad_out_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, case
 
 
 def test_cli_bad_input_has_no_traceback(tmp_path):
-    done = run_cli("--noise", "nan", "--out", str(tmp_path / "run"))
+    done = run_cli("--sigma0", "nan", "--out", str(tmp_path / "run"))
     assert done.returncode == options.EXIT_BAD_ARGUMENTS
-    assert done.stderr == "run.py: error: --noise: expected a finite number >= 0, got nan\n"
+    assert done.stderr == "run.py: error: --sigma0: expected a finite number >= 0, got nan\n"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -166,7 +167,7 @@ def test_cli_absurd_learning_rate_overflows_and_exits_3(tmp_path):
 def test_help_documents_every_option_the_issue_names():
     parser = options.make_parser()
     actions = {option: action for action in parser._actions for option in action.option_strings}
-    named = "noise anneal anneal-steps label-smoothing label-flip dataset steps batch hidden latent"
+    named = "sigma0 anneal anneal-steps real-target label-flip dataset steps batch hidden latent"
     for name in [*named.split(), "lr", "d-steps", "generator-loss", "seed", "out", "backend",
                  "device", "population", "penalty", "gamma"]:  # fmt: skip
         assert actions[f"--{name}"].help, name
@@ -176,7 +177,7 @@ def test_help_documents_every_option_the_issue_names():
 @pytest.mark.parametrize(
     ("args", "option"),
     [
-        (["--population", "3", "--noise", "0.1,0.2"], "--noise"),
+        (["--population", "3", "--sigma0", "0.1,0.2"], "--sigma0"),
         (["--population", "2", "--backend", "reference"], "--population"),
         (["--device", "gpu", "--backend", "reference"], "--device"),
         (["--population", "2", "--seed", str(2**64 - 1)], "--seed"),
@@ -245,7 +246,7 @@ def test_fast_backend_tracks_the_reference_run(tmp_path):
     histories = {}
     for backend in ("fast", "reference"):
         out = tmp_path / backend
-        args = [*TINY, "--noise", "0.1", "--backend", backend, "--device", "cpu"]
+        args = [*TINY, "--sigma0", "0.1", "--backend", backend, "--device", "cpu"]
         assert run.main([*args, "--out", str(out)]) == 0
         assert {path.name for path in out.iterdir()} == OUTPUTS
         histories[backend] = read_history(out)
@@ -253,8 +254,8 @@ def test_fast_backend_tracks_the_reference_run(tmp_path):
     assert set(summaries["fast"]) == set(summaries["reference"])
     # float32 against float64 from the same float32-rounded start: 12 steps, each within the
     # one-step bound of a step of this size (tests/test_fast_gan.py), to first order
-    config = gan.GANConfig(batch=16, hidden=8, latent=2)
-    rtol = 12 * float32_tolerance(2 * config.batch, 4 * (gan.HIDDEN_LAYERS + 1))
+    config = GANConfig(batch=16, hidden=8, latent=2)
+    rtol = 12 * float32_tolerance(2 * config.batch, 4 * (HIDDEN_LAYERS + 1))
     for fast_row, reference_row in zip(histories["fast"], histories["reference"], strict=True):
         assert fast_row["step"] == reference_row["step"]
         for name in ("loss_D", "loss_G", "D_real", "D_fake"):
@@ -268,7 +269,7 @@ def test_fast_backend_tracks_the_reference_run(tmp_path):
 def test_population_writes_one_row_per_gan_and_each_gan_is_its_own_run(tmp_path):
     out = tmp_path / "population"
     args = [*TINY, "--device", "cpu", "--seed", "5"]
-    assert run.main([*args, "--population", "3", "--noise", "0,0.1,0.2", "--out", str(out)]) == 0
+    assert run.main([*args, "--population", "3", "--sigma0", "0,0.1,0.2", "--out", str(out)]) == 0
     assert {path.name for path in out.iterdir()} == {
         "population.csv",
         "metrics.json",
@@ -277,7 +278,7 @@ def test_population_writes_one_row_per_gan_and_each_gan_is_its_own_run(tmp_path)
     }
     with open(out / "population.csv", newline="") as file:
         rows = list(csv.DictReader(file))
-    assert [(int(r["gan"]), int(r["seed"]), float(r["noise"])) for r in rows] == [
+    assert [(int(r["gan"]), int(r["seed"]), float(r["sigma0"])) for r in rows] == [
         (0, 5, 0.0), (1, 6, 0.1), (2, 7, 0.2)
     ]  # fmt: skip
     history = read_history(out)
@@ -288,12 +289,12 @@ def test_population_writes_one_row_per_gan_and_each_gan_is_its_own_run(tmp_path)
         (5, 0),
     ]
     summary = json.loads((out / "metrics.json").read_text())
-    assert [level["noise"] for level in summary["noise_levels"]] == [0.0, 0.1, 0.2]
+    assert [level["sigma0"] for level in summary["sigma0_levels"]] == [0.0, 0.1, 0.2]
     assert len(summary["gans"]) == 3
     # GAN 1 alone: seed 6, noise 0.1. Bit-identical on the CPU, whatever P (each GAN's
     # arithmetic is its own), so its metrics and logged losses are the population's row 1.
     single = tmp_path / "single"
-    assert run.main([*args, "--seed", "6", "--noise", "0.1", "--out", str(single)]) == 0
+    assert run.main([*args, "--seed", "6", "--sigma0", "0.1", "--out", str(single)]) == 0
     alone = json.loads((single / "metrics.json").read_text())
     for name in run.METRIC_NAMES:
         assert summary["gans"][1][name] == alone[name], name
@@ -321,7 +322,7 @@ def test_gamma_takes_one_value_per_gan_or_one_for_all(tmp_path):
         ("0.5", (("roth", 0.5),) * 3),
     ):
         out = str(tmp_path / gammas)
-        args = [*TINY, "--penalty", "roth", "--gamma", gammas, "--noise", "0.1,0.2,0.3",
+        args = [*TINY, "--penalty", "roth", "--gamma", gammas, "--sigma0", "0.1,0.2,0.3",
                 "--population", "3", "--device", "cpu", "--out", out]  # fmt: skip
         _, members, _ = options.parse(parser, args)
         assert [(m.seed, m.sigma0, m.penalty, m.gamma) for m in members] == [

@@ -1,4 +1,4 @@
-"""fast/sweep.py: a tiny grid end to end, each of its runs the single run of run.py with
+"""sweep/__main__.py: a tiny grid end to end, each of its runs the single run of run.py with
 the same arguments; a sweep interrupted by a real SIGINT and continued by the same command
 ends with exactly the rows of an uninterrupted one; bad arguments exit 2 with one line,
 touching nothing."""
@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 import run
-from fast import sweep
+from sweep import grids
+from sweep.__main__ import main as sweep_main
+from sweep.blocks import METRICS
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = sweep.GRIDS["tiny"]
+TINY = grids.GRIDS["tiny"]
 
 
 def rows_of(folder: Path) -> list[dict]:
@@ -29,7 +31,7 @@ def rows_of(folder: Path) -> list[dict]:
 
 
 def test_a_tiny_grid_runs_end_to_end_and_each_run_is_its_single_run(tmp_path):
-    assert sweep.main(["--grid", "tiny", "--out", str(tmp_path / "sweep")]) == 0
+    assert sweep_main(["--grid", "tiny", "--out", str(tmp_path / "sweep")]) == 0
     rows = rows_of(tmp_path / "sweep")
     cells = len(TINY.datasets) * len(TINY.d_steps) * len(TINY.methods)
     assert len(rows) == cells * TINY.seeds
@@ -52,14 +54,14 @@ def test_a_tiny_grid_runs_end_to_end_and_each_run_is_its_single_run(tmp_path):
             "--steps", "400", "--batch", "32", "--hidden", "16", "--device", "cpu"]  # fmt: skip
     assert run.main([*args, "--out", str(alone)]) == 0
     single = json.loads((alone / "metrics.json").read_text())
-    for name in (*sweep.METRICS, "final_loss_D", "final_loss_G"):
+    for name in (*METRICS, "final_loss_D", "final_loss_G"):
         assert float(row[name]) == single[name], name
 
 
 def test_an_interrupted_sweep_continues_to_the_uninterrupted_rows(tmp_path):
     stopped = tmp_path / "stopped"
     process = subprocess.Popen(
-        [sys.executable, "-m", "fast.sweep", "--grid", "tiny", "--out", str(stopped)],
+        [sys.executable, "-m", "sweep", "--grid", "tiny", "--out", str(stopped)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     # A cold Numba cache compiles the step first (about 20 s here, several times that on a
@@ -72,13 +74,13 @@ def test_an_interrupted_sweep_continues_to_the_uninterrupted_rows(tmp_path):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGINT, stderr
-    assert stderr.strip().splitlines()[-1].startswith("python -m fast.sweep: interrupted; ")
+    assert stderr.strip().splitlines()[-1].startswith("python -m sweep: interrupted; ")
     assert "Traceback" not in stderr
     assert len(rows_of(stopped)) < len(TINY.datasets) * len(TINY.d_steps) * len(
         TINY.methods) * TINY.seeds  # fmt: skip
-    assert sweep.main(["--grid", "tiny", "--out", str(stopped)]) == 0
+    assert sweep_main(["--grid", "tiny", "--out", str(stopped)]) == 0
     whole = tmp_path / "whole"
-    assert sweep.main(["--grid", "tiny", "--out", str(whole)]) == 0
+    assert sweep_main(["--grid", "tiny", "--out", str(whole)]) == 0
     assert rows_of(stopped) == rows_of(whole)
     assert not list(stopped.glob("block-*.npz"))
 
@@ -102,8 +104,8 @@ def test_bad_arguments_exit_2_with_one_line_and_touch_nothing(tmp_path, capsys, 
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     grid = "huge" if case == "unknown grid" else "tiny"
     with pytest.raises(SystemExit) as exit_info:
-        sweep.main(["--grid", grid, "--out", str(folder)])
+        sweep_main(["--grid", grid, "--out", str(folder)])
     assert exit_info.value.code == 2
     stderr = capsys.readouterr().err
-    assert stderr.count("\n") == 1 and stderr.startswith("python -m fast.sweep: error: ")
+    assert stderr.count("\n") == 1 and stderr.startswith("python -m sweep: error: ")
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -2,7 +2,7 @@
 # The one prepared GPU run: device and versions, a compile smoke test of every CUDA source,
 # the GPU tests, then the benchmark. Run from the repository root with $OUT set:
 #
-#     bash fast/results/run_gpu.sh
+#     bash bench/run_gpu.sh
 #
 # Everything is written to $OUT/gpu_log.txt (and the console); the benchmark's rows to
 # $OUT/bench_gpu.json, the tests' report to $OUT/gpu_tests.xml. Each part has its own time
@@ -10,7 +10,7 @@
 # Budget: under 6 minutes in practice (each part has its own limit). No network is needed.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-OUT="${OUT:-fast/results/out}"
+OUT="${OUT:-bench/results/out}"
 mkdir -p "$OUT"
 PY="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1
@@ -70,14 +70,14 @@ PY
     --junitxml="$OUT/gpu_tests.xml"
   echo "gpu tests exit: $?"
 
-  part "benchmark: python -m fast.bench --device gpu --json $OUT/bench_gpu.json"
-  timeout 240 "$PY" -m fast.bench --device gpu --json "$OUT/bench_gpu.json"
+  part "benchmark: python -m bench --device gpu --json $OUT/bench_gpu.json"
+  timeout 240 "$PY" -m bench --device gpu --json "$OUT/bench_gpu.json"
   echo "bench exit: $?"
   part "run.py on the GPU: the default run, then a 1024-GAN noise sweep (4 levels x 256 seeds)"
-  timeout 120 "$PY" run.py --noise 0.1 --device gpu --out "$OUT/run-gpu" 2> >(tr '\r' '\n' | tail -n 2)
+  timeout 120 "$PY" run.py --sigma0 0.1 --device gpu --out "$OUT/run-gpu" 2> >(tr '\r' '\n' | tail -n 2)
   echo "run exit: $?"
   noises=$("$PY" -c "print(','.join(('0', '0.05', '0.1', '0.2')[p // 256] for p in range(1024)))")
-  timeout 300 "$PY" run.py --device gpu --population 1024 --noise "$noises" \
+  timeout 300 "$PY" run.py --device gpu --population 1024 --sigma0 "$noises" \
     --out "${TMPDIR:-/tmp}/sweep-gpu" 2> >(tr '\r' '\n' | tail -n 2)
   echo "sweep exit: $?"
   part "done"

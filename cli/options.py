@@ -2,7 +2,7 @@
 They parse into one reference GANConfig per GAN, which checks itself
 (GANConfig.__post_init__); what it rejects becomes one line naming the option, and exit
 status 2, before anything is written.
-`--resume FOLDER` takes the options from the folder's checkpoint (reference/checkpoint.py),
+`--resume FOLDER` takes the options from the folder's checkpoint (cli/checkpoint.py),
 accepting only RESUMABLE ones anew.
 """
 
@@ -12,18 +12,20 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from cli import checkpoint
 from fast import device as fast_device
 from fast import gan as fast_gan
-from reference import checkpoint, gan, loss, noise, penalty
+from reference import loss, noise, penalty
+from reference.config import HIDDEN_LAYERS, ConfigError, GANConfig
 from reference.data import DATASETS
 
 EXIT_BAD_ARGUMENTS, EXIT_NON_FINITE, EXIT_OUT_OF_MEMORY = 2, 3, 4
 EXIT_SIGNAL = 128  # + the signal's number, as a shell reports it: 130 Ctrl-C, 143 SIGTERM
 RESUMABLE = ("steps", "log_every", "checkpoint_every")  # what --resume may change
-DEFAULTS = gan.GANConfig()
+DEFAULTS = GANConfig()
 # The options whose names differ from the configuration field they set.
-OPTION_OF_FIELD = {"sigma0": "--noise", "seeds": "--population"}
-PER_GAN_LISTS = ("noise", "gamma")  # the options that take one value per GAN, or one for all
+OPTION_OF_FIELD = {"seeds": "--population"}
+PER_GAN_LISTS = ("sigma0", "gamma")  # the options that take one value per GAN, or one for all
 # Options added after checkpoints were first written: a checkpoint without them is a run made
 # with these values, which reproduce what it did.
 ADDED_SINCE_FIRST_CHECKPOINTS = {"penalty": "none", "gamma": [0.0]}
@@ -40,7 +42,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse whose errors are one line on stderr naming the option and the value."""
 
     def error(self, message: str):
-        # argparse says 'argument --noise: ...'; the option name alone reads better.
+        # argparse says 'argument --sigma0: ...'; the option name alone reads better.
         self.exit(EXIT_BAD_ARGUMENTS, f"run.py: error: {message.removeprefix('argument ')}\n")
 
 
@@ -71,13 +73,13 @@ def make_parser() -> ArgumentParser:
     )
     # fmt: off
     add = parser.add_argument_group("instance noise, label noise and penalties").add_argument
-    add("--noise", type=number_list, default=(DEFAULTS.sigma0,), help="initial instance-noise "
+    add("--sigma0", type=number_list, default=(DEFAULTS.sigma0,), help="initial instance-noise "
         "std sigma0; 0 turns instance noise off. With --population P, P values (one per GAN, "
         "comma-separated) or one for all")
     add("--anneal", choices=noise.ANNEAL_SCHEDULES, default=DEFAULTS.anneal, help="how sigma "
         "goes from sigma0 towards 0: linear reaches 0 at --anneal-steps, exponential 1%% there")
     add("--anneal-steps", type=int, help="the step at which annealing ends (default: --steps)")
-    add("--label-smoothing", type=float, default=DEFAULTS.label_smoothing,
+    add("--real-target", type=float, default=DEFAULTS.real_target,
         help="one-sided label smoothing: the target of real labels (e.g. 0.9); 1 = none")
     add("--label-flip", type=float, default=DEFAULTS.label_flip,
         help="probability that each discriminator label is flipped")
@@ -94,7 +96,7 @@ def make_parser() -> ArgumentParser:
     add("--steps", type=int, default=DEFAULTS.steps, help="training steps")
     add("--batch", type=int, default=DEFAULTS.batch, help="batch size B")
     add("--hidden", type=int, default=DEFAULTS.hidden,
-        help=f"hidden width H of both networks ({gan.HIDDEN_LAYERS} hidden layers each)")
+        help=f"hidden width H of both networks ({HIDDEN_LAYERS} hidden layers each)")
     add("--latent", type=int, default=DEFAULTS.latent, help="latent dimension Z")
     add("--lr", type=float, default=DEFAULTS.lr, help="Adam learning rate")
     add("--d-steps", type=int, default=DEFAULTS.d_steps,
@@ -109,7 +111,7 @@ def make_parser() -> ArgumentParser:
     add("--device", choices=fast_device.DEVICES, default="auto",
         help="where --backend fast runs: auto takes the GPU when CuPy sees one, else the CPU")
     add("--population", type=int, default=1, metavar="P", help="train P independent GANs at once "
-        "(--backend fast), GAN p with seed --seed + p and its own --noise value")
+        "(--backend fast), GAN p with seed --seed + p and its own --sigma0 value")
     add = parser.add_argument_group("output").add_argument
     add("--out", type=Path, metavar="FOLDER", help="the folder to create; must not exist "
         "(default: a new folder under runs/)")
@@ -159,25 +161,25 @@ def parse(parser: ArgumentParser, argv: list[str]):
         )  # fmt: skip
     except fast_device.DeviceUnavailableError as unavailable:
         parser.error(f"--device: {unavailable}")
-    except gan.ConfigError as error:  # what the GPU cannot run
+    except ConfigError as error:  # what the GPU cannot run
         config_error(parser, error)
     if resumed is None:
         make_out(parser, args, members[0])
     return args, members, resumed
 
 
-def configure(parser: ArgumentParser, args) -> list[gan.GANConfig]:
-    """One GANConfig per GAN (GAN p: seed --seed + p, sigma0 --noise[p], gamma --gamma[p],
+def configure(parser: ArgumentParser, args) -> list[GANConfig]:
+    """One GANConfig per GAN (GAN p: seed --seed + p, sigma0 --sigma0[p], gamma --gamma[p],
     and no penalty where its gamma is 0 but another GAN's is not: the population's
     unpenalised arm); what GANConfig or PopulationConfig rejects exits with status 2,
     naming the option (among it a penalty whose weights are all 0)."""
     try:
         first_gamma = args.gamma[0] if args.gamma[0] != 0 else max(args.gamma, key=abs)
-        config = gan.GANConfig(
+        config = GANConfig(
             dataset=args.dataset, steps=args.steps, batch=args.batch, hidden=args.hidden,
-            latent=args.latent, lr=args.lr, d_steps=args.d_steps, sigma0=args.noise[0],
+            latent=args.latent, lr=args.lr, d_steps=args.d_steps, sigma0=args.sigma0[0],
             anneal=args.anneal, anneal_steps=args.anneal_steps or args.steps,
-            label_smoothing=args.label_smoothing, label_flip=args.label_flip,
+            real_target=args.real_target, label_flip=args.label_flip,
             penalty=args.penalty, gamma=first_gamma, generator_loss=args.generator_loss,
             seed=args.seed,
         )  # fmt: skip
@@ -185,27 +187,27 @@ def configure(parser: ArgumentParser, args) -> list[gan.GANConfig]:
         if args.backend == "reference":
             return [config]
         P = args.population
-        sigma0s, gammas = (values * (P // len(values)) for values in (args.noise, args.gamma))
+        sigma0s, gammas = (values * (P // len(values)) for values in (args.sigma0, args.gamma))
         members = tuple(replace(config, seed=config.seed + p, sigma0=sigma0s[p], gamma=gammas[p],
                                 penalty=config.penalty if gammas[p] != 0 else "none")
                         for p in range(P))  # fmt: skip
         return list(fast_gan.PopulationConfig(members).members)
-    except gan.ConfigError as error:
+    except ConfigError as error:
         config_error(parser, error)
 
 
-def config_error(parser: ArgumentParser, error: gan.ConfigError):
+def config_error(parser: ArgumentParser, error: ConfigError):
     """Exit with status 2 and one line naming the option of the field GANConfig refused."""
     field = error.field
     parser.error(f"{OPTION_OF_FIELD.get(field, '--' + field.replace('_', '-'))}: "
                  f"{str(error).removeprefix(field + ': ')}")  # fmt: skip
 
 
-def make_out(parser: ArgumentParser, args, config: gan.GANConfig) -> None:
-    """Create --out, or by default runs/<time>-<dataset>-noise<sigma0>-seed<seed> (counted
+def make_out(parser: ArgumentParser, args, config: GANConfig) -> None:
+    """Create --out, or by default runs/<time>-<dataset>-sigma<sigma0>-seed<seed> (counted
     if taken); an --out that exists, or cannot be made, exits with status 2."""
     if args.out is None:
-        stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.dataset}-noise{config.sigma0:g}"
+        stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.dataset}-sigma{config.sigma0:g}"
         if config.penalty != "none":
             stem += f"-{config.penalty}-gamma{config.gamma:g}"
         args.out, count = Path("runs") / f"{stem}-seed{config.seed}", 1
@@ -244,7 +246,7 @@ def resume_arguments(parser: ArgumentParser, argv: list[str], given):
                          "changing it would change the run")  # fmt: skip
     args = argparse.Namespace(**stored | {name: getattr(given, name) for name in RESUMABLE
                                           if name in written})  # fmt: skip
-    args.noise, args.gamma = tuple(args.noise), tuple(args.gamma)
+    args.sigma0, args.gamma = tuple(args.sigma0), tuple(args.gamma)
     args.out, args.resume = given.resume, given.resume
     if args.steps <= step:
         parser.error(f"--steps: the run in {str(given.resume)!r} has reached step {step}; "

@@ -1,4 +1,4 @@
-"""python -m fast.bench [--rounds R] [--repeats N] [--device all|cpu|gpu] [--json FILE]: one
+"""python -m bench [--rounds R] [--repeats N] [--device all|cpu|gpu] [--json FILE]: one
 training step of the standard configuration, timed side by side for every implementation
 available here, in rounds, so that other work on the machine shows as spread, not as a
 wrong ratio.
@@ -71,10 +71,11 @@ from fast import device
 from fast import gan as fast_gan
 from reference import gan as reference_gan
 from reference import mlp as reference_mlp
+from reference.config import GANConfig
 from reference.data import get_dataset
 from reference.philox import SubstepRandom
 
-STANDARD = reference_gan.GANConfig(sigma0=0.1)
+STANDARD = GANConfig(sigma0=0.1)
 CPU_POPULATIONS = (1, 16)
 GPU_POPULATIONS = (1, 64, 1024)
 SEED = 0
@@ -90,7 +91,7 @@ SPREAD_WARNING = 0.2  # of a row's median over rounds
 SGEMM_LARGE = 1024
 
 
-def gemm_flops_per_gan_step(config: reference_gan.GANConfig) -> int:
+def gemm_flops_per_gan_step(config: GANConfig) -> int:
     """FLOPs of the GEMMs one GAN's step runs in the fast path (2 per multiply-add): each D
     substep runs G forward (B rows), D forward and a full D backward (2B rows); the G substep
     runs G and D forward, D's input-gradient backward and a full G backward (B rows). A full
@@ -248,7 +249,7 @@ def composed_row(config, population: int) -> Row:
     state = fast_gan.init_state(pop, "cpu")
 
     def step(s):
-        sigma, gamma = pop.sigma(s), pop.gamma_at(s)
+        sigma, gamma = pop.sigma_at(s), pop.gamma_at(s)
         for substep in range(config.d_steps):
             rng = SubstepRandom(state.keys, s, substep)
             fast_gan.discriminator_substep(pop, state, rng, sigma, gamma)
@@ -829,7 +830,7 @@ def _range(entry: dict, scale: float) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m fast.bench",
+        prog="python -m bench",
         description="Time one training step of the standard configuration for every "
         "implementation available here, side by side, interleaved over rounds.",
     )

@@ -1,5 +1,5 @@
-"""What a run leaves on disk so that it can stop at any step and continue bit for bit:
-the checkpoint, the history cut at it, atomic writes, and the stop request.
+"""The checkpoint: what a run leaves on disk so that it can stop at any step and continue
+bit for bit, and the conversion of either path's state to and from it.
 
 Every random number is a pure function of (seed, step, stream, index) (reference/philox.py),
 so the whole state of a run is its parameters, Adam's moments and update counts, and the
@@ -14,34 +14,25 @@ next step to take. A checkpoint holds exactly that, for every GAN of a populatio
         theta_D, m_D, v_D   (P, n_params_D): D's
         t_G, t_D    () int: Adam updates taken so far (shared by the population)
 
-float64 from the reference, float32 from fast/, as the run computed them. `state_arrays`
-and `load_state` in reference/gan.py and fast/gan.py convert a state to and from these
-arrays.
+float64 from the reference, float32 from fast/, as the run computed them. A checkpoint is
+read only if it is whole, of this format, its Adam counts belong to its step, and its
+arrays fit its arguments (check_shapes). It is written atomically (cli/files.py).
 
-Every file a run writes whole goes through `write_atomically`: to a hidden temporary name
-beside it, then renamed over it, so an interrupted write (a second Ctrl-C, a crash) leaves
-the previous file whole or none, never half of one. history.csv is the exception, a log
-appended row by row and synced to disk before each checkpoint; a row cut short by a crash
-is dropped on resume (open_history). A checkpoint is read only if it is whole, of this
-format, its Adam counts belong to its step, and its arrays fit its arguments
-(check_shapes).
-
-A stop is asked for by Ctrl-C (SIGINT) or SIGTERM (`StopRequest`) and honoured between two
-steps, so that the state saved is always a whole step's. A resumed run's history.csv keeps
-the rows logged before its checkpoint and no other (`open_history`): the run logs the rest
-again, identically.
-
-Contract: plain NumPy; paths are pathlib.Path.
+Contract: plain NumPy on the host; paths are pathlib.Path.
 """
 
-import csv
 import json
 import os
-import signal
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from cli.files import write_atomically
+from fast import device
+from fast import gan as fast_gan
+from fast import optim as fast_optim
+from reference import gan, optim
+from reference.config import GANConfig
 
 CHECKPOINT_FORMAT = 1
 NETWORK_ARRAYS = ("theta_G", "m_G", "v_G", "theta_D", "m_D", "v_D")  # (P, n_params_*) each
@@ -50,36 +41,6 @@ STATE_ARRAYS = (*NETWORK_ARRAYS, "t_G", "t_D")
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable, of another format or incomplete."""
-
-
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """write(temporary) writes the file's content at a temporary path beside path, which
-    then replaces path in one rename, made durable by syncing the folder."""
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-
-
-def write_csv(path: Path, columns, rows) -> None:
-    """A CSV file of the rows (dicts) under a header of the columns, written atomically."""
-
-    def write(temporary: Path) -> None:
-        with open(temporary, "w", newline="") as file:
-            writer = csv.DictWriter(file, columns)
-            writer.writeheader()
-            writer.writerows(rows)
-            file.flush()
-            os.fsync(file.fileno())  # on disk before the rename makes it the file
-
-    write_atomically(path, write)
 
 
 def save(path: Path, step: int, arguments: dict, arrays: dict) -> None:
@@ -140,36 +101,49 @@ def load(path: Path) -> tuple[int, dict, dict]:
     return step, arguments, {name: stored[name] for name in STATE_ARRAYS}
 
 
-def open_history(path: Path, columns: tuple[str, ...], start: int, last_was_final: bool):
-    """history.csv opened for appending, holding the logged rows of the steps before start
-    and no other: a fresh file, or a resumed run's rows cut at its checkpoint. Rows logged
-    after the checkpoint, or one cut short by a crash, are logged again by the run. When
-    last_was_final, the row of step start - 1 was logged only as the finished run's last
-    step, which it no longer is, and goes too."""
-    rows = []
-    if start > 0 and path.exists():
-        with open(path, newline="") as file:
-            for row in csv.DictReader(file):
-                step = int(row["step"]) if all(row.get(name) for name in columns) else start
-                if step < start - 1 or (step == start - 1 and not last_was_final):
-                    rows.append(row)
-
-    write_csv(path, columns, rows)
-    return open(path, "a", newline="")
+def reference_arrays(state: gan.GANState) -> dict:
+    """A reference state as a checkpoint stores it: (1, n_params) arrays, a population of
+    one, and the Adam update counts."""
+    adam_G, adam_D = state.adam_G, state.adam_D
+    return {"theta_G": state.theta_G[None], "m_G": adam_G.m[None], "v_G": adam_G.v[None],
+            "theta_D": state.theta_D[None], "m_D": adam_D.m[None], "v_D": adam_D.v[None],
+            "t_G": adam_G.t, "t_D": adam_D.t}  # fmt: skip
 
 
-class StopRequest:
-    """While it is installed, Ctrl-C (SIGINT) and SIGTERM no longer stop the process: they
-    set `signum`, which the training loop reads between steps. Further signals change
-    nothing, so the outputs are written whole."""
+def reference_state(config: GANConfig, arrays: dict) -> gan.GANState:
+    """The state reference_arrays stored, as float64; CheckpointError if it is not config's."""
+    spec_G, spec_D = config.generator_spec(), config.discriminator_spec()
+    check_shapes(arrays, 1, spec_G.n_params, spec_D.n_params)
+    row = {name: np.array(arrays[name][0], dtype=np.float64) for name in NETWORK_ARRAYS}
+    return gan.GANState(
+        row["theta_G"], row["theta_D"],
+        optim.AdamState(row["m_G"], row["v_G"], int(arrays["t_G"])),
+        optim.AdamState(row["m_D"], row["v_D"], int(arrays["t_D"])),
+    )  # fmt: skip
 
-    def __init__(self):
-        self.signum = None
-        self.previous = {s: signal.signal(s, self.ask) for s in (signal.SIGINT, signal.SIGTERM)}
 
-    def ask(self, signum, frame) -> None:
-        self.signum = self.signum or signum
+def population_arrays(state: fast_gan.PopulationState) -> dict:
+    """A population's state as a checkpoint stores it: (P, n_params) host arrays and the
+    Adam update counts."""
+    adam_G, adam_D, host = state.adam_G, state.adam_D, device.to_host
+    return {"theta_G": host(state.theta_G), "m_G": host(adam_G.m), "v_G": host(adam_G.v),
+            "theta_D": host(state.theta_D), "m_D": host(adam_D.m), "v_D": host(adam_D.v),
+            "t_G": adam_G.t, "t_D": adam_D.t}  # fmt: skip
 
-    def restore(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+
+def population_state(
+    config: fast_gan.PopulationConfig, arrays: dict, device_name: str = "auto"
+) -> fast_gan.PopulationState:
+    """The state population_arrays stored, as float32 on the device; CheckpointError if it
+    is not config's."""
+    spec_G, spec_D = config.base.generator_spec(), config.base.discriminator_spec()
+    check_shapes(arrays, config.size, spec_G.n_params, spec_D.n_params)
+    where = fast_gan.resolve_device(config, device_name)
+    on = {name: device.to_device(np.asarray(arrays[name], np.float32), where)
+          for name in NETWORK_ARRAYS}  # fmt: skip
+    return fast_gan.PopulationState(
+        on["theta_G"], on["theta_D"],
+        fast_optim.AdamState(on["m_G"], on["v_G"], int(arrays["t_G"])),
+        fast_optim.AdamState(on["m_D"], on["v_D"], int(arrays["t_D"])),
+        device.to_device(config.keys(), where),
+    )  # fmt: skip

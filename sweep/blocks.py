@@ -1,0 +1,85 @@
+"""One block of a grid: its runs trained as one population, then evaluated.
+
+Each run is the single run of run.py with its arguments, bit for bit on the CPU. A block is
+checkpointed every CHECKPOINT_EVERY steps (cli/checkpoint.py's format, with the block's runs
+among its arguments), so that an interrupted sweep resumes it.
+"""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from cli import checkpoint
+from fast import gan as fast_gan
+from fast import metrics as fast_metrics
+from reference.config import GANConfig
+
+RUN_COLUMNS = ("dataset", "d_steps", "method", "seed", "sigma0", "anneal", "anneal_steps",
+               "real_target", "label_flip", "penalty", "gamma", "steps", "batch", "hidden",
+               "latent", "lr", "modes_captured", "modes_total", "high_quality_fraction",
+               "reverse_kl", "energy_distance", "final_loss_D", "final_loss_G", "diverged",
+               "collapsed", "block_seconds")  # fmt: skip
+METRICS = ("modes_captured", "high_quality_fraction", "reverse_kl", "energy_distance")
+CHECKPOINT_EVERY = 500
+
+
+def with_defaults(stored: dict) -> dict:
+    """A GANConfig as a sweep stored it, with the fields GANConfig gained since at their
+    defaults: the same run as when it was stored."""
+    return asdict(GANConfig()) | stored
+
+
+def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | None:
+    """Train a block to its last step, from its checkpoint at path if there is one, saving
+    it every CHECKPOINT_EVERY steps and when stopped. Returns (the trained state's arrays,
+    the last record), or None when stopped. advance(n) is told of every step."""
+    # the block's runs, so that a checkpoint of another grid's block is never read
+    runs = [asdict(member) for member in population.members]
+    stored = {"d_steps": population.base.d_steps, "runs": runs}
+    start, state = 0, None
+    if path.exists():
+        start, arguments, arrays = checkpoint.load(path)
+        stored_runs = [with_defaults(run) for run in arguments.get("runs", [])]
+        if stored_runs != json.loads(json.dumps(runs)):
+            raise checkpoint.CheckpointError(f"{path} is the checkpoint of another block")
+        state = checkpoint.population_state(population, arrays, "cpu")
+        advance(start)
+    state = state or fast_gan.init_state(population, "cpu")
+    steps, last = population.base.steps, None
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging GAN is a result here
+        for step in range(start, steps):
+            last, _ = fast_gan.train_step(population, state, step)
+            advance(1)
+            stopping = stop.signum is not None and step + 1 < steps
+            if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < steps or stopping:
+                checkpoint.save(path, step + 1, stored, checkpoint.population_arrays(state))
+            if stopping:
+                return None
+    return checkpoint.population_arrays(state), last
+
+
+def evaluate_block(runs, arrays: dict, last: dict, seconds: float) -> list[dict]:
+    """One row per run of a block (RUN_COLUMNS). A run whose parameters or final losses are
+    not finite diverged, and has no metrics; the others are evaluated together, as one
+    population (fast/metrics.py: each run's metrics are those of run.py's single run)."""
+    rows, finished = [], []
+    for p, (method, config) in enumerate(runs):
+        finals = float(last["loss_D"][p]), float(last["loss_G"][p])
+        parameters = (arrays[name][p] for name in ("theta_G", "theta_D"))
+        diverged = not (all(np.isfinite(theta).all() for theta in parameters)
+                        and np.isfinite(finals).all())  # fmt: skip
+        row = {name: value for name, value in asdict(config).items() if name in RUN_COLUMNS}
+        row |= {"method": method, "final_loss_D": finals[0], "final_loss_G": finals[1],
+                "diverged": diverged, "block_seconds": round(seconds, 1)}  # fmt: skip
+        rows.append(row)
+        finished += [] if diverged else [p]
+    if finished:
+        population = fast_gan.PopulationConfig(tuple(runs[p][1] for p in finished))
+        results, _, _ = fast_metrics.evaluate_generator(population, arrays["theta_G"][finished])
+        for p, result in zip(finished, results, strict=True):
+            rows[p] |= {name: result[name] for name in (*METRICS, "modes_total")}
+    for row in rows:
+        row["collapsed"] = not row["diverged"] and row["modes_captured"] <= 1
+    return rows
