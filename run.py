@@ -11,9 +11,10 @@ each) and writes population.csv (a row per GAN) instead of samples.png.
 
 Ctrl-C or SIGTERM stops training after the step in progress and writes every output for the
 state reached, with checkpoint.npz; `python run.py --resume FOLDER` continues bit for bit.
-Every file is written under a temporary name and then renamed (cli/checkpoint.py).
+Every file is written under a temporary name and then renamed (cli/files.py).
 The options and their checks are cli/options.py's (the configuration checks itself:
-reference/gan.py's GANConfig); exit statuses are in `python run.py --help`.
+reference/config.py's GANConfig); the exit statuses are cli/exits.py's, listed by
+`python run.py --help`.
 """
 
 import csv
@@ -24,29 +25,23 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from cli import checkpoint
+from cli import checkpoint, exits, options
 from cli.files import open_history, write_atomically, write_csv
-from cli.options import (
-    EXIT_NON_FINITE,
-    EXIT_OUT_OF_MEMORY,
-    EXIT_SIGNAL,
-    make_parser,
-    parse,
-)
+from cli.options import Resume, Run
 from cli.stop import StopRequest
 from fast import fused_step_cpu
 from fast import gan as fast_gan
 from fast import metrics as fast_metrics
 from figures import samples
 from reference import gan, metrics
-from reference.config import GANConfig
 
 # loss_D is D's objective: its logistic loss, plus its gradient penalty where it has one
 HISTORY_COLUMNS = ("step", "sigma", "loss_D", "loss_G", "D_real", "D_fake")
@@ -56,32 +51,63 @@ POPULATION_COLUMNS = ("gan", "seed", "sigma0", "gamma", *METRIC_NAMES, "final_lo
                       "final_loss_G")  # fmt: skip
 
 
-def start_training(args, members: list[GANConfig], resumed):
-    """(arrays_of, start, records): a function giving the state's checkpoint arrays (fresh,
-    or the checkpoint's), the first step, and an iterator over each step's record of (P,)
-    host arrays from start on."""
-    start, arrays, _ = resumed or (0, None, None)
-    if args.backend == "reference":
-        (config,) = members
+@dataclass(frozen=True)
+class Training:
+    """A run's training, ready to go: its first step, an iterator over each step's record
+    ((P,) host arrays) from there on, and a function giving the state's checkpoint arrays
+    at the step reached."""
+
+    start: int
+    records: Iterator[dict]
+    arrays: Callable[[], dict]
+
+
+def start_training(run: Run) -> Training:
+    """The training of run on its backend, from a fresh state or from the checkpoint it
+    resumes."""
+    start, arrays = (run.resume.step, run.resume.arrays) if run.resume else (0, None)
+    population, where = run.population, run.args.device
+    if run.args.backend == "reference":
+        (config,) = population.members
         state = (
             gan.init_state(config) if arrays is None else checkpoint.reference_state(config, arrays)
         )
         records = ({k: v if k == "step" else np.atleast_1d(v) for k, v in record.items()}
                    for record in gan.train(config, state, start))  # fmt: skip
-        return lambda: checkpoint.reference_arrays(state), start, records
+        return Training(start, records, lambda: checkpoint.reference_arrays(state))
 
-    population = fast_gan.PopulationConfig(tuple(members))
     if arrays is None:
-        state = fast_gan.init_state(population, args.device)
+        state = fast_gan.init_state(population, where)
     else:
-        state = checkpoint.population_state(population, arrays, args.device)
-    if args.device == "cpu" and not fused_step_cpu.compiled(args.population):
+        state = checkpoint.population_state(population, arrays, where)
+    if where == "cpu" and not fused_step_cpu.compiled(population.size):
         print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
-    return (
-        lambda: checkpoint.population_arrays(state),
-        start,
-        fast_gan.train(population, state, start),
-    )
+    records = fast_gan.train(population, state, start)
+    return Training(start, records, lambda: checkpoint.population_arrays(state))
+
+
+def logged(step: int, steps: int, log_every: int) -> bool:
+    """Whether a step has its row in history.csv: every log_every-th does, and the last."""
+    return step % log_every == 0 or step == steps - 1
+
+
+def logged_only_as_last(resume: Resume | None) -> bool:
+    """Whether the row of the resumed checkpoint's last step (step - 1) was logged only as
+    the stored run's last step, which it no longer is (open_history drops it)."""
+    if resume is None:
+        return False
+    steps, log_every = resume.arguments["steps"], resume.arguments["log_every"]
+    return resume.step == steps and (resume.step - 1) % log_every != 0
+
+
+def history_rows(population: fast_gan.PopulationConfig, record: dict) -> list[dict]:
+    """history.csv's rows of a step's record, one per GAN. sigma is each GAN's float64
+    schedule (GANConfig.sigma_at), the same on both backends, where the fast record holds
+    the float32 its kernels used."""
+    step = record["step"]
+    return [{name: float(record[name][p]) for name in HISTORY_COLUMNS[2:]}
+            | {"step": step, "gan": p, "sigma": member.sigma_at(step)}
+            for p, member in enumerate(population.members)]  # fmt: skip
 
 
 def progress(records, steps: int, start: int, log_every: int):
@@ -92,7 +118,7 @@ def progress(records, steps: int, start: int, log_every: int):
     with tqdm(total=steps, initial=start + 1, unit="step", dynamic_ncols=True) as bar:
         for record in itertools.chain([first], records):
             bar.update(record is not first)
-            if record["step"] % log_every == 0 or record["step"] == steps - 1:
+            if logged(record["step"], steps, log_every):
                 # a population shows its median losses and its largest sigma
                 bar.set_postfix(D=f"{np.median(record['loss_D']):.3f}",
                                 G=f"{np.median(record['loss_G']):.3f}",
@@ -106,40 +132,36 @@ def versions() -> dict:
             **{name: version(name) for name in packages}}  # fmt: skip
 
 
-def run(args, members: list[GANConfig], resumed, stop: StopRequest) -> dict:
+def train_and_evaluate(run: Run, stop: StopRequest) -> dict:
     """Train, writing history.csv as it goes and checkpoint.npz every --checkpoint-every
     steps, until --steps or a stop; then evaluate and write the rest. Returns metrics.json's
     content: 'interrupted_at' the step reached when stopped, 'error' when a loss turned
     non-finite."""
-    started, config, folder = time.perf_counter(), members[0], args.out
+    started, args, population = time.perf_counter(), run.args, run.population
+    config, folder = population.base, args.out
     arguments = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     evaluation = {"samples": metrics.EVAL_SAMPLES, "counter_step": metrics.EVAL_STEP}
     summary = {"arguments": arguments, "config": asdict(config), "seed": config.seed,
                "versions": versions(), "evaluation": evaluation}  # fmt: skip
-    columns = ("step", "gan", *HISTORY_COLUMNS[1:]) if len(members) > 1 else HISTORY_COLUMNS
-    arrays_of, reached, records = start_training(args, members, resumed)
-    last = None  # the last record
+    columns = ("step", "gan", *HISTORY_COLUMNS[1:]) if population.size > 1 else HISTORY_COLUMNS
+    training = start_training(run)
+    reached, last = training.start, None  # the next step to run, and the last record
 
     def save_checkpoint(step: int) -> None:
         os.fsync(file.fileno())  # the history before a checkpoint is on disk before it
         stored = {k: v for k, v in arguments.items() if k not in ("out", "resume")}
-        checkpoint.save(folder / "checkpoint.npz", step, stored, arrays_of())
+        checkpoint.save(folder / "checkpoint.npz", step, stored, training.arrays())
 
-    old = resumed[2] if resumed else {"steps": 0, "log_every": 1}  # the run resumed, if any
-    last_was_final = reached == old["steps"] and (reached - 1) % old["log_every"] != 0
+    last_was_final = logged_only_as_last(run.resume)
     history = open_history(folder / "history.csv", columns, reached, last_was_final)
     # NumPy's overflow warnings off: an overflow is reported once, as the non-finite loss
     with history as file, np.errstate(over="ignore", invalid="ignore"):
         writer = csv.DictWriter(file, columns, extrasaction="ignore")
         try:
-            for record in progress(records, config.steps, reached, args.log_every):
-                last, step, reached = record, record["step"], record["step"] + 1
-                if step % args.log_every == 0 or step == config.steps - 1:
-                    # sigma from the float64 schedule: the record holds the kernels' float32
-                    rows = [{name: float(record[name][p]) for name in HISTORY_COLUMNS[2:]}
-                            | {"step": step, "gan": p, "sigma": member.sigma_at(step)}
-                            for p, member in enumerate(members)]  # fmt: skip
-                    writer.writerows(rows)
+            for record in progress(training.records, config.steps, reached, args.log_every):
+                last, reached = record, record["step"] + 1
+                if logged(record["step"], config.steps, args.log_every):
+                    writer.writerows(history_rows(population, record))
                     file.flush()  # a row is on the page as soon as it is logged
                 if reached % args.checkpoint_every == 0:
                     save_checkpoint(reached)
@@ -155,24 +177,23 @@ def run(args, members: list[GANConfig], resumed, stop: StopRequest) -> dict:
         if reached < config.steps:
             summary["interrupted_at"] = reached
         summary["training_seconds"] = time.perf_counter() - started
-        summary |= evaluate(args.backend, members, arrays_of(), last, folder)
+        summary |= evaluate(run, training.arrays(), last)
     return summary | {"seconds": time.perf_counter() - started}
 
 
-def evaluate(backend: str, members: list[GANConfig], arrays: dict, last, folder: Path) -> dict:
+def evaluate(run: Run, arrays: dict, last: dict) -> dict:
     """Score every GAN's generator: the fast backend's all at once (fast/metrics.py, which
     gives GAN p of a population its single run's metrics bit for bit), the reference's with
     reference/metrics.py; write samples.png (one GAN) or population.csv. Returns what
     metrics.json adds: the metrics and final losses, or the per-GAN rows, and the seconds
     the metrics took."""
+    population, members, folder = run.population, run.population.members, run.args.out
     theta_G, theta_D = (arrays[name].astype(np.float64) for name in ("theta_G", "theta_D"))
     started = time.perf_counter()
-    if backend == "fast":
-        population = fast_gan.PopulationConfig(tuple(members))
+    if run.args.backend == "fast":
         results, x_real, x_fake = fast_metrics.evaluate_generator(population, theta_G)
     else:
-        (member,) = members
-        result, x_real, x_fake = metrics.evaluate_generator(member, theta_G[0])
+        result, x_real, x_fake = metrics.evaluate_generator(population.base, theta_G[0])
         results, x_real, x_fake = [result], x_real[None], x_fake[None]
     seconds = {"evaluation_seconds": time.perf_counter() - started}
     rows = [{"gan": p, "seed": member.seed, "sigma0": member.sigma0, "gamma": member.gamma}
@@ -215,36 +236,48 @@ def report(args, summary: dict) -> None:
           f"{summary['seconds']:.1f} s; wrote {args.out}/{names}")  # fmt: skip
 
 
+def out_of_memory(run: Run | None) -> str:
+    """The one line that says the run ran out of memory, naming the options that size it."""
+    if run is None:  # in parsing: --population's GANs, or --resume's checkpoint
+        return "run.py: out of memory reading the arguments: they need more than this machine has"
+    args = run.args
+    return (f"run.py: out of memory: --batch {args.batch}, --hidden {args.hidden}, --latent "
+            f"{args.latent}, --population {args.population} need more memory than this "
+            "machine has")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
+    parser = options.make_parser()
     stop = StopRequest()  # from here on Ctrl-C stops after a whole step
+    run = created = None  # the parsed run and the folder made for it, once they are
     try:
-        args, members, resumed = parse(parser, sys.argv[1:] if argv is None else argv)
-        summary = run(args, members, resumed, stop)
+        run = options.parse(parser, sys.argv[1:] if argv is None else argv)
+        if run.resume is None:  # a resumed run writes into its own folder
+            created = options.make_out(parser, run.args.out)
+        summary = train_and_evaluate(run, stop)
         content = json.dumps(summary, indent=2) + "\n"
-        write_atomically(args.out / "metrics.json", lambda path: path.write_text(content))
+        write_atomically(run.args.out / "metrics.json", lambda path: path.write_text(content))
     except MemoryError:
-        if resumed is None and not (args.out / "checkpoint.npz").exists():
-            shutil.rmtree(args.out, ignore_errors=True)  # this run's alone, and nothing in it
-        print(f"run.py: out of memory: --batch {args.batch}, --hidden {args.hidden}, --latent "
-              f"{args.latent}, --population {args.population} need more memory than this "
-              "machine has", file=sys.stderr)  # fmt: skip
-        return EXIT_OUT_OF_MEMORY
+        if created is not None and not (created / "checkpoint.npz").exists():
+            shutil.rmtree(created, ignore_errors=True)  # this run's alone, and nothing in it
+        print(out_of_memory(run), file=sys.stderr)
+        return exits.OUT_OF_MEMORY
     finally:
         stop.restore()
+    args = run.args
     if "error" in summary:
         print(f"run.py: stopped: {summary['error']}; kept history.csv and metrics.json in "
               f"{args.out}", file=sys.stderr)  # fmt: skip
-        return EXIT_NON_FINITE
+        return exits.NON_FINITE
     if "interrupted_at" in summary:
         print(
             f"run.py: interrupted at step {summary['interrupted_at']} of {args.steps}; kept "
             f"{args.out}/ (resume with: python run.py --resume {args.out})",
             file=sys.stderr,
         )
-        return EXIT_SIGNAL + stop.signum
+        return exits.SIGNAL + stop.signum
     report(args, summary)
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

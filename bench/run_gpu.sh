@@ -9,7 +9,7 @@
 # limit and a failure in one never stops the next: the benchmark runs even if tests fail.
 # Budget: under 6 minutes in practice (each part has its own limit). No network is needed.
 set -u
-cd "$(dirname "$0")/../.." || exit 2
+cd "$(dirname "$0")/.." || exit 2
 OUT="${OUT:-bench/results/out}"
 mkdir -p "$OUT"
 PY="${PYTHON:-python3}"
@@ -73,11 +73,11 @@ PY
   part "benchmark: python -m bench --device gpu --json $OUT/bench_gpu.json"
   timeout 240 "$PY" -m bench --device gpu --json "$OUT/bench_gpu.json"
   echo "bench exit: $?"
-  part "run.py on the GPU: the default run, then a 1024-GAN noise sweep (4 levels x 256 seeds)"
+  part "run.py on the GPU: the default run, then 1024 GANs at once: sigma0 in {0, 0.05, 0.1, 0.2} x 256 seeds"
   timeout 120 "$PY" run.py --sigma0 0.1 --device gpu --out "$OUT/run-gpu" 2> >(tr '\r' '\n' | tail -n 2)
   echo "run exit: $?"
-  noises=$("$PY" -c "print(','.join(('0', '0.05', '0.1', '0.2')[p // 256] for p in range(1024)))")
-  timeout 300 "$PY" run.py --device gpu --population 1024 --sigma0 "$noises" \
+  sigma0s=$("$PY" -c "print(','.join(('0', '0.05', '0.1', '0.2')[p // 256] for p in range(1024)))")
+  timeout 300 "$PY" run.py --device gpu --population 1024 --sigma0 "$sigma0s" \
     --out "${TMPDIR:-/tmp}/sweep-gpu" 2> >(tr '\r' '\n' | tail -n 2)
   echo "sweep exit: $?"
   part "done"

@@ -1,7 +1,10 @@
-"""run.py's plumbing: how a run is configured, stopped, resumed and written to disk.
+"""run.py's plumbing: how a run is configured, stopped, resumed and written to disk
+(python -m sweep stops, checkpoints and writes its blocks with the same parts).
 
-    options.py     run.py's options, parsed into one GANConfig per GAN, and --resume's merge
-    checkpoint.py  the checkpoint format, and either path's state to and from its arrays
+    options.py     run.py's options, parsed into a Run (its GANs as one population; with
+                   --resume, the checkpoint's arguments and a Resume), and its folder made
+    checkpoint.py  the checkpoint format, either path's state to and from its arrays, and
+                   upgrade: stored arguments read in this code's names
     files.py       atomic writes, CSV files, and history.csv cut at a checkpoint
     stop.py        Ctrl-C and SIGTERM as a request to stop between two steps
     exits.py       the exit statuses of run.py, python -m sweep and python -m figures

@@ -1,5 +1,6 @@
 """The checkpoint: what a run leaves on disk so that it can stop at any step and continue
-bit for bit, and the conversion of either path's state to and from it.
+bit for bit; either path's state to and from it; and stored arguments read in this code's
+names (upgrade).
 
 Every random number is a pure function of (seed, step, stream, index) (reference/philox.py),
 so the whole state of a run is its parameters, Adam's moments and update counts, and the
@@ -8,17 +9,21 @@ next step to take. A checkpoint holds exactly that, for every GAN of a populatio
     checkpoint.npz
         format      () int: CHECKPOINT_FORMAT; a file of another format is refused
         step        () int: the next step to run (the steps 0 .. step - 1 are done)
-        arguments   () str: the run's arguments as JSON (run.py's, --out excepted; d_steps
-                    at least, which checks the Adam counts against the step)
+        arguments   () str: JSON of what made the state: run.py's arguments (--out and
+                    --resume excepted), or a sweep block's d_steps and runs; d_steps at
+                    least, which checks the Adam counts against the step
         theta_G, m_G, v_G   (P, n_params_G): G's parameters and Adam moments
         theta_D, m_D, v_D   (P, n_params_D): D's
         t_G, t_D    () int: Adam updates taken so far (shared by the population)
 
 float64 from the reference, float32 from fast/, as the run computed them. A checkpoint is
 read only if it is whole, of this format, its Adam counts belong to its step, and its
-arrays fit its arguments (check_shapes). It is written atomically (cli/files.py).
+arrays fit its arguments (check_shapes). It is written atomically (cli/files.py). Its
+arguments, and what a sweep stores, are read through upgrade: a name in ALIASES is read as
+the name this code gives it, and what they lack is the caller's default.
 
-Contract: plain NumPy on the host; paths are pathlib.Path.
+Contract: what is saved and loaded is plain NumPy on the host (population_state puts it on
+the run's device); paths are pathlib.Path.
 """
 
 import json
@@ -37,6 +42,8 @@ from reference.config import GANConfig
 CHECKPOINT_FORMAT = 1
 NETWORK_ARRAYS = ("theta_G", "m_G", "v_G", "theta_D", "m_D", "v_D")  # (P, n_params_*) each
 STATE_ARRAYS = (*NETWORK_ARRAYS, "t_G", "t_D")
+# Stored arguments may name an option or a GANConfig field otherwise: stored name -> its name
+ALIASES = {"noise": "sigma0", "label_smoothing": "real_target"}
 
 
 class CheckpointError(ValueError):
@@ -99,6 +106,13 @@ def load(path: Path) -> tuple[int, dict, dict]:
             f"D {counts[1]}) belong to another"
         )
     return step, arguments, {name: stored[name] for name in STATE_ARRAYS}
+
+
+def upgrade(stored: dict, defaults: dict) -> dict:
+    """Stored arguments as this code reads them: each name in ALIASES under the name it is
+    read as, and the defaults for what they lack (the values that reproduce a run made
+    without that option or field). For a checkpoint's arguments and a sweep's records."""
+    return defaults | {ALIASES.get(name, name): value for name, value in stored.items()}
 
 
 def reference_arrays(state: gan.GANState) -> dict:

@@ -1,6 +1,6 @@
 """Writing a run's files so that a crash never leaves half of one.
 
-Every file a run writes whole goes through `write_atomically`: to a hidden temporary name
+Every file a run or a sweep writes whole goes through `write_atomically`: to a hidden temporary name
 beside it, then renamed over it, so an interrupted write (a second Ctrl-C, a crash) leaves
 the previous file whole or none, never half of one. history.csv is the exception, a log
 appended row by row and synced to disk before each checkpoint; a resumed run's history is

@@ -1,34 +1,54 @@
 """run.py's options: the command-line form of a run's configuration, for either backend.
-They parse into one reference GANConfig per GAN, which checks itself
-(GANConfig.__post_init__); what it rejects becomes one line naming the option, and exit
-status 2, before anything is written.
-`--resume FOLDER` takes the options from the folder's checkpoint (cli/checkpoint.py),
-accepting only RESUMABLE ones anew.
+
+parse makes them a Run: the arguments, and the run's GANs as one population of reference
+GANConfigs (a reference run's: a population of one), each of which checks itself
+(GANConfig.__post_init__). `--resume FOLDER` takes the options from the folder's checkpoint
+(cli/checkpoint.py), accepting only RESUMABLE ones anew, and the Run carries the checkpoint
+as a Resume. Whatever is rejected becomes one line naming the option, and exit status 2
+(cli/exits.py), before anything is written; make_out then creates a new run's folder.
 """
 
 import argparse
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cli import checkpoint
+from cli import checkpoint, exits
 from fast import device as fast_device
 from fast import gan as fast_gan
 from reference import loss, noise, penalty
 from reference.config import HIDDEN_LAYERS, ConfigError, GANConfig
 from reference.data import DATASETS
 
-EXIT_BAD_ARGUMENTS, EXIT_NON_FINITE, EXIT_OUT_OF_MEMORY = 2, 3, 4
-EXIT_SIGNAL = 128  # + the signal's number, as a shell reports it: 130 Ctrl-C, 143 SIGTERM
 RESUMABLE = ("steps", "log_every", "checkpoint_every")  # what --resume may change
 DEFAULTS = GANConfig()
 # The options whose names differ from the configuration field they set.
 OPTION_OF_FIELD = {"seeds": "--population"}
 PER_GAN_LISTS = ("sigma0", "gamma")  # the options that take one value per GAN, or one for all
-# Options added after checkpoints were first written: a checkpoint without them is a run made
-# with these values, which reproduce what it did.
-ADDED_SINCE_FIRST_CHECKPOINTS = {"penalty": "none", "gamma": [0.0]}
+# Stored arguments without these options are of a run made without a penalty: these values
+# reproduce it (checkpoint.upgrade).
+UNPENALISED = {"penalty": "none", "gamma": [0.0]}
+
+
+@dataclass(frozen=True)
+class Resume:
+    """The checkpoint that --resume continues: its step (the next one to run), its arrays
+    (checkpoint.STATE_ARRAYS) and the arguments stored with them, upgraded."""
+
+    step: int
+    arrays: dict
+    arguments: dict
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run as parsed: its arguments (--device and --out resolved; with --resume, the
+    checkpoint's), its GANs as one population, and the checkpoint it resumes, if any."""
+
+    args: argparse.Namespace
+    population: fast_gan.PopulationConfig
+    resume: Resume | None
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -43,7 +63,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         # argparse says 'argument --sigma0: ...'; the option name alone reads better.
-        self.exit(EXIT_BAD_ARGUMENTS, f"run.py: error: {message.removeprefix('argument ')}\n")
+        self.exit(exits.BAD_ARGUMENTS, f"run.py: error: {message.removeprefix('argument ')}\n")
 
 
 def number_list(text: str) -> tuple[float, ...]:
@@ -64,11 +84,12 @@ def make_parser() -> ArgumentParser:
         description="Train a small MLP GAN on a toy distribution, optionally with instance "
         "noise (Sonderby et al. 2016): real and generated samples both get N(0, sigma^2 I) "
         "added before the discriminator sees them.",
-        epilog=f"Exit status: 0 done; {EXIT_BAD_ARGUMENTS} bad arguments (nothing written); "
-        f"{EXIT_NON_FINITE} a loss turned non-finite (--out keeps history.csv and metrics.json "
-        f"up to that step); {EXIT_OUT_OF_MEMORY} out of memory; {EXIT_SIGNAL + 2} stopped by "
-        f"Ctrl-C (SIGINT), {EXIT_SIGNAL + 15} by SIGTERM: --out then holds every output for "
-        "the step reached and checkpoint.npz, and --resume continues it.",
+        epilog=f"Exit status: {exits.OK} done; {exits.BAD_ARGUMENTS} bad arguments (nothing "
+        f"written); {exits.NON_FINITE} a loss turned non-finite (--out keeps history.csv and "
+        f"metrics.json up to that step); {exits.OUT_OF_MEMORY} out of memory; "
+        f"{exits.SIGNAL + 2} stopped by Ctrl-C (SIGINT), {exits.SIGNAL + 15} by SIGTERM: --out "
+        "then holds every output for the step reached and checkpoint.npz, and --resume "
+        "continues it.",
         formatter_class=HelpFormatter,
     )
     # fmt: off
@@ -126,13 +147,13 @@ def make_parser() -> ArgumentParser:
     return parser
 
 
-def parse(parser: ArgumentParser, argv: list[str]):
-    """(args, members, resumed): the arguments, with --device and --out resolved; one
-    GANConfig per GAN; and (step, arrays) of the checkpoint --resume continues, or None.
-    Exits with status 2 on anything invalid, before anything is written."""
-    args, resumed = parser.parse_args(argv), None
+def parse(parser: ArgumentParser, argv: list[str]) -> Run:
+    """The Run that argv asks for: --device resolved, --out named (make_out creates it),
+    and with --resume its checkpoint. Exits with status 2 on anything invalid, writing
+    nothing."""
+    args, resume = parser.parse_args(argv), None
     if args.resume is not None:
-        args, resumed = resume_arguments(parser, argv, args)
+        args, resume = resume_arguments(parser, argv, args)
     P = args.population
     for name in PER_GAN_LISTS:
         values = getattr(args, name)
@@ -146,33 +167,31 @@ def parse(parser: ArgumentParser, argv: list[str]):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: expected a positive integer, got "
                          f"{getattr(args, name)}")  # fmt: skip
-    members = configure(parser, args)
-    if resumed is not None:  # the checkpoint's arrays must be the networks of its arguments
-        spec_G, spec_D = members[0].generator_spec(), members[0].discriminator_spec()
+    population = configure(parser, args)
+    if resume is not None:  # the checkpoint's arrays must be the networks of its arguments
+        spec_G, spec_D = population.base.generator_spec(), population.base.discriminator_spec()
         try:
-            checkpoint.check_shapes(resumed[1], P, spec_G.n_params, spec_D.n_params)
+            checkpoint.check_shapes(resume.arrays, P, spec_G.n_params, spec_D.n_params)
         except checkpoint.CheckpointError as error:
             parser.error(f"--resume: {error}")
     if args.backend == "reference" and args.device == "gpu":
         parser.error("--device: gpu needs --backend fast")
     try:
-        args.device = "cpu" if args.backend == "reference" else fast_gan.resolve_device(
-            fast_gan.PopulationConfig(tuple(members)), args.device
-        )  # fmt: skip
+        args.device = ("cpu" if args.backend == "reference"
+                       else fast_gan.resolve_device(population, args.device))  # fmt: skip
     except fast_device.DeviceUnavailableError as unavailable:
         parser.error(f"--device: {unavailable}")
     except ConfigError as error:  # what the GPU cannot run
         config_error(parser, error)
-    if resumed is None:
-        make_out(parser, args, members[0])
-    return args, members, resumed
+    args.out = args.out or default_out(population.base)
+    return Run(args, population, resume)
 
 
-def configure(parser: ArgumentParser, args) -> list[GANConfig]:
-    """One GANConfig per GAN (GAN p: seed --seed + p, sigma0 --sigma0[p], gamma --gamma[p],
-    and no penalty where its gamma is 0 but another GAN's is not: the population's
-    unpenalised arm); what GANConfig or PopulationConfig rejects exits with status 2,
-    naming the option (among it a penalty whose weights are all 0)."""
+def configure(parser: ArgumentParser, args) -> fast_gan.PopulationConfig:
+    """The population of one GANConfig per GAN (GAN p: seed --seed + p, sigma0
+    --sigma0[p], gamma --gamma[p], and no penalty where its gamma is 0 but another GAN's is
+    not: the population's unpenalised arm); what GANConfig or PopulationConfig rejects
+    exits with status 2, naming the option (among it a penalty whose weights are all 0)."""
     try:
         first_gamma = args.gamma[0] if args.gamma[0] != 0 else max(args.gamma, key=abs)
         config = GANConfig(
@@ -185,13 +204,13 @@ def configure(parser: ArgumentParser, args) -> list[GANConfig]:
         )  # fmt: skip
         args.anneal_steps = config.anneal_steps
         if args.backend == "reference":
-            return [config]
+            return fast_gan.PopulationConfig((config,))
         P = args.population
         sigma0s, gammas = (values * (P // len(values)) for values in (args.sigma0, args.gamma))
         members = tuple(replace(config, seed=config.seed + p, sigma0=sigma0s[p], gamma=gammas[p],
                                 penalty=config.penalty if gammas[p] != 0 else "none")
                         for p in range(P))  # fmt: skip
-        return list(fast_gan.PopulationConfig(members).members)
+        return fast_gan.PopulationConfig(members)
     except ConfigError as error:
         config_error(parser, error)
 
@@ -203,31 +222,36 @@ def config_error(parser: ArgumentParser, error: ConfigError):
                  f"{str(error).removeprefix(field + ': ')}")  # fmt: skip
 
 
-def make_out(parser: ArgumentParser, args, config: GANConfig) -> None:
-    """Create --out, or by default runs/<time>-<dataset>-sigma<sigma0>-seed<seed> (counted
-    if taken); an --out that exists, or cannot be made, exits with status 2."""
-    if args.out is None:
-        stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.dataset}-sigma{config.sigma0:g}"
-        if config.penalty != "none":
-            stem += f"-{config.penalty}-gamma{config.gamma:g}"
-        args.out, count = Path("runs") / f"{stem}-seed{config.seed}", 1
-        while args.out.exists():
-            count += 1
-            args.out = Path("runs") / f"{stem}-seed{config.seed}-{count}"
+def default_out(config: GANConfig) -> Path:
+    """--out's default: runs/<time>-<dataset>-sigma<sigma0>-seed<seed>, counted if taken."""
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.dataset}-sigma{config.sigma0:g}"
+    if config.penalty != "none":
+        stem += f"-{config.penalty}-gamma{config.gamma:g}"
+    out, count = Path("runs") / f"{stem}-seed{config.seed}", 1
+    while out.exists():
+        count += 1
+        out = Path("runs") / f"{stem}-seed{config.seed}-{count}"
+    return out
+
+
+def make_out(parser: ArgumentParser, out: Path) -> Path:
+    """Create a new run's folder out and return it; one that exists, or cannot be made,
+    exits with status 2."""
     try:
-        args.out.mkdir(parents=True)
+        out.mkdir(parents=True)
     except OSError as error:
-        parser.error(f"--out: cannot create {str(args.out)!r}: {error.strerror}")
+        parser.error(f"--out: cannot create {str(out)!r}: {error.strerror}")
+    return out
 
 
 def resume_arguments(parser: ArgumentParser, argv: list[str], given):
-    """The arguments stored in --resume's checkpoint, with the RESUMABLE options given here,
-    and (step, arrays, stored arguments) of the checkpoint. Any other option given with
-    another value, or a checkpoint that is missing, unreadable, stale or of another version,
-    exits with status 2 and touches nothing."""
+    """(args, resume): the arguments stored in --resume's checkpoint (upgraded), with the
+    RESUMABLE options given here, and the checkpoint as a Resume. Any other option given
+    with another value, or a checkpoint that is missing, unreadable, stale or of another
+    version, exits with status 2 and touches nothing."""
     try:
         step, stored, arrays = checkpoint.load(given.resume / "checkpoint.npz")
-        stored = ADDED_SINCE_FIRST_CHECKPOINTS | stored
+        stored = checkpoint.upgrade(stored, UNPENALISED)
         lacking = sorted(set(vars(given)) - {"out", "resume"} - set(stored))
         if lacking:
             raise checkpoint.CheckpointError(f"its arguments lack {', '.join(lacking)}")
@@ -251,7 +275,7 @@ def resume_arguments(parser: ArgumentParser, argv: list[str], given):
     if args.steps <= step:
         parser.error(f"--steps: the run in {str(given.resume)!r} has reached step {step}; "
                      f"give more to train on, got {args.steps}")  # fmt: skip
-    return args, (step, arrays, stored)
+    return args, Resume(step, arrays, stored)
 
 
 def command_line(value) -> str:

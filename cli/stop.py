@@ -1,7 +1,5 @@
-"""Ctrl-C and SIGTERM as a request to stop between two steps.
-
-A stop is honoured between two steps, so that the state saved is always a whole step's.
-"""
+"""Ctrl-C and SIGTERM as a request to stop between two training steps, so that the state
+saved (run.py's checkpoint, a sweep block's) is always a whole step's."""
 
 import signal
 

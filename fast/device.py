@@ -6,8 +6,14 @@ function in fast/ dispatches on where its first array lives, `on_gpu(x)`.
 
 Contract: `resolve` maps 'cpu' | 'gpu' | 'auto' to 'cpu' | 'gpu'; 'auto' picks the GPU when
 CuPy imports and sees a CUDA device, and 'gpu' without one raises DeviceUnavailableError.
+
+How many threads run on the CPU: a GAN's work comes in SHARES parts (`share`), the same bits
+on any number of threads; `compiled_twice` compiles a GAN's function for both ways of running
+it, ThreadChoice picks the threads of a single GAN's step by the clock, and
+`single_threaded_blas` keeps BLAS off the threads Numba runs.
 """
 
+import collections
 import functools
 import pathlib
 
@@ -99,6 +105,52 @@ def compiled_twice(function) -> tuple:
     serial = njit(error_model="numpy")(function)
     threaded = njit(parallel=prange_only, cache=True, error_model="numpy")(function)
     return serial, threaded
+
+
+class ThreadChoice:
+    """How many threads a single GAN's fused CPU step (fast/fused_step_cpu.py, P = 1) runs
+    its SHARES parts on, chosen by the clock. On their own threads the step is about 1.4x
+    faster on an idle 2-core machine, but while another process holds one of the cores
+    every parallel loop waits for its share, and the step is 10x slower than on one thread
+    (measured). So the step starts each PERIOD of steps with WINDOW steps on one thread,
+    then runs on `most` threads while the median of its last WINDOW steps there is at most
+    MARGIN times that of its last WINDOW on one, and on one thread for the rest of the
+    period once it is not. Either way the step computes the same bits."""
+
+    PERIOD, WINDOW = 1000, 5
+    MARGIN = 1.5  # a slow spell of a busy machine is not the 10x it guards against
+
+    def __init__(self, most: int):
+        self.most, self.chosen, self.steps = most, most, 0
+        self.seconds = {1: collections.deque(maxlen=self.WINDOW)}
+        self.seconds[most] = collections.deque(maxlen=self.WINDOW)
+
+    def threads(self) -> int:
+        """The threads for the next step."""
+        phase = self.steps % self.PERIOD
+        if self.most == 1 or phase == 0:  # step 0 compiles: a time to forget
+            return self.chosen
+        if phase <= self.WINDOW:
+            return 1
+        if phase == self.WINDOW + 1:  # try every thread again
+            self.chosen = self.most
+            self.seconds[self.most].clear()
+        return self.chosen
+
+    def record(self, threads: int, seconds: float) -> None:
+        """The step just taken on `threads` took `seconds`."""
+        self.steps += 1
+        recent = self.seconds[threads]
+        recent.append(seconds)
+        serial = self.seconds[1]
+        full = len(recent) == len(serial) == self.WINDOW
+        if threads > 1 and full and _median(recent) > self.MARGIN * _median(serial):
+            self.chosen = 1
+
+
+def _median(seconds) -> float:
+    """The median of an odd number of figures (np.median costs 13 us on a few)."""
+    return sorted(seconds)[len(seconds) // 2]
 
 
 @functools.cache

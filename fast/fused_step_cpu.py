@@ -10,26 +10,30 @@ permitting. Each stage is the per-GAN body (`*_one`, or its part) of the public 
 stands for, so the arithmetic is theirs, element for element, and the bits are identical
 (tests/test_fast_gan.py), on any number of threads.
 
-The kernel's arguments are NamedTuples of the step's buffers, each with a leading
-population axis P and, for the discriminator's, a substep axis S = d_steps:
+The kernel's arguments are NamedTuples of arrays, with a leading population axis P and,
+for the discriminator's buffers, a substep axis S = d_steps:
 
+    Inputs         the step, sigma and gamma (P,), the keys (P, 2), Adam's bias corrections
     Networks       theta_G, theta_D and Adam's m, v for each      (P, n_params_*)
     DBuffers       x_real, z, x_fake (P, S, B * dim | B * Z), x_noisy (P, S, 2B * dim),
                    logits, dlogits (P, S, 2B), dtheta_D (P, S, n_params_D)
     GBuffers       z, x_fake, x_fake_noisy, logits, dlogits, dx_fake, dtheta_G
+    Results        float64 scalars: loss_D, penalty_D (P, S), loss_G, D_real, D_fake (P,)
     Scratch        per-GAN work space, made once per state and reused
     Tables         what depends only on the configuration: the data sampler, the networks'
                    layouts, and Settings (the stream words and the hyperparameters)
 
-A GAN with a gradient penalty runs fast/penalty.py's two halves around D's backward;
-results (P, 2S + 3) float64 hold D's logistic loss of each substep, loss_G, D_real,
-D_fake, then the penalty of each substep.
+They come one level deep, Tables' members one by one: a parallel loop takes NamedTuples of
+arrays that are arguments of the function holding it, not tuples of tuples (Numba 0.68's
+parfor lowering looks a NamedTuple's class up at its definition, and its array analysis
+fails on a nested one).
 
-`train_step(config, state, step, sigma, gamma)` returns fast.gan.train_step's (record,
-intermediates); the intermediates are views of the buffers, formed on first access.
+A GAN with a gradient penalty runs fast/penalty.py's two halves around D's backward.
+
+`train_step(config, state, step)` returns fast.gan.train_step's (record, intermediates):
+the intermediates name the buffers' views by fast/gan.py's table, formed on first access.
 """
 
-import collections
 import functools
 import os
 import time
@@ -40,13 +44,24 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from fast import data, device, loss, mlp, noise, optim, penalty, philox
+# fast.gan imports this module for its train_step, and this one reads fast.gan's records
+# and names at call time only, so either may be imported first.
+from fast import data, device, gan, loss, mlp, noise, optim, penalty, philox
 from reference.data import get_dataset
+from reference.penalty import NONE
 from reference.philox import Stream, stream_id
 
 # The columns of Tables.streams, one per kind of randomness (the Stream order).
 _CHOICE, _OFFSET, _LATENT = int(Stream.DATA_CHOICE), int(Stream.DATA_OFFSET), int(Stream.LATENT)
 _REAL, _FAKE, _FLIP = int(Stream.REAL_NOISE), int(Stream.FAKE_NOISE), int(Stream.LABEL_FLIP)
+
+
+class Inputs(NamedTuple):
+    step: int
+    sigma: np.ndarray  # (P,) float32
+    gamma: np.ndarray  # (P,) float32: the penalty's weight
+    keys: np.ndarray  # (P, 2) uint32
+    corrections: np.ndarray  # (S + 1, 2) float64: Adam's bias corrections of each update
 
 
 class Networks(NamedTuple):
@@ -78,6 +93,16 @@ class GBuffers(NamedTuple):
     dtheta_G: np.ndarray
 
 
+class Results(NamedTuple):
+    """The step's scalars, float64 as the kernels form them."""
+
+    loss_D: np.ndarray  # (P, S): D's logistic loss in each substep
+    penalty_D: np.ndarray  # (P, S): the penalty in each substep (0 without one)
+    loss_G: np.ndarray  # (P,)
+    D_real: np.ndarray  # (P,): the mean D(x) on the last substep's noisy real samples
+    D_fake: np.ndarray  # (P,): on its noisy fake samples
+
+
 class Scratch(NamedTuple):
     component: np.ndarray  # (P, B) int64: the data sampler's mixture components
     acts_G: np.ndarray  # (P, B * hidden widths): G's hidden outputs
@@ -97,7 +122,7 @@ class Settings(NamedTuple):
     streams: np.ndarray  # (S + 1, len(Stream)): the stream word of each kind in substep s
     real_target: np.ndarray  # (P,): each GAN's (a PER_GAN option of fast/gan.py)
     label_flip: np.ndarray  # (P,)
-    penalty: np.ndarray  # (P,) int64: each GAN's penalty's index in PENALTIES (0: none)
+    penalty: np.ndarray  # (P,) int64: each GAN's penalty's code (reference/penalty.py)
     generator_sign: float
     lr: float
     beta1: float
@@ -108,8 +133,7 @@ class Settings(NamedTuple):
 
 
 class Tables(NamedTuple):
-    """The kernel's last arguments, passed one by one: a parallel loop can take a tuple of
-    tuples of arrays, but not one more level (Numba expands one level of its inputs)."""
+    """What depends only on the configuration: the kernel's last arguments, one by one."""
 
     sampler: data.Sampler
     layout_G: mlp.Layout
@@ -118,15 +142,14 @@ class Tables(NamedTuple):
     settings: Settings
 
 
-def _gan_step(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scratch,
-              sampler, layout_G, layout_D2, layout_D1, settings):  # fmt: skip
+def _gan_step(p, inputs, nets, d, g, results, scratch, sampler, layout_G, layout_D2, layout_D1,
+              settings):  # fmt: skip
     """GAN p's whole step into its rows of the step's buffers: its rows' random numbers and
     the networks' passes, and Adam, in device.SHARES parts (the prange loops, parallel in
-    _step_threaded), the losses and a penalty's passes on the calling thread. results[p]:
-    (2S + 3,) float64, D's logistic loss of each substep, loss_G, D_real, D_fake, then the
-    penalty of each substep (0 without one)."""
+    _step_threaded), the losses and a penalty's passes on the calling thread."""
+    step, corrections = inputs.step, inputs.corrections
     theta_G, theta_D = nets.theta_G[p], nets.theta_D[p]
-    k0, k1, sigma_p = keys[p, 0], keys[p, 1], np.float64(sigma[p])
+    k0, k1, sigma_p = inputs.keys[p, 0], inputs.keys[p, 1], np.float64(inputs.sigma[p])
     streams = settings.streams
     Z, dim = layout_G.sizes[0], layout_D2.sizes[0]
     S, B = d.x_real.shape[1], g.logits.shape[1]
@@ -152,20 +175,21 @@ def _gan_step(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scr
         x_in = x_noisy.reshape(2 * B, dim)
         mlp.forward_one(theta_D, x_in, acts_D, logits.reshape(2 * B, 1), layout_D2,
                         settings.act_D)  # fmt: skip
-        results[p, s], results[p, S + 1], results[p, S + 2] = loss.discriminator_loss_one(
+        # D_real and D_fake: the last substep's stay
+        results.loss_D[p, s], results.D_real[p], results.D_fake[p] = loss.discriminator_loss_one(
             logits, dlogits, settings.real_target[p], settings.label_flip[p], k0, k1, step,
             streams[s, _FLIP],
         )  # fmt: skip
         kind = settings.penalty[p]
-        if kind != 0:  # Roth's term joins dlogits before D's backward, as in reference/gan.py
-            results[p, S + 3 + s] = penalty.penalty_forward_one(
-                theta_D, acts_D, logits, dlogits, kind, gamma[p], layout_D2, settings.act_D,
-                scratch.tangent[p], scratch.gbar[p],
+        if kind != NONE:  # Roth's term joins dlogits before D's backward, as in the reference
+            results.penalty_D[p, s] = penalty.penalty_forward_one(
+                theta_D, acts_D, logits, dlogits, kind, inputs.gamma[p], layout_D2,
+                settings.act_D, scratch.tangent[p], scratch.gbar[p],
             )  # fmt: skip
         mlp.backward_one(theta_D, x_in, acts_D, dlogits.reshape(2 * B, 1), dtheta_D,
                          scratch.dx[p].reshape(2 * B, dim), layout_D2, settings.act_D, True,
                          work)  # fmt: skip
-        if kind != 0:
+        if kind != NONE:
             penalty.penalty_backward_one(theta_D, acts_D, kind, 2 * B, layout_D2, settings.act_D,
                                          scratch.tangent[p], scratch.gbar[p], dtheta_D, work,
                                          scratch.dweight[p])  # fmt: skip
@@ -197,7 +221,7 @@ def _gan_step(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scr
     # Stored last: Numba's parallel compile (Numba 0.68) dropped this store when it stood
     # before the backward's parallel loops, for a reason not found (the D substep's stores,
     # inside the substep loop, are kept); tests/test_fast_gan.py checks every result.
-    results[p, S] = loss_G
+    results.loss_G[p] = loss_G
 
 
 # GAN p's step as a plain function inside the population's parallel loop, and as the whole
@@ -206,57 +230,12 @@ _gan_step_one, _step_threaded = device.compiled_twice(_gan_step)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _step_parallel(step, sigma, gamma, keys, corrections, nets, d, g, results, scratch,
-                   sampler, layout_G, layout_D2, layout_D1, settings):  # fmt: skip
+def _step_parallel(inputs, nets, d, g, results, scratch, sampler, layout_G, layout_D2,
+                   layout_D1, settings):  # fmt: skip
     """Every GAN's step, one GAN per thread (BLAS runs single-threaded inside each)."""
-    for p in prange(keys.shape[0]):
-        _gan_step_one(p, step, sigma, gamma, keys, corrections, nets, d, g, results, scratch,
-                      sampler, layout_G, layout_D2, layout_D1, settings)  # fmt: skip
-
-
-class ThreadChoice:
-    """How many threads the P = 1 step runs its device.SHARES parts on. On their own threads
-    the step is about 1.4x faster on an idle 2-core machine, but while another process holds
-    one of the cores every parallel loop waits for its share, and the step is 10x slower
-    than on one thread (measured). So the step starts each PERIOD of steps with WINDOW steps on one
-    thread, then runs on `most` threads while the median of its last WINDOW steps there is
-    at most MARGIN times that of its last WINDOW on one, and on one thread for the rest of
-    the period once it is not. Either way the step computes the same bits."""
-
-    PERIOD, WINDOW = 1000, 5
-    MARGIN = 1.5  # a slow spell of a busy machine is not the 10x it guards against
-
-    def __init__(self, most: int):
-        self.most, self.chosen, self.steps = most, most, 0
-        self.seconds = {1: collections.deque(maxlen=self.WINDOW)}
-        self.seconds[most] = collections.deque(maxlen=self.WINDOW)
-
-    def threads(self) -> int:
-        """The threads for the next step."""
-        phase = self.steps % self.PERIOD
-        if self.most == 1 or phase == 0:  # step 0 compiles: a time to forget
-            return self.chosen
-        if phase <= self.WINDOW:
-            return 1
-        if phase == self.WINDOW + 1:  # try every thread again
-            self.chosen = self.most
-            self.seconds[self.most].clear()
-        return self.chosen
-
-    def record(self, threads: int, seconds: float) -> None:
-        """The step just taken on `threads` took `seconds`."""
-        self.steps += 1
-        recent = self.seconds[threads]
-        recent.append(seconds)
-        serial = self.seconds[1]
-        full = len(recent) == len(serial) == self.WINDOW
-        if threads > 1 and full and _median(recent) > self.MARGIN * _median(serial):
-            self.chosen = 1
-
-
-def _median(seconds) -> float:
-    """The median of an odd number of figures (np.median costs 13 us on a few)."""
-    return sorted(seconds)[len(seconds) // 2]
+    for p in prange(inputs.keys.shape[0]):
+        _gan_step_one(p, inputs, nets, d, g, results, scratch, sampler, layout_G, layout_D2,
+                      layout_D1, settings)  # fmt: skip
 
 
 @functools.cache
@@ -300,7 +279,7 @@ def _scratch(config, state) -> Scratch:
     """The per-GAN scratch, made on the state's first step and reused: fresh buffers of
     this size cost page faults every step (a quarter of the step at P = 1)."""
     base, P = config.base, config.size
-    penalised = bool(config.penalties.any())  # the penalty's buffers are empty without one
+    penalised = config.penalised  # the penalty's buffers are empty without one
     if (base, penalised) not in state.workspace:
         tables, B, Z, dim = _tables_of(config, state), base.batch, base.latent, base.dim
         spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
@@ -327,7 +306,7 @@ def _scratch(config, state) -> Scratch:
     return state.workspace[base, penalised]
 
 
-def _buffers(config) -> tuple[DBuffers, GBuffers, np.ndarray]:
+def _outputs(config) -> tuple[DBuffers, GBuffers, Results]:
     """The step's outputs, fresh each step: the intermediates it returns are views of them."""
     base, P, S = config.base, config.size, config.base.d_steps
     B, Z, dim = base.batch, base.latent, base.dim
@@ -353,24 +332,21 @@ def _buffers(config) -> tuple[DBuffers, GBuffers, np.ndarray]:
         dx_fake=buffer(B * dim),
         dtheta_G=buffer(base.generator_spec().n_params),
     )
-    # D's logistic loss per substep, loss_G, D_real, D_fake, the penalty per substep (float64)
-    results = np.zeros((P, 2 * S + 3))
+    results = Results(np.zeros((P, S)), np.zeros((P, S)), np.zeros(P), np.zeros(P), np.zeros(P))
     return d, g, results
 
 
-def train_step(config, state, step: int, sigma, gamma) -> tuple[dict, Mapping]:
+def train_step(config, state, step: int) -> tuple[dict, Mapping]:
     """fast.gan.train_step on the CPU: config a PopulationConfig, state its CPU
-    PopulationState (updated in place), sigma and gamma (P,) float32."""
+    PopulationState (updated in place)."""
     base, S = config.base, config.base.d_steps
-    d, g, results = _buffers(config)
+    d, g, results = _outputs(config)
+    corrections = optim.step_corrections(base.beta1, base.beta2, S, state.adam_D.t, state.adam_G.t)
+    inputs = Inputs(step, config.sigma_at(step), config.gamma_at(step), state.keys, corrections)
     nets = Networks(state.theta_G, state.theta_D, state.adam_G.m, state.adam_G.v,
                     state.adam_D.m, state.adam_D.v)  # fmt: skip
-    corrections = optim.step_corrections(base.beta1, base.beta2, S, state.adam_D.t, state.adam_G.t)
+    arguments = (inputs, nets, d, g, results, _scratch(config, state), *_tables_of(config, state))
     device.single_threaded_blas()
-    arguments = (
-        step, np.asarray(sigma, np.float32), np.asarray(gamma, np.float32), state.keys,
-        corrections, nets, d, g, results, _scratch(config, state), *_tables_of(config, state),
-    )  # fmt: skip
     if config.size > 1:
         _step_parallel(*arguments)
     else:
@@ -378,7 +354,7 @@ def train_step(config, state, step: int, sigma, gamma) -> tuple[dict, Mapping]:
         choice = state.workspace.get("threads")
         if choice is None:
             most = min(available, device.SHARES)  # more threads would have no part to run
-            choice = state.workspace["threads"] = ThreadChoice(most)
+            choice = state.workspace["threads"] = device.ThreadChoice(most)
         threads = choice.threads()
         numba.set_num_threads(threads)
         try:
@@ -391,15 +367,51 @@ def train_step(config, state, step: int, sigma, gamma) -> tuple[dict, Mapping]:
     state.adam_G.t += 1
     record = {
         "step": step,
-        "sigma": np.asarray(sigma, np.float32),
-        # the logistic loss plus the penalty, summed in float32 as fast.gan's composition sums
-        "loss_D": results[:, S - 1].astype(np.float32) + results[:, 2 * S + 2].astype(np.float32),
-        "loss_G": results[:, S].astype(np.float32),
-        "D_real": results[:, S + 1].astype(np.float32),
-        "D_fake": results[:, S + 2].astype(np.float32),
+        "sigma": inputs.sigma,
+        "loss_D": _loss_D(results, S - 1),
+        "loss_G": results.loss_G.astype(np.float32),
+        "D_real": results.D_real.astype(np.float32),
+        "D_fake": results.D_fake.astype(np.float32),
     }
-    views = _intermediate_views(base, bool(config.penalties.any()))
-    return record, LazyViews(views, (d, g, results))
+    substeps = functools.partial(_substeps, base, config.penalised, d, g, results)
+    return record, gan.Intermediates(base, config.penalised, substeps)
+
+
+def _loss_D(results: Results, s: int) -> np.ndarray:
+    """(P,) float32: D's logistic loss plus the penalty in substep s, summed in float32 as
+    the composed step sums them."""
+    return results.loss_D[:, s].astype(np.float32) + results.penalty_D[:, s].astype(np.float32)
+
+
+def _substeps(base, penalised: bool, d: DBuffers, g: GBuffers, results: Results) -> tuple:
+    """The step's buffers as fast.gan's substep records: ([DiscriminatorSubstep per
+    substep], GeneratorSubstep), views of the buffers (the float64 scalars in float32)."""
+    B, Z, dim = base.batch, base.latent, base.dim
+    d_substeps = [
+        gan.DiscriminatorSubstep(
+            x_real=d.x_real[:, s].reshape(-1, B, dim),
+            z=d.z[:, s].reshape(-1, B, Z),
+            x_fake=d.x_fake[:, s].reshape(-1, B, dim),
+            x_noisy=d.x_noisy[:, s].reshape(-1, 2 * B, dim),
+            logits=d.logits[:, s],
+            dlogits=d.dlogits[:, s],
+            loss_D=_loss_D(results, s),
+            penalty_D=results.penalty_D[:, s].astype(np.float32) if penalised else None,
+            dtheta_D=d.dtheta_D[:, s],
+        )
+        for s in range(base.d_steps)
+    ]
+    g_substep = gan.GeneratorSubstep(
+        z=g.z.reshape(-1, B, Z),
+        x_fake=g.x_fake.reshape(-1, B, dim),
+        x_fake_noisy=g.x_fake_noisy.reshape(-1, B, dim),
+        logits=g.logits,
+        dlogits=g.dlogits,
+        loss_G=results.loss_G.astype(np.float32),
+        dx_fake=g.dx_fake.reshape(-1, B, dim),
+        dtheta_G=g.dtheta_G,
+    )
+    return d_substeps, g_substep
 
 
 def compiled(population: int) -> bool:
@@ -411,78 +423,3 @@ def compiled(population: int) -> bool:
         return os.path.exists(step._cache._cache_file._index_path)
     except AttributeError:
         return True
-
-
-class LazyViews(Mapping):
-    """The step's named intermediates, each formed from its buffers on first access: the
-    same arrays as the composed step's, but a training loop that reads none of them does
-    not pay for ~50 views a step (3% of a P = 1 step)."""
-
-    def __init__(self, makers: dict, buffers: tuple):
-        self._makers, self._buffers, self._made = makers, buffers, {}
-
-    def __getitem__(self, name: str):
-        if name not in self._made:
-            self._made[name] = self._makers[name](*self._buffers)
-        return self._made[name]
-
-    def __iter__(self):
-        return iter(self._makers)
-
-    def __len__(self) -> int:
-        return len(self._makers)
-
-
-@functools.cache
-def _intermediate_views(base, penalised: bool) -> dict:
-    """name -> the function of (d, g, results) that gives that intermediate, (P, ...) like
-    the composed step's ('d0/x_real', ..., 'g/dW1_G'), in its order; 'd{s}/penalty_D' when
-    some GAN has a penalty."""
-    B, Z, dim, S = base.batch, base.latent, base.dim, base.d_steps
-    spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
-
-    def gradient(spec, grads_of, name, suffix):
-        return lambda d, g, r: mlp.named_parameters(spec, grads_of(d, g), "d", suffix)[name]
-
-    def names(spec, suffix):
-        return mlp.named_parameters(spec, np.empty((1, spec.n_params)), "d", suffix)
-
-    makers = {}
-    for s in range(S):
-        makers |= {
-            f"d{s}/x_real": lambda d, g, r, s=s: d.x_real[:, s].reshape(-1, B, dim),
-            f"d{s}/z": lambda d, g, r, s=s: d.z[:, s].reshape(-1, B, Z),
-            f"d{s}/x_fake": lambda d, g, r, s=s: d.x_fake[:, s].reshape(-1, B, dim),
-            f"d{s}/x_real_noisy": lambda d, g, r, s=s: d.x_noisy[:, s, : B * dim].reshape(
-                -1, B, dim
-            ),
-            f"d{s}/x_fake_noisy": lambda d, g, r, s=s: d.x_noisy[:, s, B * dim :].reshape(
-                -1, B, dim
-            ),
-            f"d{s}/logit_real": lambda d, g, r, s=s: d.logits[:, s, :B],
-            f"d{s}/logit_fake": lambda d, g, r, s=s: d.logits[:, s, B:],
-        }
-        if penalised:
-            makers[f"d{s}/penalty_D"] = lambda d, g, r, s=s: r[:, S + 3 + s].astype(np.float32)
-        makers |= {
-            f"d{s}/loss_D": lambda d, g, r, s=s: (
-                r[:, s].astype(np.float32) + r[:, S + 3 + s].astype(np.float32)
-            ),
-            f"d{s}/dlogit_real": lambda d, g, r, s=s: d.dlogits[:, s, :B],
-            f"d{s}/dlogit_fake": lambda d, g, r, s=s: d.dlogits[:, s, B:],
-        }
-        for name in names(spec_D, "_D"):
-            grads_of = lambda d, g, s=s: d.dtheta_D[:, s]  # noqa: E731
-            makers[f"d{s}/{name}"] = gradient(spec_D, grads_of, name, "_D")
-    makers |= {
-        "g/z": lambda d, g, r: g.z.reshape(-1, B, Z),
-        "g/x_fake": lambda d, g, r: g.x_fake.reshape(-1, B, dim),
-        "g/x_fake_noisy": lambda d, g, r: g.x_fake_noisy.reshape(-1, B, dim),
-        "g/logit_fake": lambda d, g, r: g.logits,
-        "g/loss_G": lambda d, g, r: r[:, S].astype(np.float32),
-        "g/dlogit_fake": lambda d, g, r: g.dlogits,
-        "g/dx_fake": lambda d, g, r: g.dx_fake.reshape(-1, B, dim),
-    }
-    for name in names(spec_G, "_G"):
-        makers[f"g/{name}"] = gradient(spec_G, lambda d, g: g.dtheta_G, name, "_G")
-    return makers

@@ -2,34 +2,36 @@
 with a leading population axis.
 
 GAN p is exactly the reference GAN of PopulationConfig.member(p) (its own GANConfig, which
-may differ from the others' in the PER_GAN fields: seed, noise, schedule, label noise,
-penalty): the same initial
-parameters (rounded to float32), the same Philox streams under its own key, the same
-substeps. A step runs, for all P GANs together,
+may differ from the others' in the PER_GAN fields: seed, sigma0, schedule, label noise,
+penalty): the same initial parameters (rounded to float32), the same Philox streams under
+its own key, the same substeps. A step runs, for all P GANs together,
 
     discriminator substep s:  data + latent sample, G forward, noise real and fake into
         D's (P, 2B, dim) input in one pass, D forward, fused loss with label noise,
-        D backward, Adam
+        D backward (with a gradient penalty, fast/penalty.py's, where a GAN has one:
+        CPU only), Adam
     generator substep:        G forward, noise, D forward, fused loss, D backward (input
         gradient only), G backward, Adam
-
-(with a gradient penalty on D, fast/penalty.py's, where a GAN has one: CPU only)
 
 and returns the reference's named intermediates ('d0/x_real_noisy', 'g/dW1_G', ...), each
 with a leading P axis. Every buffer lives on one device; the kernels dispatch on it (see
 fast/device.py).
 
-This file is the readable composition of the public kernels: what the GPU runs. Two other
-files run the same step faster, bit for bit (CPU) or kernel for kernel (GPU) the same:
-fast/fused_step_cpu.py (one Numba call per step; what train_step runs on the CPU) and
-fast/graph_step_gpu.py (the step captured as one CUDA graph; what train runs on a GPU).
+The step is written once per path, and `composed_step` here is the readable one: the
+substeps as compositions of the public kernels, on NumPy or CuPy arrays alike. It is what
+train_step runs on the GPU, and the oracle of the two faster versions: fast/fused_step_cpu.py
+(the same bits in one Numba call; what train_step runs on the CPU) and
+fast/graph_step_gpu.py (the same kernels captured as one CUDA graph; what train runs on a
+GPU). Each version hands over its substeps' tensors as DiscriminatorSubstep and
+GeneratorSubstep records, and `Intermediates` names them by one table, INTERMEDIATES.
 
 Shapes: keys (P, 2) uint32, sigma (P,), theta_G (P, n_params_G), theta_D (P, n_params_D).
 """
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,6 +40,7 @@ from reference import gan as reference_gan
 from reference.config import ConfigError, GANConfig
 from reference.data import get_dataset
 from reference.noise import sigma_schedule
+from reference.penalty import NONE
 from reference.philox import Stream, SubstepRandom, key_from_seed
 
 # A population lives in one process: 2**20 GANs of the default size are already ~150 GB.
@@ -146,8 +149,13 @@ class PopulationConfig:
 
     @functools.cached_property
     def penalties(self) -> np.ndarray:
-        """(P,) int64: each GAN's penalty as its index in PENALTIES (0: none)."""
+        """(P,) int64: each GAN's penalty as its code (reference/penalty.py: NONE, R1, ...)."""
         return penalty.codes(self.members)
+
+    @functools.cached_property
+    def penalised(self) -> bool:
+        """Whether some GAN has a penalty: the step then runs it and names its penalty_D."""
+        return bool((self.penalties != NONE).any())
 
 
 @dataclass
@@ -207,16 +215,37 @@ def init_state(config: PopulationConfig, device_name: str = "auto") -> Populatio
     )
 
 
-def generate(config: PopulationConfig, theta_G, rng: SubstepRandom, n: int):
-    """(z: (P, n, Z), x_fake: (P, n, dim)), z from each GAN's LATENT stream of the substep."""
-    z = philox.substep_normal(rng, Stream.LATENT, (n, config.base.latent))
-    x_fake, _ = mlp.forward(config.base.generator_spec(), theta_G, z)
-    return z, x_fake
+class DiscriminatorSubstep(NamedTuple):
+    """A discriminator substep's tensors, each with a leading P axis: what every version of
+    the step hands over, for `Intermediates` to name."""
+
+    x_real: object  # (P, B, dim)
+    z: object  # (P, B, Z)
+    x_fake: object  # (P, B, dim)
+    x_noisy: object  # (P, 2B, dim): D's input, the real samples' rows first
+    logits: object  # (P, 2B)
+    dlogits: object  # (P, 2B): of loss_D, the penalty's through Roth's weights included
+    loss_D: object  # (P,): the logistic loss plus the penalty
+    penalty_D: object  # (P,), 0 for a GAN without one; None when no GAN has a penalty
+    dtheta_D: object  # (P, n_params_D)
+
+
+class GeneratorSubstep(NamedTuple):
+    """The generator substep's tensors, each with a leading P axis."""
+
+    z: object  # (P, B, Z)
+    x_fake: object  # (P, B, dim)
+    x_fake_noisy: object  # (P, B, dim)
+    logits: object  # (P, B): D's, on the noisy fakes
+    dlogits: object  # (P, B)
+    loss_G: object  # (P,)
+    dx_fake: object  # (P, B, dim)
+    dtheta_G: object  # (P, n_params_G)
 
 
 def discriminator_substep(
     config: PopulationConfig, state: PopulationState, rng: SubstepRandom, sigma, gamma
-) -> dict:
+) -> DiscriminatorSubstep:
     base = config.base
     spec_D, batch = base.discriminator_spec(), base.batch
     x_real = data.sample(get_dataset(base.dataset), rng, batch)
@@ -224,42 +253,26 @@ def discriminator_substep(
     # Instance noise on real and fake samples, written straight into D's input.
     x_noisy = noise.noisy_discriminator_input(x_real, x_fake, sigma, rng)  # (P, 2B, dim)
     logits, cache = mlp.forward(spec_D, state.theta_D, x_noisy)
-    logit_real, logit_fake = logits[:, :batch, 0], logits[:, batch:, 0]
     loss_D, dlogit_real, dlogit_fake = loss.discriminator_loss_with_label_noise(
-        logit_real, logit_fake, config.option("real_target"), config.option("label_flip"), rng
-    )
-    xp = device.array_module(logits)
-    dlogits = xp.concatenate([dlogit_real, dlogit_fake], axis=1)[:, :, None]
-    penalised, penalty_out = config.penalties.any(), {}
-    if penalised:  # its value, and its gradient through D's output and through g (CPU only)
-        penalty_D, dtheta_penalty, dlogit_penalty = penalty.penalty(
-            spec_D, state.theta_D, cache, logits[:, :, 0], batch, config.penalties, gamma
-        )
-        loss_D, dlogits = loss_D + penalty_D, dlogits + dlogit_penalty[:, :, None]
-        penalty_out = {"penalty_D": penalty_D}
-    dtheta_D, _ = mlp.backward(spec_D, state.theta_D, cache, dlogits)
-    if penalised:
-        dtheta_D += dtheta_penalty
+        logits[:, :batch, 0], logits[:, batch:, 0], config.option("real_target"),
+        config.option("label_flip"), rng,
+    )  # fmt: skip
+    dlogits = device.array_module(logits).concatenate([dlogit_real, dlogit_fake], axis=1)
+    # D's gradient of loss_D plus the penalty, where a GAN has one (its value, and its
+    # gradient through D's output and through the input gradients: fast/penalty.py)
+    loss_D, dtheta_D, dlogits, penalty_D = penalty.penalised_backward(
+        spec_D, state.theta_D, cache, logits[:, :, 0], loss_D, dlogits[:, :, None], batch,
+        config.penalties, gamma,
+    )  # fmt: skip
     optim.adam_step(state.theta_D, dtheta_D, state.adam_D, base.lr, base.beta1, base.beta2)
-    return {
-        "x_real": x_real,
-        "z": z,
-        "x_fake": x_fake,
-        "x_real_noisy": x_noisy[:, :batch],
-        "x_fake_noisy": x_noisy[:, batch:],
-        "logit_real": logit_real,
-        "logit_fake": logit_fake,
-        **penalty_out,
-        "loss_D": loss_D,
-        "dlogit_real": dlogits[:, :batch, 0],
-        "dlogit_fake": dlogits[:, batch:, 0],
-        **mlp.named_parameters(spec_D, dtheta_D, prefix="d", suffix="_D"),
-    }
+    return DiscriminatorSubstep(
+        x_real, z, x_fake, x_noisy, logits[:, :, 0], dlogits[:, :, 0], loss_D, penalty_D, dtheta_D
+    )
 
 
 def generator_substep(
     config: PopulationConfig, state: PopulationState, rng: SubstepRandom, sigma
-) -> dict:
+) -> GeneratorSubstep:
     base = config.base
     spec_G, spec_D = base.generator_spec(), base.discriminator_spec()
     z = philox.substep_normal(rng, Stream.LATENT, (base.batch, base.latent))
@@ -273,46 +286,164 @@ def generator_substep(
     _, dx_fake = mlp.backward(spec_D, state.theta_D, cache_D, dlogit_fake[:, :, None], False)
     dtheta_G, _ = mlp.backward(spec_G, state.theta_G, cache_G, dx_fake)
     optim.adam_step(state.theta_G, dtheta_G, state.adam_G, base.lr, base.beta1, base.beta2)
-    return {
-        "z": z,
-        "x_fake": x_fake,
-        "x_fake_noisy": x_fake_noisy,
-        "logit_fake": logit_fake,
-        "loss_G": loss_G,
-        "dlogit_fake": dlogit_fake,
-        "dx_fake": dx_fake,
-        **mlp.named_parameters(spec_G, dtheta_G, prefix="d", suffix="_G"),
-    }
+    return GeneratorSubstep(
+        z, x_fake, x_fake_noisy, logit_fake, dlogit_fake, loss_G, dx_fake, dtheta_G
+    )
 
 
-def train_step(config: PopulationConfig, state: PopulationState, step: int) -> tuple[dict, dict]:
-    """One step of all P GANs, updating state in place. Returns (record, intermediates)
-    with the reference's keys; record values are (P,) arrays on the state's device, and the
-    intermediates a mapping of (P, ...) arrays. On the CPU the step is
-    fast/fused_step_cpu.py's, the same bits in one Numba call."""
-    sigma, gamma = config.sigma_at(step), config.gamma_at(step)
-    if state.device == "cpu":
-        return fused_step_cpu.train_step(config, state, step, sigma, gamma)
-    sigma = device.to_device(sigma, "gpu")
-    intermediates = {}
-    for substep in range(config.base.d_steps):
+def generate(config: PopulationConfig, theta_G, rng: SubstepRandom, n: int):
+    """(z: (P, n, Z), x_fake: (P, n, dim)), z from each GAN's LATENT stream of the substep."""
+    z = philox.substep_normal(rng, Stream.LATENT, (n, config.base.latent))
+    x_fake, _ = mlp.forward(config.base.generator_spec(), theta_G, z)
+    return z, x_fake
+
+
+def composed_step(
+    config: PopulationConfig, state: PopulationState, step: int
+) -> tuple[dict, "Intermediates"]:
+    """One step of all P GANs as the composition of the public kernels, updating state in
+    place: the substeps above, then the record. It runs where the state lives (NumPy arrays:
+    the CPU's Numba kernels; CuPy arrays: the GPU's). What train_step runs on the GPU, and
+    the oracle that the fused CPU step (bit for bit) and the CUDA graph are tested against.
+    Returns train_step's (record, intermediates)."""
+    base = config.base
+    sigma, gamma = device.to_device(config.sigma_at(step), state.device), config.gamma_at(step)
+    d_substeps = []
+    for substep in range(base.d_steps):
         rng = SubstepRandom(state.keys, step, substep)
-        d_out = discriminator_substep(config, state, rng, sigma, gamma)
-        intermediates.update({f"d{substep}/{name}": value for name, value in d_out.items()})
-    rng = SubstepRandom(state.keys, step, config.base.d_steps)
-    g_out = generator_substep(config, state, rng, sigma)
-    intermediates.update({f"g/{name}": value for name, value in g_out.items()})
-    xp = device.array_module(state.theta_G)
-    # sigmoid as 0.5 (1 + tanh(l / 2)): no overflow for any logit
+        d_substeps.append(discriminator_substep(config, state, rng, sigma, gamma))
+    rng = SubstepRandom(state.keys, step, base.d_steps)
+    g_substep = generator_substep(config, state, rng, sigma)
+    last, xp = d_substeps[-1], device.array_module(state.theta_G)
+
+    def mean_D(logit):  # sigmoid as 0.5 (1 + tanh(l / 2)): no overflow for any logit
+        return xp.mean(0.5 + 0.5 * xp.tanh(0.5 * logit), axis=1)
+
     record = {
         "step": step,
         "sigma": sigma,
-        "loss_D": d_out["loss_D"],
-        "loss_G": g_out["loss_G"],
-        "D_real": xp.mean(0.5 + 0.5 * xp.tanh(0.5 * d_out["logit_real"]), axis=1),
-        "D_fake": xp.mean(0.5 + 0.5 * xp.tanh(0.5 * d_out["logit_fake"]), axis=1),
+        "loss_D": last.loss_D,
+        "loss_G": g_substep.loss_G,
+        "D_real": mean_D(last.logits[:, : base.batch]),
+        "D_fake": mean_D(last.logits[:, base.batch :]),
     }
-    return record, intermediates
+    return record, Intermediates(base, config.penalised, lambda: (d_substeps, g_substep))
+
+
+def train_step(config: PopulationConfig, state: PopulationState, step: int) -> tuple[dict, Mapping]:
+    """One step of all P GANs, updating state in place. Returns (record, intermediates)
+    with the reference's keys; record values are (P,) arrays on the state's device, and the
+    intermediates a mapping of (P, ...) arrays. On the CPU the step is
+    fast/fused_step_cpu.py's (composed_step's bits in one Numba call), on the GPU
+    composed_step."""
+    if state.device == "cpu":
+        return fused_step_cpu.train_step(config, state, step)
+    return composed_step(config, state, step)
+
+
+# The intermediates of each substep as reference/gan.py names them, in its order: (name,
+# the field of the substep's record that holds it, its rows: "real" D's first B, "fake" its
+# last B, None all). Each substep's parameter gradients follow, named as
+# mlp.named_parameters names them ('dW1_D', 'db1_D', ...). The one table by which the
+# composed, fused and graph steps name their tensors.
+INTERMEDIATES = {
+    "discriminator": (
+        ("x_real", "x_real", None),
+        ("z", "z", None),
+        ("x_fake", "x_fake", None),
+        ("x_real_noisy", "x_noisy", "real"),
+        ("x_fake_noisy", "x_noisy", "fake"),
+        ("logit_real", "logits", "real"),
+        ("logit_fake", "logits", "fake"),
+        ("penalty_D", "penalty_D", None),  # where some GAN has a penalty
+        ("loss_D", "loss_D", None),
+        ("dlogit_real", "dlogits", "real"),
+        ("dlogit_fake", "dlogits", "fake"),
+    ),
+    "generator": (
+        ("z", "z", None),
+        ("x_fake", "x_fake", None),
+        ("x_fake_noisy", "x_fake_noisy", None),
+        ("logit_fake", "logits", None),
+        ("loss_G", "loss_G", None),
+        ("dlogit_fake", "dlogits", None),
+        ("dx_fake", "dx_fake", None),
+    ),
+}
+
+
+@functools.cache
+def intermediate_names(base: GANConfig, penalised: bool) -> dict:
+    """'d{s}/name' and 'g/name' -> (substep, field, part): every intermediate of a step, in
+    the reference's order, as the field of that substep's record (the generator's is
+    substep d_steps) and its part: rows as in INTERMEDIATES, or a gradient's
+    (start, stop, shape) in the flat dtheta. 'd{s}/penalty_D' only where penalised."""
+    names, S = {}, base.d_steps
+    for s in range(S):
+        for name, source, rows in INTERMEDIATES["discriminator"]:
+            if source != "penalty_D" or penalised:
+                names[f"d{s}/{name}"] = (s, source, rows)
+        for name, part in _gradients(base.discriminator_spec(), "_D"):
+            names[f"d{s}/{name}"] = (s, "dtheta_D", part)
+    for name, source, rows in INTERMEDIATES["generator"]:
+        names[f"g/{name}"] = (S, source, rows)
+    for name, part in _gradients(base.generator_spec(), "_G"):
+        names[f"g/{name}"] = (S, "dtheta_G", part)
+    return names
+
+
+def _gradients(spec, suffix: str) -> list:
+    """[(name, (start, stop, shape))]: where each of mlp.named_parameters(spec, dtheta, 'd',
+    suffix)'s views lies in a flat gradient, and its shape."""
+    parts = []
+    for layer, ((w_start, b_start, b_end), n_in, n_out) in enumerate(
+        zip(spec.offsets(), spec.sizes[:-1], spec.sizes[1:], strict=True), start=1
+    ):
+        parts.append((f"dW{layer}{suffix}", (w_start, b_start, (n_in, n_out))))
+        parts.append((f"db{layer}{suffix}", (b_start, b_end, (n_out,))))
+    return parts
+
+
+class Intermediates(Mapping):
+    """A step's named intermediates (intermediate_names), each a (P, ...) view of a field of
+    its substeps' records. `substeps()` gives the records, ([DiscriminatorSubstep per
+    substep], GeneratorSubstep), on the first access, and each intermediate is formed on
+    its own first access: a training loop that reads none pays for none (~50 views a step
+    would be 3% of a fused P = 1 step)."""
+
+    def __init__(self, base: GANConfig, penalised: bool, substeps: Callable[[], tuple]):
+        self._base, self._penalised, self._substeps = base, penalised, substeps
+        self._records, self._formed = None, {}
+
+    @functools.cached_property
+    def _names(self) -> dict:
+        return intermediate_names(self._base, self._penalised)
+
+    def __getitem__(self, name: str):
+        if name not in self._formed:
+            substep, source, part = self._names[name]
+            if self._records is None:
+                d_substeps, g_substep = self._substeps()
+                self._records = (*d_substeps, g_substep)
+            self._formed[name] = _part_of(getattr(self._records[substep], source), part)
+        return self._formed[name]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _part_of(value, part):
+    """A part of a record's (P, ...) field: D's real or fake rows, a gradient's view, or all."""
+    if part is None:
+        return value
+    if part in ("real", "fake"):
+        batch = value.shape[1] // 2
+        return value[:, :batch] if part == "real" else value[:, batch:]
+    start, stop, shape = part
+    return value[:, start:stop].reshape(-1, *shape)
 
 
 def train(config: PopulationConfig, state: PopulationState, start: int = 0) -> Iterator[dict]:

@@ -1,6 +1,6 @@
 """The training step on the GPU, captured once as a CUDA graph and replayed.
 
-fast/gan.py's train_step on the GPU launches every kernel and GEMM from Python, and at
+fast/gan.py's composed_step on the GPU launches every kernel and GEMM from Python, and at
 P = 1 a step is ~40 small kernels and ~30 small GEMMs, so launching them costs more than
 running them. GraphStep allocates every buffer once, runs the step eagerly on its first
 call (which also compiles the kernels and initialises cuBLAS outside the capture), captures
@@ -11,23 +11,25 @@ the step word the Philox kernels read and Adam's bias corrections live in one sm
 buffer rewritten by a single host-to-device copy before each launch (sigma in its own,
 rewritten only when the schedule changes it).
 
-Buffers are (P, ...) CuPy arrays named as the reference's intermediates; the arithmetic is
-train_step's, kernel for kernel (tests/test_fast_gpu.py). Needs CuPy and a CUDA device.
+Buffers are (P, ...) CuPy arrays, handed over as fast/gan.py's substep records and named by
+its table; the arithmetic is composed_step's, kernel for kernel (tests/test_fast_gpu.py).
+Needs CuPy and a CUDA device.
 """
 
 import numpy as np
 
 from fast import data, loss, mlp, noise, optim, philox
+from fast.gan import DiscriminatorSubstep, GeneratorSubstep, Intermediates
 from reference.data import get_dataset
 from reference.philox import Stream, stream_id
 
 
 class GraphStep:
-    """fast.gan.train_step on the GPU over buffers allocated once, replayed as one CUDA
+    """fast.gan.composed_step on the GPU over buffers allocated once, replayed as one CUDA
     graph from the second call on. If capture fails (an old driver, a cuBLAS that allocates
     during capture), the reason is printed and the eager path is used from then on.
 
-    Calling it returns (record, intermediates) like train_step, as views of the buffers:
+    Calling it returns (record, intermediates) like composed_step, as views of the buffers:
     they are overwritten by the next call, so copy what must outlive it. The state's
     arrays are updated in place (the graph holds their addresses).
     """
@@ -61,8 +63,9 @@ class GraphStep:
         # A blocking stream: ordered with the default stream that the state's other users
         # (and the host copies of records) run on, yet capturable.
         self.stream = cupy.cuda.Stream(non_blocking=False)
-        # Views of buffers that live as long as self: built once, not per step (at P = 1
-        # forming ~50 views would cost more than the step itself).
+        # Views of buffers that live as long as self: made once (each intermediate on its
+        # first access), not per step (at P = 1 forming ~50 views would cost more than the
+        # step itself).
         self.record, self.intermediates = self._record(), self._intermediates()
 
     def _discriminator_buffers(self, zeros) -> dict:
@@ -256,34 +259,32 @@ class GraphStep:
             "D_fake": last["D_fake"],
         }
 
-    def _intermediates(self) -> dict:
-        B = self.config.base.batch
-        out = {}
-        for substep, buf in enumerate(self.d_buffers):
-            named = {
-                "x_real": buf["x_real"],
-                "z": buf["z"],
-                "x_fake": buf["x_fake"],
-                "x_real_noisy": buf["x_noisy"][:, :B],
-                "x_fake_noisy": buf["x_noisy"][:, B:],
-                "logit_real": buf["logits"][:, :B, 0],
-                "logit_fake": buf["logits"][:, B:, 0],
-                "loss_D": buf["loss_D"],
-                "dlogit_real": buf["dlogits"][:, :B, 0],
-                "dlogit_fake": buf["dlogits"][:, B:, 0],
-                **mlp.named_parameters(self.spec_D, buf["dtheta_D"], prefix="d", suffix="_D"),
-            }
-            out.update({f"d{substep}/{name}": value for name, value in named.items()})
+    def _intermediates(self) -> Intermediates:
+        """The buffers as fast.gan's substep records, named by its table (no penalty runs
+        on the GPU)."""
+        d_substeps = [
+            DiscriminatorSubstep(
+                x_real=buf["x_real"],
+                z=buf["z"],
+                x_fake=buf["x_fake"],
+                x_noisy=buf["x_noisy"],
+                logits=buf["logits"][:, :, 0],
+                dlogits=buf["dlogits"][:, :, 0],
+                loss_D=buf["loss_D"],
+                penalty_D=None,
+                dtheta_D=buf["dtheta_D"],
+            )
+            for buf in self.d_buffers
+        ]
         g = self.g_buffers
-        named = {
-            "z": g["z"],
-            "x_fake": g["x_fake"],
-            "x_fake_noisy": g["x_fake_noisy"],
-            "logit_fake": g["logits"][:, :, 0],
-            "loss_G": g["loss_G"],
-            "dlogit_fake": g["dlogits"][:, :, 0],
-            "dx_fake": g["dx_fake"],
-            **mlp.named_parameters(self.spec_G, g["dtheta_G"], prefix="d", suffix="_G"),
-        }
-        out.update({f"g/{name}": value for name, value in named.items()})
-        return out
+        g_substep = GeneratorSubstep(
+            z=g["z"],
+            x_fake=g["x_fake"],
+            x_fake_noisy=g["x_fake_noisy"],
+            logits=g["logits"][:, :, 0],
+            dlogits=g["dlogits"][:, :, 0],
+            loss_G=g["loss_G"],
+            dx_fake=g["dx_fake"],
+            dtheta_G=g["dtheta_G"],
+        )
+        return Intermediates(self.config.base, False, lambda: (d_substeps, g_substep))

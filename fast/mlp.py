@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from fast import device
-from reference.mlp import ACTIVATIONS, LEAKY_RELU_SLOPE, MLPSpec
+from reference.mlp import ACTIVATIONS, LEAKY_RELU, LEAKY_RELU_SLOPE, LINEAR, RELU, TANH, MLPSpec
 
 
 @functools.cache
@@ -94,15 +94,16 @@ def hidden_of(acts, layout, layer, batch):
 
 @njit(error_model="numpy")
 def bias_activation(a, b, act):
-    """a <- act(a + b) in place, a: (B, n); act 0 relu, 1 leaky relu, 2 tanh, -1 linear."""
+    """a <- act(a + b) in place, a: (B, n); act a code of reference/mlp.py (RELU,
+    LEAKY_RELU, TANH, or LINEAR: the bias alone)."""
     for i in range(a.shape[0]):
         for j in range(a.shape[1]):
             v = a[i, j] + b[j]
-            if act == 0:
+            if act == RELU:
                 v = max(v, np.float32(0.0))
-            elif act == 1:
+            elif act == LEAKY_RELU:
                 v = v if v > 0 else np.float32(LEAKY_RELU_SLOPE) * v
-            elif act == 2:
+            elif act == TANH:
                 v = np.tanh(v)
             a[i, j] = v
 
@@ -114,9 +115,9 @@ def activation_backward_sum(dh, h, db, act, sums):
     for i in range(dh.shape[0]):
         for j in range(dh.shape[1]):
             g = dh[i, j]
-            if act == 0:
+            if act == RELU:
                 g = g if h[i, j] > 0 else np.float32(0.0)
-            elif act == 1:
+            elif act == LEAKY_RELU:
                 g = g if h[i, j] > 0 else np.float32(LEAKY_RELU_SLOPE) * g
             else:
                 g = g * (np.float32(1.0) - h[i, j] * h[i, j])
@@ -135,7 +136,7 @@ def forward_rows(theta, x, acts, y, layout, act, part):
         out = y if layer == n_layers - 1 else hidden_of(acts, layout, layer, batch)
         out = out[first:stop]
         np.dot(h, weight_of(theta, layout, layer), out)
-        bias_activation(out, bias_of(theta, layout, layer), act if layer < n_layers - 1 else -1)
+        bias_activation(out, bias_of(theta, layout, layer), act if layer < n_layers - 1 else LINEAR)
         h = out
 
 
@@ -237,6 +238,7 @@ def _backward_cpu(theta, x, acts, dy, layout, act, param_grad, work):
 
 
 def activation_code(spec: MLPSpec) -> int:
+    """The hidden layers' activation as the kernels take it: reference/mlp.py's code."""
     return ACTIVATIONS.index(spec.activation)
 
 
@@ -248,11 +250,11 @@ def forward(spec: MLPSpec, theta, x):
         return _forward_gpu(spec, theta, x)
     x = np.ascontiguousarray(x, dtype=np.float32)
     P, batch = x.shape[:2]
-    tables = layout(spec, batch)
+    network = layout(spec, batch)
     device.single_threaded_blas()
-    y, acts = _forward_cpu(theta, x, tables, activation_code(spec))
+    y, acts = _forward_cpu(theta, x, network, activation_code(spec))
     cache = {"h0": x, "acts": acts}
-    h_off = tables.h_off
+    h_off = network.h_off
     for layer, n in enumerate(spec.sizes[1:-1], start=1):
         cache[f"h{layer}"] = acts[:, h_off[layer - 1] : h_off[layer]].reshape(P, batch, n)
     return y, cache
@@ -266,11 +268,11 @@ def backward(spec: MLPSpec, theta, cache: dict, dy, param_grad: bool = True):
         return _backward_gpu(spec, theta, cache, dy, param_grad)
     dy = np.ascontiguousarray(dy, dtype=np.float32)
     x = cache["h0"]
-    tables = layout(spec, x.shape[1])
+    network = layout(spec, x.shape[1])
     work = np.empty((x.shape[0], backward_work(spec.sizes, x.shape[1])), dtype=np.float32)
     device.single_threaded_blas()
     return _backward_cpu(
-        theta, x, cache["acts"], dy, tables, activation_code(spec), param_grad, work
+        theta, x, cache["acts"], dy, network, activation_code(spec), param_grad, work
     )
 
 
@@ -330,13 +332,13 @@ def forward_into_gpu(spec: MLPSpec, theta, x, hidden: list, y) -> None:
             np.int32(P),
             np.int32(batch),
             np.int32(n_out),
-            np.int32(-1 if last else code),
+            np.int32(LINEAR if last else code),
         )
         h = out
 
 
 def _activation_backward_gpu(dh, h, act: int, dtheta, n_params: int, b_start: int) -> None:
-    """dh <- act'(h) * dh in place (dh is left as is for the linear act = -1) and, unless
+    """dh <- act'(h) * dh in place (dh is left as is for act = LINEAR) and, unless
     dtheta is None, the batch sum of the result into theta's bias slot b_start."""
     P, batch, n = dh.shape
     grid = (-(-n // _COLUMNS), P)
@@ -364,7 +366,7 @@ def backward_into_gpu(spec: MLPSpec, theta, inputs: list, dy, dtheta, dx, scratc
     P, batch = dy.shape[:2]
     n_params, code, offsets = spec.n_params, activation_code(spec), spec.offsets()
     if dtheta is not None:
-        _activation_backward_gpu(dy, dy, -1, dtheta, n_params, offsets[-1][1])
+        _activation_backward_gpu(dy, dy, LINEAR, dtheta, n_params, offsets[-1][1])
     da = dy
     for layer in range(spec.n_layers - 1, -1, -1):
         n_in, n_out = spec.sizes[layer], spec.sizes[layer + 1]

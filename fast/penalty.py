@@ -2,15 +2,18 @@
 reference/penalty.py's R1, R2 and Roth's regulariser, their value and exact parameter
 gradient (the tangent pass and its adjoint, derived there), GAN by GAN.
 
-GAN p has its own penalty (a code: its index in PENALTIES, 0 for none) and weight gamma[p].
-Only the rows a penalty weights are visited: r1 the B real rows, r2 the B fake ones, roth
-all 2B, so R1 and R2 cost half of Roth. The per-GAN work comes in two halves, run around D's
-ordinary backward as reference/gan.py runs them:
+GAN p has its own penalty (a code, reference/penalty.py's NONE, R1, R2 or ROTH) and weight
+gamma[p]. Only the rows a penalty weights are visited: r1 the B real rows, r2 the B fake
+ones, roth all 2B, so R1 and R2 cost half of Roth. The per-GAN work comes in two halves,
+run around D's ordinary backward as reference/penalty.py's penalised_backward runs them:
 
     penalty_forward_one    the tangent pass over the weighted rows, the value, and Roth's
                            term d penalty / d phi added into D's dlogits
     (D's backward: dtheta_D from the dlogits)
     penalty_backward_one   the adjoint of the tangent pass, added into dtheta_D
+
+`penalty` runs both for a population (the reference's `penalty`), and `penalised_backward`
+D's whole backward for loss + penalty around it, as the reference's does.
 
 Sums of squares and the value accumulate in float64; the passes are float32 GEMMs, as in
 fast/mlp.py. The GPU has no penalty kernels: fast.gan.resolve_device refuses a penalty
@@ -25,14 +28,12 @@ import numpy as np
 from numba import njit, prange
 
 from fast import mlp
-from reference.mlp import LEAKY_RELU_SLOPE
-from reference.penalty import PENALTIES
-
-_R1, _R2, _ROTH = (PENALTIES.index(kind) for kind in ("r1", "r2", "roth"))
+from reference.mlp import LEAKY_RELU, LEAKY_RELU_SLOPE
+from reference.penalty import NONE, PENALTIES, R1, R2, ROTH, check_activation
 
 
 def codes(members) -> np.ndarray:
-    """(P,) int64: each GAN's penalty as its index in PENALTIES."""
+    """(P,) int64: each GAN's penalty as its code (its index in PENALTIES)."""
     return np.array([PENALTIES.index(member.penalty) for member in members], dtype=np.int64)
 
 
@@ -47,9 +48,9 @@ def scratch_sizes(spec, batch: int) -> tuple[int, int, int]:
 @njit(error_model="numpy")
 def _rows(kind, n_rows):
     """[first, last): the rows a penalty weights."""
-    if kind == _R1:
+    if kind == R1:
         return 0, n_rows // 2
-    if kind == _R2:
+    if kind == R2:
         return n_rows // 2, n_rows
     return 0, n_rows
 
@@ -58,7 +59,7 @@ def _rows(kind, n_rows):
 def _times_slope(out, h, act):
     """out <- act'(a) * out in place, act' read from the layer's output h (relu or leaky
     relu: a > 0 exactly where h > 0)."""
-    low = np.float32(LEAKY_RELU_SLOPE) if act == 1 else np.float32(0.0)
+    low = np.float32(LEAKY_RELU_SLOPE) if act == LEAKY_RELU else np.float32(0.0)
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             if h[i, j] <= 0:
@@ -93,7 +94,7 @@ def penalty_forward_one(theta, acts, logit, dlogit, kind, gamma, layout, act, ta
         for j in range(dim):
             g_squared += np.float64(g[i, j]) ** 2
         w = 1.0
-        if kind == _ROTH:  # (1 - D)^2 on real rows, D^2 on fake ones, and their slopes
+        if kind == ROTH:  # (1 - D)^2 on real rows, D^2 on fake ones, and their slopes
             # D and 1 - D from one exp of a non-positive number: both exact, neither overflows
             x = np.float64(logit[row])
             e = np.exp(-abs(x))
@@ -148,7 +149,7 @@ def _penalty_cpu(theta, acts, logit, kinds, gamma, layout, act, tangent, gbar, w
     value = np.zeros(P, dtype=np.float32)
     dtheta, dlogit = np.zeros_like(theta), np.zeros_like(logit)
     for p in prange(P):
-        if kinds[p] != 0:
+        if kinds[p] != NONE:
             value[p] = np.float32(penalty_forward_one(
                 theta[p], acts[p], logit[p], dlogit[p], kinds[p], gamma[p], layout, act,
                 tangent[p], gbar[p],
@@ -162,8 +163,7 @@ def penalty(spec, theta, cache: dict, logit, batch: int, kinds, gamma):
     """reference.penalty.penalty for every GAN: (value: (P,), dtheta: (P, n_params),
     dlogit: (P, N)), all zero for a GAN without a penalty. cache is fast.mlp.forward's on
     the N = 2 * batch rows; kinds (P,) codes (see `codes`), gamma (P,) float32."""
-    if spec.activation not in ("relu", "leaky_relu"):  # as reference.penalty.penalty
-        raise ValueError(f"the penalty's gradient assumes act'' = 0, not {spec.activation!r}")
+    check_activation(spec)
     if not np.all((kinds >= 0) & (kinds < len(PENALTIES))):
         raise ValueError(f"penalty codes must index {PENALTIES}, got {kinds}")
     P = logit.shape[0]
@@ -174,3 +174,18 @@ def penalty(spec, theta, cache: dict, logit, batch: int, kinds, gamma):
         np.asarray(gamma, np.float32), mlp.layout(spec, 2 * batch), mlp.activation_code(spec),
         tangent, gbar, work, dweight,
     )  # fmt: skip
+
+
+def penalised_backward(spec, theta, cache: dict, logit, loss, dlogits, batch: int, kinds, gamma):
+    """reference.penalty.penalised_backward for every GAN: D's backward for its loss plus
+    each GAN's penalty, given the loss (P,) and dlogits (P, N, 1) -> (loss + penalty: (P,),
+    dtheta: (P, n_params), dlogits: (P, N, 1) with Roth's term, the penalty: (P,), 0 for a
+    GAN without one). A population without any penalty adds nothing (on any device), and
+    its penalty is None."""
+    if not (kinds != NONE).any():
+        return loss, mlp.backward(spec, theta, cache, dlogits)[0], dlogits, None
+    value, dtheta_penalty, dlogit_penalty = penalty(spec, theta, cache, logit, batch, kinds, gamma)
+    dlogits = dlogits + dlogit_penalty[:, :, None]  # one backward pass carries both
+    dtheta, _ = mlp.backward(spec, theta, cache, dlogits)
+    dtheta += dtheta_penalty
+    return loss + value, dtheta, dlogits, value

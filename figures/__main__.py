@@ -16,17 +16,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from cli import exits
 from figures import style
 
 NAMES = ("disjoint_supports", "label_noise", "instance_noise", "graphical_models", "training",
          "divergence", "dirac_gan", "learned_discriminator", "stabilisation")  # fmt: skip
 FOLDER = Path(__file__).resolve().parent
-EXIT_BAD_ARGUMENTS = 2
 
 
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):
-        self.exit(EXIT_BAD_ARGUMENTS, f"python -m figures: error: {message}\n")
+        self.exit(exits.BAD_ARGUMENTS, f"python -m figures: error: {message}\n")
 
 
 def module(name: str):
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for name in NAMES:
             print(f"{module(name).NUMBER}. {name}: {module(name).TITLE}")
-        return 0
+        return exits.OK
     if not args.out.is_dir() or not os.access(args.out, os.W_OK | os.X_OK):
         parser.error(f"--out: {str(args.out)!r} is not a folder this process can write into")
     style.apply()
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.replace(path, args.out / path.name)
         bar.write(f"{name}: {', '.join(p.name for p in written)} "
                   f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

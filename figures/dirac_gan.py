@@ -47,7 +47,7 @@ STEP_SIZE = 0.2  # inside the range the tests check (0.01 to 0.3)
 N_STEPS = 200  # time 40: the noiseless spiral grows to radius 2.5, the others end < 3e-4
 LIMIT = 3.0  # the field is drawn over [-LIMIT, LIMIT]^2
 SIGMA_MAX = 3.0  # the eigenvalue panels' range
-H = 1e-4  # central-difference step: the tests bound its error below 2e-7 on this range
+DELTA = 1e-4  # central-difference step: the tests bound its error below 2e-7 on this range
 # R1 has no entry in style.METHODS (the training figures have no penalty): Okabe and Ito's
 # orange, unused elsewhere, a dash-dot-dot line and triangles.
 LOOKS = {**style.METHODS, "R1": {"color": "#E69F00", "linestyle": (0, (5, 1.5, 1, 1.5, 1, 1.5)),
@@ -112,10 +112,10 @@ def draw_eigenvalues(real_axes, imag_axes, n_points: int) -> None:
     sigma_line = np.linspace(0.0, SIGMA_MAX, 400)
     analytic = theory.dirac_eigenvalues(sigma_line)  # (S, 2): '+' root first
     sigma_points = np.linspace(0.0, SIGMA_MAX, n_points)
-    numerical = np.linalg.eigvals(theory.dirac_jacobian_numerical(sigma_points, H))  # (P, 2)
-    sigma_r1 = (sigma_points[:-1] + sigma_points[1:]) / 2  # (P - 1,): where no circle sits
-    jacobian_r1 = theory.dirac_jacobian_numerical(0.0, H, "r1", sigma_r1**2 / 2)
-    r1 = np.linalg.eigvals(jacobian_r1)  # (P - 1, 2)
+    numerical = np.linalg.eigvals(theory.dirac_jacobian_numerical(sigma_points, DELTA))  # (N, 2)
+    sigma_r1 = (sigma_points[:-1] + sigma_points[1:]) / 2  # (N - 1,): where no circle sits
+    jacobian_r1 = theory.dirac_jacobian_numerical(0.0, DELTA, "r1", sigma_r1**2 / 2)
+    r1 = np.linalg.eigvals(jacobian_r1)  # (N - 1, 2)
     look = LOOKS["R1"]
     for axes, part in ((real_axes, np.real), (imag_axes, np.imag)):
         for root, (colour, linestyle, name) in enumerate(

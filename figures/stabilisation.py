@@ -4,12 +4,12 @@ datasets, discriminator strengths and seeds) as a function of the method: the su
 fraction and reverse KL as mean ± standard error over the seeds.
 
 The full figure plots the committed small grid, docs/sweep-small/summary.csv (made by
-`python -m sweep --grid small --out docs/sweep-small`, 14 minutes on 2 cores: too
-long to rerun inside `python -m figures`), and beside it the penalties grid, the same
+`python -m sweep --grid small --out docs/sweep-small`, too long to rerun inside
+`python -m figures`), and beside it the penalties grid, the same
 datasets, strengths and seeds with R1 and Roth's penalty as the methods
 (docs/sweep-penalties, `--grid penalties`). A second PNG, stabilisation_full.png, plots
-the full grid (docs/sweep-full, `--grid full`: four datasets, 16 seeds per cell, about 90
-minutes). Quick runs the tiny grid and plots that alone.
+the full grid (docs/sweep-full, `--grid full`: four datasets, 16 seeds per cell).
+Quick runs the tiny grid and plots that alone.
 """
 
 import csv

@@ -10,8 +10,9 @@ titled with the modes captured and the high-quality fraction. training.gif shows
 runs side by side, every GIF_EVERY steps.
 
 Each run is fast/gan.py's training on the CPU, its parameters copied at the snapshot steps.
-The seed and schedules were chosen by measuring eight seeds of each (README, "What the runs
-show"); seed 5 is one on which each schedule's outcome is clear, the table has all eight.
+The schedules are methods of the sweep's grids, measured over their seeds in
+docs/sweep-small/summary.md and docs/sweep-full/summary.md; seed 5 is one on which each
+schedule's outcome is clear.
 """
 
 import dataclasses

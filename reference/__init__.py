@@ -4,13 +4,14 @@ Written to be read, never optimised. Every other path in this repository (fast/,
 theory tests) is checked against it. One concept per file:
 
     gan.py      one training step with named intermediates, and the training loop: start here
+    config.py   GANConfig, every hyperparameter of a run, checked when it is made (ConfigError)
     noise.py    instance noise, label noise, and the sigma schedules
+    penalty.py  R1, R2 and Roth's gradient penalties on D, with their double backprop
     data.py     toy distributions: seeded samplers plus their exact descriptions
     mlp.py      dense layers over one flat parameter buffer, forward and backward
     loss.py     the logistic loss (stable softplus form) and the generator losses
     optim.py    Adam over flat buffers
     philox.py   Philox4x32-10 counter-based random numbers, by (seed, step, stream, index)
-    checkpoint.py  what a run leaves on disk to stop and resume bit for bit
     metrics.py  modes captured, high-quality fraction, reverse KL, energy distance
     theory.py   the analytic side: noisy densities, the optimal discriminator, JS, Dirac-GAN
     discriminator.py  fit D to two fixed distributions, to hold against theory.py's optimum

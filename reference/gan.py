@@ -28,8 +28,8 @@ label noise. D runs on the 2B noisy samples in one batch.
 substep and 'g/' for the generator substep): the inputs, noisy inputs, logits, losses and
 every gradient, so tests and the fast path can be compared tensor by tensor.
 
-Contract: plain NumPy, float64. `GANConfig` rejects an invalid setting itself, raising
-ConfigError that names the field and the value.
+Contract: plain NumPy, float64. The configuration, GANConfig, is reference/config.py's:
+it checks every field when it is made, and ConfigError names the field and the value.
 """
 
 from collections.abc import Iterator
@@ -50,23 +50,6 @@ class GANState:
     adam_D: optim.AdamState
 
 
-def init_state(config: GANConfig) -> GANState:
-    """Both networks initialised from one NumPy generator seeded with config.seed, G first."""
-    rng = np.random.default_rng(config.seed)
-    theta_G = mlp.init_params(config.generator_spec(), rng)
-    theta_D = mlp.init_params(config.discriminator_spec(), rng)
-    return GANState(theta_G, theta_D, optim.adam_init(theta_G), optim.adam_init(theta_D))
-
-
-def generate(
-    config: GANConfig, theta_G: np.ndarray, rng: SubstepRandom, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(z: (n, Z), x_fake: (n, dim)) with z from the substep's LATENT stream."""
-    z = rng.normal(Stream.LATENT, (n, config.latent))
-    x_fake, _ = mlp.forward(config.generator_spec(), theta_G, z)
-    return z, x_fake
-
-
 def discriminator_substep(
     config: GANConfig, state: GANState, rng: SubstepRandom, sigma: float, gamma: float
 ) -> dict:
@@ -85,16 +68,11 @@ def discriminator_substep(
         logit_real, logit_fake, target_real, target_fake
     )
     dlogits = np.concatenate([dlogit_real, dlogit_fake])[:, None]
-    penalised, penalty_out = config.penalty != "none", {}
-    if penalised:  # its value, and its gradient through D's output and through g
-        penalty_D, dtheta_penalty, dlogit_penalty = penalty.penalty(
-            spec_D, state.theta_D, cache, logits[:, 0], batch, config.penalty, gamma
-        )
-        loss_D, dlogits = loss_D + penalty_D, dlogits + dlogit_penalty[:, None]
-        penalty_out = {"penalty_D": penalty_D}
-    dtheta_D, _ = mlp.backward(spec_D, state.theta_D, cache, dlogits)
-    if penalised:
-        dtheta_D += dtheta_penalty
+    # D's gradient of loss_D plus the penalty, if chosen (its value, and its gradient
+    # through D's output and through the input gradients: reference/penalty.py)
+    loss_D, dtheta_D, dlogits, penalty_D = penalty.penalised_backward(
+        spec_D, state.theta_D, cache, logits[:, 0], loss_D, dlogits, batch, config.penalty, gamma
+    )
     optim.adam_step(state.theta_D, dtheta_D, state.adam_D, config.lr, config.beta1, config.beta2)
     return {
         "x_real": x_real,
@@ -104,7 +82,7 @@ def discriminator_substep(
         "x_fake_noisy": x_fake_noisy,
         "logit_real": logit_real,
         "logit_fake": logit_fake,
-        **penalty_out,
+        **({} if penalty_D is None else {"penalty_D": penalty_D}),
         "loss_D": loss_D,
         "dlogit_real": dlogits[:batch, 0],
         "dlogit_fake": dlogits[batch:, 0],
@@ -136,6 +114,15 @@ def generator_substep(config: GANConfig, state: GANState, rng: SubstepRandom, si
     }
 
 
+def generate(
+    config: GANConfig, theta_G: np.ndarray, rng: SubstepRandom, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(z: (n, Z), x_fake: (n, dim)) with z from the substep's LATENT stream."""
+    z = rng.normal(Stream.LATENT, (n, config.latent))
+    x_fake, _ = mlp.forward(config.generator_spec(), theta_G, z)
+    return z, x_fake
+
+
 def train_step(config: GANConfig, state: GANState, step: int) -> tuple[dict, dict]:
     """One step, updating state in place. Returns (record, intermediates): the record holds
     step, sigma, loss_D (last discriminator substep), loss_G, D_real and D_fake (the mean
@@ -157,6 +144,14 @@ def train_step(config: GANConfig, state: GANState, step: int) -> tuple[dict, dic
         "D_fake": float(np.mean(loss.sigmoid(d_out["logit_fake"]))),
     }
     return record, intermediates
+
+
+def init_state(config: GANConfig) -> GANState:
+    """Both networks initialised from one NumPy generator seeded with config.seed, G first."""
+    rng = np.random.default_rng(config.seed)
+    theta_G = mlp.init_params(config.generator_spec(), rng)
+    theta_D = mlp.init_params(config.discriminator_spec(), rng)
+    return GANState(theta_G, theta_D, optim.adam_init(theta_G), optim.adam_init(theta_D))
 
 
 def train(config: GANConfig, state: GANState, start: int = 0) -> Iterator[dict]:

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ACTIVATIONS = ("relu", "leaky_relu", "tanh")
+ACTIVATIONS = ("relu", "leaky_relu", "tanh")  # a hidden layer's, by name (MLPSpec.activation)
+# Each one's code, its index in ACTIVATIONS, and LINEAR for the output layer: what the fast
+# path's kernels take (fast/mlp.py; Numba compares against them as constants).
+RELU, LEAKY_RELU, TANH = range(len(ACTIVATIONS))
+LINEAR = -1
 LEAKY_RELU_SLOPE = 0.2
 
 

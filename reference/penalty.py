@@ -52,8 +52,9 @@ h_l = act(a_l) for l < L, phi = a_L; W_l (n_{l-1}, n_l), rows are samples):
        d penalty / d phi_i = gamma / (2N) ||g_i||^2 dw_i/dphi_i,
        dw/dphi = -2 D (1 - D)^2 (real: w = (1 - D)^2),  2 D^2 (1 - D) (fake: w = D^2)
 
-   which the caller adds to the loss's d loss / d phi before D's ordinary backward: one
-   backward pass then carries both, and `penalty`'s weight gradients are added to its.
+   which joins the loss's d loss / d phi before D's ordinary backward: one backward pass
+   then carries both, and `penalty`'s weight gradients are added to its. That is
+   `penalised_backward`, D's whole backward for loss + penalty (reference/gan.py's).
 
 Shapes: N = 2B rows, real samples first (reference/gan.py's batch). Contract: plain
 NumPy, float64.
@@ -63,7 +64,17 @@ import numpy as np
 
 from reference import loss, mlp
 
-PENALTIES = ("none", "r1", "r2", "roth")
+PENALTIES = ("none", "r1", "r2", "roth")  # GANConfig.penalty's choices, by name
+# Each one's code, its index in PENALTIES: what the fast path's kernels take (fast/penalty.py).
+NONE, R1, R2, ROTH = range(len(PENALTIES))
+# The activations whose act'' = 0, which step 2 of the derivation needs.
+PIECEWISE_LINEAR = ("relu", "leaky_relu")
+
+
+def check_activation(spec: mlp.MLPSpec) -> None:
+    """Raise ValueError unless D's activation is piecewise linear (step 2)."""
+    if spec.activation not in PIECEWISE_LINEAR:
+        raise ValueError(f"the penalty's gradient assumes act'' = 0, not {spec.activation!r}")
 
 
 def weights(kind: str, logit: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,8 +116,7 @@ def penalty(
     batch whose mlp.forward cache and logits (N,) are given. dtheta is the gradient through
     the input gradients (step 3); dlogit the gradient through Roth's weights (step 4), for
     the caller to add to the loss's before D's backward."""
-    if spec.activation not in ("relu", "leaky_relu"):
-        raise ValueError(f"the penalty's gradient assumes act'' = 0, not {spec.activation!r}")
+    check_activation(spec)
     n_rows = logit.shape[0]
     w, dw = weights(kind, logit, batch)
     u_hidden, g = tangents(spec, theta, cache)
@@ -126,3 +136,20 @@ def penalty(
                 spec.activation, cache[f"a{layer}"], cache[f"h{layer}"], ubar
             )
     return float(value), dtheta, dlogit
+
+
+def penalised_backward(
+    spec: mlp.MLPSpec, theta: np.ndarray, cache: dict, logit: np.ndarray, loss: float,
+    dlogits: np.ndarray, batch: int, kind: str, gamma: float,
+) -> tuple[float, np.ndarray, np.ndarray, float | None]:  # fmt: skip
+    """D's backward for its loss plus the penalty `kind`, given the loss and its gradient
+    dlogits: (N, 1) on the batch whose mlp.forward cache and logits (N,) are given:
+    (loss + penalty, dtheta: (n_params,) its gradient, dlogits: (N, 1) with Roth's term
+    (step 4), the penalty's value). 'none' adds nothing, and its value is None."""
+    if kind == "none":
+        return loss, mlp.backward(spec, theta, cache, dlogits)[0], dlogits, None
+    value, dtheta_penalty, dlogit_penalty = penalty(spec, theta, cache, logit, batch, kind, gamma)
+    dlogits = dlogits + dlogit_penalty[:, None]  # one backward pass carries both
+    dtheta, _ = mlp.backward(spec, theta, cache, dlogits)
+    dtheta += dtheta_penalty  # and the gradient through the input gradients (step 3)
+    return loss + value, dtheta, dlogits, value

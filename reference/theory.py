@@ -14,21 +14,21 @@ sigma -> 0 limit for mixtures of point masses is given separately by `informatio
 `information_quadrature` tends to it as sigma -> 0 (a property the tests check).
 
 The divergence. A fair coin y picks x ~ p (y = 1, 'real') or x ~ q (y = 0, 'fake'); the
-label the discriminator is trained on is y~, y flipped with probability eps (label_flip).
+label the discriminator is trained on is y~, y flipped with probability flip (label_flip).
 With D(x) = p(x) / (p(x) + q(x)), m = (p + q) / 2 and h the binary entropy in nats,
 
-    P(y~ = 1 | x) = pi(x) = eps + (1 - 2 eps) D(x)
-    I(y~; x)      = H(y~) - H(y~ | x) = log 2 - E_{x ~ m}[ h(pi(x)) ]
+    Pr(y~ = 1 | x) = pi(x) = flip + (1 - 2 flip) D(x)
+    I(y~; x)       = entropy(y~) - entropy(y~ | x) = log 2 - E_{x ~ m}[ h(pi(x)) ]
 
-(y~ is still a fair coin, so H(y~) = log 2). With eps = 0 this is I(y; x) = JS[p || q]. The
-minimum over discriminators of the reference's loss (reference/loss.py: logistic regression
-against the flipped labels, mean over real and fake alike) is E_m[h(pi)], reached at the logit
-of pi, so
+(y~ is still a fair coin, so entropy(y~) = log 2). With flip = 0 this is I(y; x) =
+JS[p || q]. The minimum over discriminators of the reference's loss (reference/loss.py:
+logistic regression against the flipped labels, mean over real and fake alike) is
+E_m[h(pi)], reached at the logit of pi, so
 
-    Bayes-optimal loss = log 2 - I(y~; x),   and with eps = 0:  log 2 - JS[p || q].
+    Bayes-optimal loss = log 2 - I(y~; x),   and with flip = 0:  log 2 - JS[p || q].
 
-Applied to p_sigma and q_sigma this is I(y~; x~), and JS[p_sigma || q_sigma] at eps = 0. For
-disjoint supports D is 0 or 1 everywhere, so I(y~; x) = log 2 - h(eps) whatever the supports'
+Applied to p_sigma and q_sigma this is I(y~; x~), and JS[p_sigma || q_sigma] at flip = 0. For
+disjoint supports D is 0 or 1 everywhere, so I(y~; x) = log 2 - h(flip) whatever the supports'
 positions: below log 2 with label noise, but still locally constant.
 
 The Dirac-GAN (Mescheder, Geiger and Nowozin 2018, sec. 2): data delta_0, generator
@@ -52,27 +52,27 @@ once for the fake and once for the real term). Without noise they are +-i/2: a r
 The Dirac-GAN with a gradient penalty on the discriminator (R1 and R2: Mescheder et al. 2018,
 secs. 3 and 4.1; Omega: Roth, Lucchi, Nowozin and Hofmann 2017). reference/penalty.py adds
 to the mean loss (gamma/2) * mean over the 2B samples of w ||grad_x phi||^2, phi the 'real'
-logit; times -2, the discriminator ascends L - P with, in L's scale (the literature's),
+logit; times -2, the discriminator ascends L - Pen with, in L's scale (the literature's),
 
-    P(theta, psi) = (gamma/2) (E[w_real ||dphi/dx||^2] + E[w_fake ||dphi/dx||^2]),
+    Pen(theta, psi) = (gamma/2) (E[w_real ||dphi/dx||^2] + E[w_fake ||dphi/dx||^2]),
 
 the expectations over the noisy samples. Here phi(x) = -psi x, so ||dphi/dx||^2 = psi^2 at
-every x. The generator's update is unchanged: v_theta as above, v_psi - dP/dpsi.
-  R1 (w = 1 on real, 0 on fake), R2 (0 on real, 1 on fake): P = (gamma/2) psi^2 whatever
+every x. The generator's update is unchanged: v_theta as above, v_psi - dPen/dpsi.
+  R1 (w = 1 on real, 0 on fake), R2 (0 on real, 1 on fake): Pen = (gamma/2) psi^2 whatever
   theta and sigma, so v_psi gains -gamma psi; the two are the same field here.
   Roth (w = (1 - D)^2 on real, D^2 on fake, D = sigmoid(phi)): with f'(t) = sigmoid(-t),
   a = 1 - D(x~_real) = f'(-psi x~_real) and b = D(x~_fake) = f'(psi x~_fake), so
-  P = (gamma/2) psi^2 E[a^2 + b^2]; da/dpsi = a (1 - a) x~_real, db/dpsi = -b (1 - b) x~_fake,
+  Pen = (gamma/2) psi^2 E[a^2 + b^2]; da/dpsi = a (1 - a) x~_real, db/dpsi = -b (1 - b) x~_fake,
   and the weights are differentiated too (as Roth et al.'s code does):
 
-    dP/dpsi = gamma psi E[a^2 + b^2] + gamma psi^2 E[a^2 (1 - a) x~_real - b^2 (1 - b) x~_fake].
+    dPen/dpsi = gamma psi E[a^2 + b^2] + gamma psi^2 E[a^2 (1 - a) x~_real - b^2 (1 - b) x~_fake].
 
-At (0, 0) every term of dP/dpsi carries psi, so J_psi_theta is unchanged, and
-d^2P/dpsi^2 = gamma m with m = E[w_real + w_fake] at psi = 0, where D = 1/2 at every x: m = 1
-for R1 and R2, 2 f'(0)^2 = 1/2 for Roth. Penalty and noise add on the diagonal:
+At (0, 0) every term of dPen/dpsi carries psi, so J_psi_theta is unchanged, and
+d^2Pen/dpsi^2 = gamma mass with mass = E[w_real + w_fake] at psi = 0, where D = 1/2 at every
+x: mass = 1 for R1 and R2, 2 f'(0)^2 = 1/2 for Roth. Penalty and noise add on the diagonal:
 
-    J = [[0, -f'(0)], [f'(0), 2 f''(0) sigma^2 - m gamma]]
-    eigenvalues = c +- sqrt(c^2 - f'(0)^2),   c = f''(0) sigma^2 - m gamma / 2
+    J = [[0, -f'(0)], [f'(0), 2 f''(0) sigma^2 - mass gamma]]
+    eigenvalues = c +- sqrt(c^2 - f'(0)^2),   c = f''(0) sigma^2 - mass gamma / 2
 
 R1 or R2 alone: -gamma/2 +- sqrt(gamma^2/4 - f'(0)^2), the eigenvalues of noise at
 sigma^2 = 2 gamma (sigma = sqrt(2 gamma)); Roth alone: -gamma/4 +- sqrt(gamma^2/16 - f'(0)^2),
@@ -80,8 +80,8 @@ those of noise at sigma = sqrt(gamma), Roth et al.'s gamma = sigma^2. Only the J
 (0, 0) agree: away from it the fields differ.
 
 Instance noise as a gradient penalty (Roth et al. 2017, sec. 3), for the per-sample logistic
-loss l(phi) = softplus(phi) - t phi of reference/loss.py (t = 1 real, 0 fake), so
-l' = D - t and l'' = D (1 - D). Taylor-expanding l(phi(x + sigma eps)) in sigma, the odd
+loss l(phi) = softplus(phi) - target phi of reference/loss.py (target 1 real, 0 fake), so
+l' = D - target and l'' = D (1 - D). Taylor-expanding l(phi(x + sigma eps)) in sigma, the odd
 moments of eps vanish and E[eps eps^T] = I, so for every smooth phi and at every x
 
     E_eps[l(phi(x + sigma eps))] = l(phi(x)) + sigma^2/2 (l'(phi) lap phi + l''(phi) |grad phi|^2)
@@ -125,19 +125,20 @@ def noisy(distribution: data.Distribution, sigma: float) -> data.Mixture:
 
 
 # Points noisy_circle adds to POINTS_PER_STD per sigma of arc: the aliasing error needs
-# n >= sqrt(2 z log 1e17) + ~8 at every z (n ~ 50 at z = 30, 16 near z = 0).
+# n >= sqrt(2 u log 1e17) + ~8 at every u (n ~ 50 at u = 30, 16 near u = 0), u as in
+# noisy_circle's docstring.
 CIRCLE_EXTRA_POINTS = 16
 
 
 def noisy_circle(circle: data.Circle, sigma: float) -> data.Mixture:
     """The uniform circle of radius R blurred by N(0, sigma^2 I), as an even mixture of n
     Gaussians of std sigma on n evenly spaced points of the circle: the trapezoid rule for
-    the average over the angle t of N(x; R (cos t, sin t), sigma^2 I).
+    the average over the angle of N(x; R (cos angle, sin angle), sigma^2 I).
 
-    The exact density at |x| = r is exp(-(r - R)^2 / 2 sigma^2) I_0(z) e^-z / (2 pi sigma^2),
-    z = r R / sigma^2 (a Rice density over the plane). The integrand is periodic and entire
-    in t, so the rule errs only by aliasing, by 2 I_n(z) / I_0(z) relative; that falls like
-    exp(-n^2 / 2z) while n < z, and faster beyond. With POINTS_PER_STD points per sigma of
+    The exact density at |x| = r is exp(-(r - R)^2 / 2 sigma^2) I_0(u) e^-u / (2 pi sigma^2),
+    u = r R / sigma^2 (a Rice density over the plane). The integrand is periodic and entire
+    in the angle, so the rule errs only by aliasing, by 2 I_n(u) / I_0(u) relative; that falls
+    like exp(-n^2 / 2u) while n < u, and faster beyond. With POINTS_PER_STD points per sigma of
     arc plus CIRCLE_EXTRA_POINTS, n = 16 pi R / sigma + 16, it stays below 1e-18 out to
     r = 30 R for every R / sigma (tests/test_theory.py checks the density against the
     Bessel-function form)."""
@@ -157,9 +158,10 @@ def _log_terms(distribution: data.Mixture, x: np.ndarray) -> np.ndarray:
     """x: (N, dim) -> (N, K): log weights[k] + log N(x; means[k], diag(stds[k]^2))."""
     if np.any(distribution.stds <= 0.0):
         raise ValueError("log_density needs every std > 0: add instance noise (sigma > 0)")
-    z = (x[:, None, :] - distribution.means[None]) / distribution.stds[None]  # (N, K, dim)
+    standardised = (x[:, None, :] - distribution.means[None]) / distribution.stds[None]
     log_normaliser = np.sum(np.log(np.sqrt(2.0 * np.pi) * distribution.stds), axis=1)  # (K,)
-    return -0.5 * np.sum(z * z, axis=2) - log_normaliser + np.log(distribution.weights)
+    squared_distance = np.sum(standardised * standardised, axis=2)  # (N, K)
+    return -0.5 * squared_distance - log_normaliser + np.log(distribution.weights)
 
 
 def log_density(distribution: data.Mixture, x: np.ndarray) -> np.ndarray:
@@ -209,8 +211,9 @@ def optimal_discriminator(
 
 
 def _flipped_entropy(log_d: np.ndarray, log_1md: np.ndarray, label_flip: float) -> np.ndarray:
-    """h(pi) for pi = eps + (1 - 2 eps) D, from log D and log(1 - D) (either may be -inf)."""
-    # pi = (1 - eps) D + eps (1 - D), summed in logs so that D = 0 or 1 stays exact.
+    """h(pi) for pi = flip + (1 - 2 flip) D, flip = label_flip, from log D and log(1 - D)
+    (either may be -inf)."""
+    # pi = (1 - flip) D + flip (1 - D), summed in logs so that D = 0 or 1 stays exact.
     with np.errstate(divide="ignore"):
         log_flip, log_keep = np.log(label_flip), np.log(1.0 - label_flip)
     log_pi = np.logaddexp(log_keep + log_d, log_flip + log_1md)
@@ -225,14 +228,15 @@ def _flipped_entropy(log_d: np.ndarray, log_1md: np.ndarray, label_flip: float) 
 def _posterior_entropy(
     p: data.Mixture, q: data.Mixture, sigma: float, label_flip: float, x: np.ndarray
 ) -> np.ndarray:
-    """x: (N, dim) -> h(P(y~ = 1 | x~ = x)): (N,)."""
+    """x: (N, dim) -> h(Pr(y~ = 1 | x~ = x)): (N,)."""
     log_p, log_q = noisy_log_densities(p, q, sigma, x)
     log_total = np.logaddexp(log_p, log_q)
     return _flipped_entropy(log_p - log_total, log_q - log_total, label_flip)
 
 
 # The trapezoid rule on a smooth integrand that varies on the scale s converges like
-# exp(-2 pi^2 (s / h)^2); 8 points per narrowest std puts that far below float64 rounding.
+# exp(-2 pi^2 (s / spacing)^2); 8 points per narrowest std puts that far below float64
+# rounding.
 POINTS_PER_STD = 8
 # Beyond 12 stds a Gaussian's mass is below 1e-32: the grid may stop there.
 TAIL_STDS = 12.0
@@ -272,11 +276,11 @@ def information_quadrature(
 def expected_loss(
     p: data.Mixture, q: data.Mixture, sigma: float, logit_fn, label_flip: float = 0.0
 ) -> float:
-    """The population value E_m[softplus(l) - pi l] of the reference's discriminator loss
-    (reference/loss.py, labels flipped at rate label_flip) for the discriminator whose logit
-    is logit_fn: (N, dim) -> (N,). By quadrature in 1-D for sigma > 0; for point masses at
-    sigma = 0 a sum over the atoms. Its minimum, reached at l = logit(pi), is log 2 minus
-    information_quadrature (or information_atoms)."""
+    """The population value E_m[softplus(logit) - pi logit] of the reference's discriminator
+    loss (reference/loss.py, labels flipped at rate label_flip) for the discriminator whose
+    logit is logit_fn: (N, dim) -> (N,). By quadrature in 1-D for sigma > 0; for point masses
+    at sigma = 0 a sum over the atoms. Its minimum, reached where logit = log(pi / (1 - pi)),
+    is log 2 minus information_quadrature (or information_atoms)."""
     if sigma == 0.0:
         x, mass_p, mass_q = _merged_atoms(p, q)
         m, d = 0.5 * (mass_p + mass_q), mass_p / (mass_p + mass_q)
@@ -319,7 +323,7 @@ def information_monte_carlo(
 
 
 def _merged_atoms(p: data.Mixture, q: data.Mixture) -> tuple[np.ndarray, ...]:
-    """Point masses only: (atoms: (A, D), mass_p: (A,), mass_q: (A,)), one row per distinct
+    """Point masses only: (atoms: (A, dim), mass_p: (A,), mass_q: (A,)), one row per distinct
     position of p's and q's atoms, with the weights each distribution puts there."""
     if np.any(p.stds != 0.0) or np.any(q.stds != 0.0):
         raise ValueError("sigma = 0 needs point masses only (every std 0)")
@@ -331,8 +335,9 @@ def _merged_atoms(p: data.Mixture, q: data.Mixture) -> tuple[np.ndarray, ...]:
 
 def information_atoms(p: data.Mixture, q: data.Mixture, label_flip: float = 0.0) -> float:
     """sigma = 0, p and q mixtures of point masses: I(y~; x) from the atoms' weights. At an
-    atom a with weights P(a) in p and Q(a) in q, D(a) = P / (P + Q) and m(a) = (P + Q) / 2;
-    atoms at the same position are merged. Disjoint supports give log 2 - h(label_flip)."""
+    atom x with weights p(x) and q(x), D(x) = p(x) / (p(x) + q(x)) and
+    m(x) = (p(x) + q(x)) / 2; atoms at the same position are merged. Disjoint supports give
+    log 2 - h(label_flip)."""
     _, mass_p, mass_q = _merged_atoms(p, q)
     total = mass_p + mass_q
     with np.errstate(divide="ignore"):
@@ -398,16 +403,16 @@ def _check_penalty(penalty: str, gamma) -> None:
 def dirac_vector_field(
     theta, psi, sigma=0.0, penalty: str = "none", gamma=0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(v_theta, v_psi) = (-dL/dtheta, dL/dpsi - dP/dpsi) of the Dirac-GAN with instance
-    noise of std sigma and the discriminator penalty P (one of PENALTIES, weight gamma;
+    """(v_theta, v_psi) = (-dL/dtheta, dL/dpsi - dPen/dpsi) of the Dirac-GAN with instance
+    noise of std sigma and the discriminator penalty Pen (one of PENALTIES, weight gamma;
     'none' needs gamma = 0); theta, psi, sigma and gamma broadcast together, and both
     components have the broadcast shape. The noise expectations are Gauss-Hermite sums over
     the last axis:
 
         v_theta = -E[psi f'(psi x~_fake)]
-        v_psi   =  E[x~_fake f'(psi x~_fake)] - E[x~_real f'(-psi x~_real)] - dP/dpsi
+        v_psi   =  E[x~_fake f'(psi x~_fake)] - E[x~_real f'(-psi x~_real)] - dPen/dpsi
 
-    with dP/dpsi derived in the module docstring (gamma psi for R1 and R2).
+    with dPen/dpsi derived in the module docstring (gamma psi for R1 and R2).
     """
     _check_penalty(penalty, gamma)
     theta, psi, sigma, gamma = np.broadcast_arrays(
@@ -427,21 +432,21 @@ def dirac_vector_field(
         return v_theta, v_psi - gamma * psi
     a, b = one_minus_d_real, d_fake
     mass = np.sum(_EPS_WEIGHTS * (a**2 + b**2), axis=-1)  # E[w_real + w_fake]
-    # dP/dpsi = gamma psi mass + (gamma/2) psi^2 d(mass)/dpsi, and d(mass)/dpsi = 2 mass_slope.
+    # dPen/dpsi = gamma psi mass + (gamma/2) psi^2 d(mass)/dpsi, and d(mass)/dpsi = 2 mass_slope.
     mass_slope = np.sum(_EPS_WEIGHTS * (a**2 * (1 - a) * x_real - b**2 * (1 - b) * x_fake), axis=-1)
     return v_theta, v_psi - gamma * psi * (mass + psi * mass_slope)
 
 
 DIRAC_F_PRIME_0 = 0.5  # f'(0) = sigmoid(0)
 DIRAC_F_SECOND_0 = -0.25  # f''(0) = -sigmoid(0) sigmoid(-0)
-# m = E[w_real + w_fake] at psi = 0, where D = 1/2 at every x: d^2P/dpsi^2 = gamma m there.
+# mass = E[w_real + w_fake] at psi = 0, where D = 1/2 at every x: d^2Pen/dpsi^2 = gamma mass.
 DIRAC_PENALTY_MASS = {"none": 0.0, "r1": 1.0, "r2": 1.0, "roth": 2.0 * DIRAC_F_PRIME_0**2}
 
 
 def dirac_jacobian(sigma=0.0, penalty: str = "none", gamma=0.0) -> np.ndarray:
     """(..., 2, 2): the Jacobian of the vector field at (0, 0), rows (v_theta, v_psi),
-    columns (theta, psi), in closed form: J_psi_psi = 2 f''(0) sigma^2 - m gamma (m from
-    DIRAC_PENALTY_MASS); sigma and gamma broadcast together."""
+    columns (theta, psi), in closed form: J_psi_psi = 2 f''(0) sigma^2 - mass gamma (mass
+    from DIRAC_PENALTY_MASS); sigma and gamma broadcast together."""
     _check_penalty(penalty, gamma)
     sigma, gamma = np.broadcast_arrays(
         np.asarray(sigma, dtype=np.float64), np.asarray(gamma, dtype=np.float64)
@@ -455,22 +460,22 @@ def dirac_jacobian(sigma=0.0, penalty: str = "none", gamma=0.0) -> np.ndarray:
 
 def dirac_eigenvalues(sigma=0.0, penalty: str = "none", gamma=0.0) -> np.ndarray:
     """(..., 2) complex: c +- sqrt(c^2 - f'(0)^2), '+' first, with c = J_psi_psi / 2 =
-    f''(0) sigma^2 - m gamma / 2 (the eigenvalues of [[0, -f'(0)], [f'(0), 2c]])."""
+    f''(0) sigma^2 - mass gamma / 2 (the eigenvalues of [[0, -f'(0)], [f'(0), 2c]])."""
     centre = dirac_jacobian(sigma, penalty, gamma)[..., 1, 1] / 2.0
     root = np.sqrt((centre**2 - DIRAC_F_PRIME_0**2).astype(np.complex128))
     return np.stack([centre + root, centre - root], axis=-1)
 
 
-def dirac_jacobian_numerical(sigma=0.0, h=1e-4, penalty: str = "none", gamma=0.0) -> np.ndarray:
+def dirac_jacobian_numerical(sigma=0.0, delta=1e-4, penalty: str = "none", gamma=0.0) -> np.ndarray:
     """(..., 2, 2): the Jacobian of `dirac_vector_field` at (0, 0) by central differences of
-    step h, rows (v_theta, v_psi), columns (theta, psi); broadcasts over sigma and gamma. The
-    check on `dirac_jacobian`, independent of its derivation: error about
-    h^2 |v'''| / 6 + eps / h."""
+    step delta, rows (v_theta, v_psi), columns (theta, psi); broadcasts over sigma and gamma.
+    The check on `dirac_jacobian`, independent of its derivation: error about
+    delta^2 |v'''| / 6 + machine epsilon / delta."""
     columns = []
-    for d_theta, d_psi in ((h, 0.0), (0.0, h)):
+    for d_theta, d_psi in ((delta, 0.0), (0.0, delta)):
         plus = np.stack(dirac_vector_field(d_theta, d_psi, sigma, penalty, gamma), axis=-1)
         minus = np.stack(dirac_vector_field(-d_theta, -d_psi, sigma, penalty, gamma), axis=-1)
-        columns.append((plus - minus) / (2.0 * h))  # (..., 2) each
+        columns.append((plus - minus) / (2.0 * delta))  # (..., 2) each
     return np.stack(columns, axis=-1)
 
 
@@ -485,19 +490,19 @@ def dirac_trajectory(
     gamma: float = 0.0,
 ) -> np.ndarray:
     """(n_steps + 1, 2): the path (theta, psi) of gradient descent on the game, from
-    (theta0, psi0), moving along h * v (with the discriminator's penalty, if any).
+    (theta0, psi0), moving along step_size * v (with the discriminator's penalty, if any).
     Simultaneous: both players step from the same point. Alternating: the discriminator
     steps first, then the generator from the new psi, the order of reference/gan.py's
     training step."""
     path = np.empty((n_steps + 1, 2))
     path[0] = theta0, psi0
     theta, psi = theta0, psi0
-    for k in range(1, n_steps + 1):
+    for i in range(1, n_steps + 1):
         v_theta, v_psi = dirac_vector_field(theta, psi, sigma, penalty, gamma)
         psi_next = psi + step_size * float(v_psi)
         if alternating:
             v_theta, _ = dirac_vector_field(theta, psi_next, sigma, penalty, gamma)
         theta = theta + step_size * float(v_theta)
         psi = psi_next
-        path[k] = theta, psi
+        path[i] = theta, psi
     return path

@@ -34,25 +34,27 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cli import checkpoint
+from cli import checkpoint, exits
 from cli.files import write_atomically, write_csv
 from cli.stop import StopRequest
 from fast import gan as fast_gan
-from sweep.blocks import RUN_COLUMNS, evaluate_block, train_block, with_defaults
+from sweep.blocks import RUN_COLUMNS, evaluate_block, stored_config, train_block
 from sweep.grids import GRIDS, block_members
 from sweep.summary import markdown, summarise
 
 
 def read_rows(path: Path) -> list[dict]:
+    """runs.csv's rows, each column under the name RUN_COLUMNS gives it (checkpoint.upgrade)."""
     if not path.exists():
         return []
     with open(path, newline="") as file:
-        return list(csv.DictReader(file))
+        return [checkpoint.upgrade(row, {}) for row in csv.DictReader(file)]
 
 
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):
-        self.exit(2, f"python -m sweep: error: {message.removeprefix('argument ')}\n")
+        message = message.removeprefix("argument ")  # the option's name alone reads better
+        self.exit(exits.BAD_ARGUMENTS, f"python -m sweep: error: {message}\n")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -75,7 +77,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if recorded.exists():
         try:
             previous = json.loads(recorded.read_text())
-            previous["grid"]["base"] = with_defaults(previous["grid"]["base"])
+            previous["grid"]["base"] = stored_config(previous["grid"]["base"])
             same = previous["grid"] == json.loads(json.dumps(asdict(GRIDS[args.grid])))
         except (ValueError, KeyError, TypeError) as error:  # damaged, or not a sweep's
             parser.error(f"--out: {recorded} is not a readable sweep record ({error!r})")
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 except checkpoint.CheckpointError as error:
                     print(f"python -m sweep: error: {error}; remove it to train the "
                           "block afresh", file=sys.stderr)  # fmt: skip
-                    return 2
+                    return exits.BAD_ARGUMENTS
                 if trained is None:
                     break
                 rows += evaluate_block(runs, *trained, time.perf_counter() - started)
@@ -136,13 +138,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m sweep: interrupted; {len(done)} of {len(blocks)} blocks done, "
               f"the block in training checkpointed; continue with: python -m sweep "
               f"--grid {args.grid} --out {folder}", file=sys.stderr)  # fmt: skip
-        return 128 + stop.signum
+        return exits.SIGNAL + stop.signum
     summary = summarise(rows)
     write_csv(folder / "summary.csv", tuple(summary[0]), summary)
     write_atomically(folder / "summary.md", lambda path: path.write_text(markdown(summary)))
     print(f"{len(rows)} runs in {len(summary)} cells; wrote {folder}/"
           "{runs.csv,summary.csv,summary.md}")  # fmt: skip
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -25,10 +25,10 @@ METRICS = ("modes_captured", "high_quality_fraction", "reverse_kl", "energy_dist
 CHECKPOINT_EVERY = 500
 
 
-def with_defaults(stored: dict) -> dict:
-    """A GANConfig as a sweep stored it, with the fields GANConfig gained since at their
-    defaults: the same run as when it was stored."""
-    return asdict(GANConfig()) | stored
+def stored_config(stored: dict) -> dict:
+    """A GANConfig's fields as a sweep stored them, read as this GANConfig's
+    (checkpoint.upgrade): a field they lack has its default, which is the run they made."""
+    return checkpoint.upgrade(stored, asdict(GANConfig()))
 
 
 def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | None:
@@ -41,7 +41,7 @@ def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | No
     start, state = 0, None
     if path.exists():
         start, arguments, arrays = checkpoint.load(path)
-        stored_runs = [with_defaults(run) for run in arguments.get("runs", [])]
+        stored_runs = [stored_config(run) for run in arguments.get("runs", [])]
         if stored_runs != json.loads(json.dumps(runs)):
             raise checkpoint.CheckpointError(f"{path} is the checkpoint of another block")
         state = checkpoint.population_state(population, arrays, "cpu")

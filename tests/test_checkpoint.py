@@ -113,3 +113,11 @@ def test_arguments_round_trip_as_json(tmp_path):
     )
     _, loaded, _ = checkpoint.load(tmp_path / "c.npz")
     assert loaded == json.loads(json.dumps(arguments))
+
+
+def test_upgrade_reads_aliases_under_their_names_and_fills_what_is_lacking():
+    stored = {"noise": [0.1], "label_smoothing": 0.9, "d_steps": 2, "gamma": [0.5]}
+    defaults = {"penalty": "none", "gamma": [0.0]}
+    assert checkpoint.upgrade(stored, defaults) == {
+        "sigma0": [0.1], "real_target": 0.9, "d_steps": 2, "penalty": "none", "gamma": [0.5]
+    }  # fmt: skip

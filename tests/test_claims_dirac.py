@@ -27,9 +27,9 @@ gammas = st.one_of(st.just(0.0), st.floats(min_value=1e-3, max_value=4.0))
 
 @given(noise_sigmas)
 def test_closed_form_jacobian_is_the_finite_difference_jacobian(sigma):
-    # Central differences with h = 1e-4: truncation h^2 |v'''| / 6 with |v'''| <~ 1 + sigma^3
-    # <= 28, under 5e-8; rounding eps |v| / h ~ 1e-12. atol 2e-7 covers both.
-    numerical = theory.dirac_jacobian_numerical(sigma, h=1e-4)
+    # Central differences with delta = 1e-4: truncation delta^2 |v'''| / 6 with |v'''| <~ 1 +
+    # sigma^3 <= 28, under 5e-8; rounding eps |v| / delta ~ 1e-12. atol 2e-7 covers both.
+    numerical = theory.dirac_jacobian_numerical(sigma, delta=1e-4)
     assert_close("J", numerical, theory.dirac_jacobian(sigma), 2e-7, 0.0)
 
 
@@ -176,7 +176,7 @@ def test_without_noise_alternating_descent_circles_without_converging(theta, psi
 
 
 def brute_force_penalty(theta, psi, sigma, penalty, gamma):
-    """P(theta, psi) = (gamma/2) (E[w_real] + E[w_fake]) psi^2 (|dphi/dx|^2 = psi^2 for the
+    """Pen(theta, psi) = (gamma/2) (E[w_real] + E[w_fake]) psi^2 (|dphi/dx|^2 = psi^2 for the
     logit phi = -psi x), written from the weights' definitions, not from the field's
     derivative, with the noise expectation as a trapezoid sum as in the brute-force test."""
     eps = np.linspace(-12.0, 12.0, 24001)
@@ -210,17 +210,17 @@ def test_penalised_field_is_the_game_minus_the_penalty_gradient(theta, psi, sigm
     convergence = np.exp(-2 * np.pi * np.sqrt(theory.HERMITE_NODES) / scale) if scale else 0.0
     truncation = d**2 / 6 * 3 * (1 + abs(theta) + sigma) ** 3
     atol = 1e-9 + gamma * (truncation + 1000 * (1 + sigma) * convergence)
-    assert_close("-dP/dpsi", v_psi - plain[1], -(plus - minus) / (2 * d), atol, 0.0)
+    assert_close("-dPen/dpsi", v_psi - plain[1], -(plus - minus) / (2 * d), atol, 0.0)
 
 
 @given(noise_sigmas, penalties, gammas)
 def test_closed_form_penalised_jacobian_is_the_finite_difference_jacobian(sigma, penalty, gamma):
     numerical = theory.dirac_jacobian_numerical(sigma, 1e-4, penalty, gamma)
-    # h = 1e-4: the noise's share of h^2 |v'''| / 6 is under 5e-8 (the test without penalty);
-    # R1 and R2 add gamma psi, linear, so nothing; Roth adds d^3(dP/dpsi)/dpsi^3 = 3 gamma
-    # sigma^2 / 2 near (0, 0) (E[s(psi sigma eps)^2] = 1/4 + psi^2 sigma^2 / 16 + O(psi^4)),
-    # so h^2 gamma sigma^2 / 4 <= 9e-8; the theta column is exact (v is linear in theta on
-    # psi = 0). atol 2e-7 covers both.
+    # delta = 1e-4: the noise's share of delta^2 |v'''| / 6 is under 5e-8 (the test without
+    # penalty); R1 and R2 add gamma psi, linear, so nothing; Roth adds d^3(dPen/dpsi)/dpsi^3 =
+    # 3 gamma sigma^2 / 2 near (0, 0) (E[s(psi sigma eps)^2] = 1/4 + psi^2 sigma^2 / 16 +
+    # O(psi^4)), so delta^2 gamma sigma^2 / 4 <= 9e-8; the theta column is exact (v is linear
+    # in theta on psi = 0). atol 2e-7 covers both.
     assert_close("J", numerical, theory.dirac_jacobian(sigma, penalty, gamma), 2e-7, 0.0)
 
 
@@ -277,7 +277,8 @@ def test_r1_r2_at_gamma_match_noise_at_sqrt_2_gamma_and_roth_at_sqrt_gamma(gamma
 def test_with_a_penalty_descent_converges_where_plain_descent_circles(
     theta, psi, gamma, h, penalty, alternating
 ):
-    # gamma is R1's; Roth's penalty takes gamma / m (m = 1/2) for the same Jacobian at (0, 0).
+    # gamma is R1's; Roth's penalty takes gamma / mass (mass = DIRAC_PENALTY_MASS = 1/2) for
+    # the same Jacobian at (0, 0).
     gamma_penalty = gamma / theory.DIRAC_PENALTY_MASS[penalty]
     # Steps as in the noise test: the linearised map shrinks by 1e-6. The nonlinear phase
     # lags more here: over a grid of this test's range the end lay up to 105 times 1e-6 from

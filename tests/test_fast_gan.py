@@ -1,7 +1,8 @@
 """fast/gan.py against reference/gan.py on every backend: one training step tensor by
 tensor over the reference's named intermediates (random shapes, sigma including 0, label
 noise, both generator losses, extreme logits), sigma = 0 equal to the noiseless path
-exactly, twenty steps, and a population of P GANs equal to P separate runs.
+exactly, twenty steps, and a population of P GANs equal to P separate runs. On the CPU the
+fused step is its oracle's, fast.gan.composed_step's, bit for bit.
 
 The reference starts from the fast path's float32 parameters (cast to float64), so what
 is compared is the float32 arithmetic alone; its tolerance comes from
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fast import device, fused_step_cpu
+from fast import device
 from fast import gan as fast_gan
 from reference import data, gan, loss, mlp, optim
 from reference.config import ConfigError, GANConfig
@@ -328,7 +329,7 @@ def test_a_population_equals_separate_runs(backend):
 
 
 class FixedThreads:
-    """A stand-in for fused_step_cpu.ThreadChoice that always picks `threads`."""
+    """A stand-in for fast.device.ThreadChoice that always picks `threads`."""
 
     def __init__(self, threads: int):
         self.threads, self.most = (lambda: threads), numba.get_num_threads()
@@ -356,28 +357,25 @@ def test_a_single_gan_computes_the_same_bits_on_one_thread_as_on_every_thread():
         assert np.array_equal(getattr(one, name), getattr(every, name))
 
 
-def test_the_thread_choice_keeps_every_thread_only_while_they_are_faster():
-    window, period = fused_step_cpu.ThreadChoice.WINDOW, fused_step_cpu.ThreadChoice.PERIOD
-    choice = fused_step_cpu.ThreadChoice(4)
-
-    def run(steps: int, seconds_on_four: float) -> list[int]:
-        taken = []
-        for _ in range(steps):
-            threads = choice.threads()
-            choice.record(threads, 1.0 if threads == 1 else seconds_on_four)
-            taken.append(threads)
-        return taken
-
-    # step 0 (it may compile) on every thread, then a probe on one, then every thread
-    assert run(period, 0.5) == [4] + [1] * window + [4] * (period - 1 - window)
-    # slower on four: back to one thread once the last `window` steps on four say so
-    assert run(period, 5.0) == [4] + [1] * window + [4] * window + [1] * (period - 1 - 2 * window)
-    # each period tries every thread again, and up to 1.5 times slower keeps them
-    assert run(period, 1.4)[window + 1 :] == [4] * (period - 1 - window)
-    assert run(period, 1.6)[window + 1 :] == [4] * window + [1] * (period - 1 - 2 * window)
-    assert set(run(10, 0.5)) == {1, 4}
-    lonely = fused_step_cpu.ThreadChoice(1)
-    assert [lonely.threads() for _ in range(3)] == [1, 1, 1]
+def assert_fused_is_composed(population, steps: int) -> None:
+    """`steps` fused CPU steps against fast.gan.composed_step's from the same state: every
+    intermediate (the same names, in the same order) and the states bit for bit, Adam's
+    moments and counts included."""
+    fused, composed = (fast_gan.init_state(population, "cpu") for _ in "fc")
+    for step in range(steps):
+        _, intermediates = fast_gan.train_step(population, fused, step)
+        _, expected = fast_gan.composed_step(population, composed, step)
+        assert list(intermediates) == list(expected)
+        for name, value in expected.items():
+            assert np.array_equal(intermediates[name], value), name
+    for name in ("theta_G", "theta_D"):
+        assert np.array_equal(getattr(fused, name), getattr(composed, name))
+    updates = {"adam_D": population.base.d_steps, "adam_G": 1}  # each network's, a step
+    for name, per_step in updates.items():
+        fused_adam, composed_adam = getattr(fused, name), getattr(composed, name)
+        assert fused_adam.t == composed_adam.t == steps * per_step, name
+        assert np.array_equal(fused_adam.m, composed_adam.m), name
+        assert np.array_equal(fused_adam.v, composed_adam.v), name
 
 
 def test_fused_cpu_step_is_the_composition_of_the_public_kernels():
@@ -385,21 +383,7 @@ def test_fused_cpu_step_is_the_composition_of_the_public_kernels():
     # inputs (and BLAS single-threaded in both), so every value is bit-identical.
     config = dataclasses.replace(SMALL, d_steps=2, generator_loss="minimax")
     population = fast_gan.PopulationConfig.seeded(config, seeds=(1, 2), sigma0s=(0.0, 0.3))
-    fused, composed = (fast_gan.init_state(population, "cpu") for _ in "fc")
-    for step in range(2):
-        _, intermediates = fast_gan.train_step(population, fused, step)
-        sigma, gamma = population.sigma_at(step), population.gamma_at(step)
-        for s in range(config.d_steps):
-            rng = SubstepRandom(composed.keys, step, s)
-            out = fast_gan.discriminator_substep(population, composed, rng, sigma, gamma)
-            for name, value in out.items():
-                assert np.array_equal(intermediates[f"d{s}/{name}"], value), f"d{s}/{name}"
-        rng = SubstepRandom(composed.keys, step, config.d_steps)
-        out = fast_gan.generator_substep(population, composed, rng, sigma)
-        for name, value in out.items():
-            assert np.array_equal(intermediates[f"g/{name}"], value), f"g/{name}"
-    for name in ("theta_G", "theta_D"):
-        assert np.array_equal(getattr(fused, name), getattr(composed, name))
+    assert_fused_is_composed(population, steps=2)
 
 
 def test_init_is_the_reference_init_rounded(backend):
@@ -465,7 +449,7 @@ def test_gans_differing_in_schedule_and_label_noise_are_each_their_own_run():
         record, together = fast_gan.train_step(population, state, step)
         for p, (single, single_state) in enumerate(zip(singles, single_states, strict=True)):
             alone_record, alone = fast_gan.train_step(single, single_state, step)
-            assert record["sigma"][p] == np.float32(population.member(p).sigma(step))
+            assert record["sigma"][p] == np.float32(population.member(p).sigma_at(step))
             for name, value in {**alone, **alone_record}.items():
                 if name != "step":
                     actual = np.asarray({**together, **record}[name])[p]
@@ -473,21 +457,7 @@ def test_gans_differing_in_schedule_and_label_noise_are_each_their_own_run():
 
 
 def test_a_varied_population_fused_is_its_composition():
-    population = varied_population(SMALL)
-    fused, composed = (fast_gan.init_state(population, "cpu") for _ in "fc")
-    for step in range(3):
-        _, intermediates = fast_gan.train_step(population, fused, step)
-        sigma, gamma = population.sigma_at(step), population.gamma_at(step)
-        out = fast_gan.discriminator_substep(
-            population, composed, SubstepRandom(composed.keys, step, 0), sigma, gamma
-        )
-        for name, value in out.items():
-            assert np.array_equal(intermediates[f"d0/{name}"], value), f"d0/{name}"
-        fast_gan.generator_substep(
-            population, composed, SubstepRandom(composed.keys, step, 1), sigma
-        )
-    for name in ("theta_G", "theta_D"):
-        assert np.array_equal(getattr(fused, name), getattr(composed, name))
+    assert_fused_is_composed(varied_population(SMALL), steps=3)
 
 
 @pytest.mark.parametrize("field", ["d_steps", "lr", "batch", "generator_loss", "dataset"])

@@ -1,8 +1,8 @@
 """Tests of fast/graph_step_gpu.py::GraphStep, the GPU training step with preallocated
-buffers replayed as one CUDA graph: eager and captured, it replays the plain GPU train_step (which
-tests/test_fast_*.py check against the float64 reference on every backend), step after
-step, with the step word, Adam's bias corrections and an annealed sigma read from device
-memory.
+buffers replayed as one CUDA graph: eager and captured, it replays fast.gan.composed_step
+(which tests/test_fast_*.py check against the float64 reference on every backend), step
+after step, with the step word, Adam's bias corrections and an annealed sigma read from
+device memory.
 
 Marked `gpu` and skipped without CuPy and a CUDA device.
 """
@@ -28,7 +28,7 @@ def host(array) -> np.ndarray:
 
 
 @pytest.mark.parametrize("use_graph", [False, True], ids=["eager", "graph"])
-def test_graph_step_replays_train_step(use_graph):
+def test_graph_step_replays_the_composed_step(use_graph):
     # The same kernels and GEMMs on the same inputs, with the step and Adam's corrections
     # read from device memory. Expected bit for bit, but cuBLAS only promises that on one
     # stream and GraphStep runs on its own: so the one-step float32 bound, which a wrong
@@ -41,7 +41,7 @@ def test_graph_step_replays_train_step(use_graph):
     plain, replayed = (fast_gan.init_state(population, "gpu") for _ in "pr")
     graph_step = GraphStep(population, replayed, use_graph=use_graph)
     for step in range(4):
-        record, intermediates = fast_gan.train_step(population, plain, step)
+        record, intermediates = fast_gan.composed_step(population, plain, step)
         graph_record, graph_intermediates = graph_step(step)
         assert set(graph_intermediates) == set(intermediates)
         for name, value in {**intermediates, **record}.items():

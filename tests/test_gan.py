@@ -282,11 +282,12 @@ def test_intermediates_name_every_substep_and_gradient():
     assert record["D_real"] == np.mean(loss.sigmoid(out["d1/logit_real"]))
 
 
-# Golden trajectories, produced once with reference/ as of commit 97c2b55 (where sigma0 was
-# called noise) by
+# Golden trajectories: the losses of each configuration's first 10 steps, as
 #     [(r["loss_D"], r["loss_G"]) for r in gan.train(config, gan.init_state(config))]
-# and printed with repr. A 1-ulp perturbation of the initial parameters moves these losses
-# by < 4e-16 relative after 10 steps, so 1e-12 leaves room for a different BLAS reduction
+# gives them, printed with repr. They guard the reference's arithmetic against silent
+# drift: a change to the data, noise, label noise, schedules, penalties, losses, backward
+# or Adam moves them. A 1-ulp perturbation of the initial parameters moves these losses by
+# < 4e-16 relative after 10 steps, so 1e-12 leaves room for a different BLAS reduction
 # order on another machine while catching any change to the algorithm.
 GOLDEN = {
     "plain": (
@@ -311,7 +312,7 @@ GOLDEN = {
          -0.6299032507709873, -0.6233322686984076, -0.63220030883263, -0.6220823525160357,
          -0.6196912671864252, -0.6175977133892088],
     ),
-    # produced by the same call at commit c3f85db, when the penalties were added
+    # the penalties: Roth's, on an annealed sigma and gamma, and R1 below
     "roth_penalty_noise_circle": (
         GANConfig(
             dataset="circle", steps=10, batch=16, hidden=8, latent=2, sigma0=0.1,

@@ -6,6 +6,7 @@ refused with one line, touching nothing."""
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 import run
-from cli import checkpoint, options
+from cli import checkpoint, exits
 
 REPO = Path(__file__).resolve().parent.parent
 # anneal_steps explicit: its default is --steps, which a resumed run may change
@@ -162,7 +163,7 @@ def test_what_resume_cannot_use_exits_2_with_one_line_and_touches_nothing(
     before = snapshot(finished)
     with pytest.raises(SystemExit) as exit_info:
         run.main(["--resume", str(finished), *extra])
-    assert exit_info.value.code == options.EXIT_BAD_ARGUMENTS
+    assert exit_info.value.code == exits.BAD_ARGUMENTS
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith(f"run.py: error: {option}: ")
     assert says in stderr
@@ -188,10 +189,29 @@ def test_a_changed_log_every_keeps_every_step_already_logged(tmp_path):
     assert steps == [*range(0, 50, 7), 50, 60, 70, 79]
 
 
-def test_a_checkpoint_from_before_the_penalties_resumes_as_a_run_without_one(finished):
+def test_a_checkpoint_without_penalty_arguments_resumes_as_a_run_without_one(finished):
     # Its arguments lack --penalty and --gamma, which it ran without: none and 0.
     with np.load(finished / "checkpoint.npz") as content:
         arguments = json.loads(str(content["arguments"]))
     older = {name: value for name, value in arguments.items() if name not in ("penalty", "gamma")}
     rewrite_checkpoint(finished, arguments=np.array(json.dumps(older)))
     assert run.main(["--resume", str(finished), "--steps", "30"]) == 0
+
+
+def test_a_checkpoint_naming_options_by_their_aliases_resumes_as_the_same_run(finished, tmp_path):
+    # Stored arguments may say noise for --sigma0 and label_smoothing for --real-target
+    # (checkpoint.ALIASES): resumed, such a run continues exactly as the one they name.
+    aliased = tmp_path / "aliased"
+    shutil.copytree(finished, aliased)
+    _, arguments, _ = checkpoint.load(aliased / "checkpoint.npz")
+    alias_of = {name: alias for alias, name in checkpoint.ALIASES.items()}
+    older = {alias_of.get(name, name): value for name, value in arguments.items()}
+    assert {"noise", "label_smoothing"} <= set(older) and "sigma0" not in older
+    rewrite_checkpoint(aliased, arguments=np.array(json.dumps(older)))
+    for folder in (finished, aliased):
+        assert run.main(["--resume", str(folder), "--steps", "30"]) == 0
+    (step, resumed), (_, expected) = checkpoint_of(aliased), checkpoint_of(finished)
+    assert step == 30 and all(np.array_equal(resumed[k], expected[k]) for k in expected)
+    assert (aliased / "history.csv").read_text() == (finished / "history.csv").read_text()
+    _, stored, _ = checkpoint.load(aliased / "checkpoint.npz")
+    assert stored == checkpoint.load(finished / "checkpoint.npz")[1]  # in the present names

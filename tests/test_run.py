@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import run
-from cli import options
+from cli import exits, options
 from fast import device as fast_device
 from reference import data, gan, metrics
 from reference.config import HIDDEN_LAYERS, GANConfig
@@ -104,7 +104,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, op
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as exit_info:
         run.main([*TINY, option, value, "--out", str(out)])
-    assert exit_info.value.code == options.EXIT_BAD_ARGUMENTS
+    assert exit_info.value.code == exits.BAD_ARGUMENTS
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith("run.py: error: ")
     assert option in stderr and value in stderr
@@ -119,7 +119,7 @@ def test_bad_out_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, case
     before = sorted(tmp_path.rglob("*"))
     with pytest.raises(SystemExit) as exit_info:
         run.main([*TINY, "--out", str(out)])
-    assert exit_info.value.code == options.EXIT_BAD_ARGUMENTS
+    assert exit_info.value.code == exits.BAD_ARGUMENTS
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and "--out" in stderr and str(out) in stderr
     assert sorted(tmp_path.rglob("*")) == before
@@ -127,7 +127,7 @@ def test_bad_out_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, case
 
 def test_cli_bad_input_has_no_traceback(tmp_path):
     done = run_cli("--sigma0", "nan", "--out", str(tmp_path / "run"))
-    assert done.returncode == options.EXIT_BAD_ARGUMENTS
+    assert done.returncode == exits.BAD_ARGUMENTS
     assert done.stderr == "run.py: error: --sigma0: expected a finite number >= 0, got nan\n"
     assert list(tmp_path.iterdir()) == []
 
@@ -144,27 +144,27 @@ def test_non_finite_loss_stops_keeps_history_and_names_the_step(tmp_path, capsys
 
     monkeypatch.setattr(gan, "train_step", train_step_failing_at_7)
     out = tmp_path / "run"
-    assert run.main([*TINY, "--backend", "reference", "--out", str(out)]) == options.EXIT_NON_FINITE
+    assert run.main([*TINY, "--backend", "reference", "--out", str(out)]) == exits.NON_FINITE
     stderr = capsys.readouterr().err.splitlines()
     assert f"non-finite loss at step {failing_step}" in stderr[-1]
     assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
     assert [int(row["step"]) for row in read_history(out)] == [0, 5, failing_step]
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["failed_step"] == failing_step and "non-finite" in summary["error"]
-    assert list(tmp_path.iterdir()) == [out]  # the temporary folder was renamed, not left
+    assert list(tmp_path.iterdir()) == [out]  # nothing is written beside --out
 
 
 def test_cli_absurd_learning_rate_overflows_and_exits_3(tmp_path):
     # Adam moves every weight by about lr per step: 1e200 overflows D's first matmul at once.
     out = tmp_path / "run"
     done = run_cli(*TINY, "--lr", "1e200", "--out", str(out))
-    assert done.returncode == options.EXIT_NON_FINITE
+    assert done.returncode == exits.NON_FINITE
     assert "non-finite loss at step 0" in done.stderr.splitlines()[-1]
     assert "Warning" not in done.stderr
     assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
 
 
-def test_help_documents_every_option_the_issue_names():
+def test_help_documents_every_option():
     parser = options.make_parser()
     actions = {option: action for action in parser._actions for option in action.option_strings}
     named = "sigma0 anneal anneal-steps real-target label-flip dataset steps batch hidden latent"
@@ -192,7 +192,7 @@ def test_help_documents_every_option_the_issue_names():
 def test_bad_population_options_exit_2_with_one_line(tmp_path, capsys, args, option):
     with pytest.raises(SystemExit) as exit_info:
         run.main([*TINY, *args, "--out", str(tmp_path / "run")])
-    assert exit_info.value.code == options.EXIT_BAD_ARGUMENTS
+    assert exit_info.value.code == exits.BAD_ARGUMENTS
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith(f"run.py: error: {option}: ")
     assert list(tmp_path.iterdir()) == []
@@ -203,12 +203,24 @@ def test_running_out_of_memory_exits_4_with_one_line_and_writes_nothing(tmp_path
     def exhausted(*arguments):
         raise MemoryError
 
-    monkeypatch.setattr(run, "run", exhausted)
+    monkeypatch.setattr(run, "train_and_evaluate", exhausted)
     assert run.main([*TINY, "--batch", "16", "--out", str(tmp_path / "run")]) == (
-        options.EXIT_OUT_OF_MEMORY
+        exits.OUT_OF_MEMORY
     )
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith("run.py: out of memory: --batch 16, ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_running_out_of_memory_while_parsing_exits_4_with_one_line(tmp_path, capsys, monkeypatch):
+    # --population 2**20 builds a million GANConfigs, and --resume loads a checkpoint
+    def exhausted(*arguments):
+        raise MemoryError
+
+    monkeypatch.setattr(options, "parse", exhausted)
+    assert run.main([*TINY, "--out", str(tmp_path / "run")]) == exits.OUT_OF_MEMORY
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and stderr.startswith("run.py: out of memory ")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -237,7 +249,7 @@ def test_minimax_generator_loss_runs(tmp_path):
 @pytest.mark.skipif(fast_device.gpu_available(), reason="this machine has a GPU")
 def test_asking_for_a_missing_gpu_exits_2(tmp_path):
     done = run_cli(*TINY, "--device", "gpu", "--out", str(tmp_path / "run"))
-    assert done.returncode == options.EXIT_BAD_ARGUMENTS
+    assert done.returncode == exits.BAD_ARGUMENTS
     assert done.stderr.startswith("run.py: error: --device: gpu needs CuPy")
     assert done.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []
 
@@ -308,7 +320,7 @@ def test_population_stopped_by_a_non_finite_loss_names_its_gans(tmp_path):
     # lr 1e200 overflows every GAN's discriminator at the first step (as for one GAN above)
     out = tmp_path / "population"
     args = [*TINY, "--device", "cpu", "--population", "2", "--lr", "1e200", "--out", str(out)]
-    assert run.main(args) == options.EXIT_NON_FINITE
+    assert run.main(args) == exits.NON_FINITE
     assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["failed_step"] == 0 and summary["failed_gans"] == [0, 1]
@@ -324,7 +336,7 @@ def test_gamma_takes_one_value_per_gan_or_one_for_all(tmp_path):
         out = str(tmp_path / gammas)
         args = [*TINY, "--penalty", "roth", "--gamma", gammas, "--sigma0", "0.1,0.2,0.3",
                 "--population", "3", "--device", "cpu", "--out", out]  # fmt: skip
-        _, members, _ = options.parse(parser, args)
+        members = options.parse(parser, args).population.members
         assert [(m.seed, m.sigma0, m.penalty, m.gamma) for m in members] == [
             (p, sigma0, *penalised)
             for p, (sigma0, penalised) in enumerate(zip((0.1, 0.2, 0.3), expected, strict=True))

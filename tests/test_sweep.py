@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 import run
+from cli import exits
 from sweep import grids
 from sweep.__main__ import main as sweep_main
+from sweep.__main__ import parse as sweep_parse
 from sweep.blocks import METRICS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,7 +107,17 @@ def test_bad_arguments_exit_2_with_one_line_and_touch_nothing(tmp_path, capsys, 
     grid = "huge" if case == "unknown grid" else "tiny"
     with pytest.raises(SystemExit) as exit_info:
         sweep_main(["--grid", grid, "--out", str(folder)])
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == exits.BAD_ARGUMENTS
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith("python -m sweep: error: ")
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_a_sweep_record_naming_a_field_by_its_alias_is_the_same_grid(tmp_path):
+    # sweep.json may store real_target as label_smoothing (checkpoint.ALIASES)
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    grid = json.loads(json.dumps(dataclasses.asdict(TINY)))
+    grid["base"]["label_smoothing"] = grid["base"].pop("real_target")
+    (folder / "sweep.json").write_text(json.dumps({"arguments": {"grid": "tiny"}, "grid": grid}))
+    assert sweep_parse(["--grid", "tiny", "--out", str(folder)]).out == folder
