@@ -10,11 +10,14 @@ history.csv (step, sigma, loss_D, loss_G, D_real, D_fake every --log-every steps
 each) and writes population.csv (a row per GAN) instead of samples.png.
 
 Ctrl-C or SIGTERM stops training after the step in progress and writes every output for the
-state reached, with checkpoint.npz; `python run.py --resume FOLDER` continues bit for bit.
-Every file is written under a temporary name and then renamed (cli/files.py).
-The options and their checks are cli/options.py's (the configuration checks itself:
-reference/config.py's GANConfig); the exit statuses are cli/exits.py's, listed by
-`python run.py --help`.
+state reached, with checkpoint.npz, and exits 128 + the signal's number; a second stops at
+once. `python run.py --resume FOLDER` continues bit for bit, and finishes whatever a crash
+left: the outputs of a trained run, or a run that stopped before its first checkpoint
+(cli/folder.py). One process writes into a folder at a time (cli/lock.py), every file
+under a temporary name then renamed (cli/files.py); a write the operating system refuses
+is one line, and exit status 5. The options and their checks are cli/options.py's (the
+configuration checks itself: reference/config.py's GANConfig); the exit statuses are
+cli/exits.py's, listed by `python run.py --help`.
 """
 
 import csv
@@ -23,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,21 +34,32 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
+try:  # Ctrl-C while the libraries load (seconds, on a cold disk) ends as quietly as later
+    import numpy as np
+    from tqdm import tqdm
 
-from cli import checkpoint, exits, options
-from cli.files import open_history, write_atomically, write_csv
-from cli.options import Resume, Run
-from cli.stop import StopRequest
-from fast import fused_step_cpu
-from fast import gan as fast_gan
-from fast import metrics as fast_metrics
-from figures import samples
-from reference import gan, metrics
+    from cli import checkpoint, exits, options
+    from cli import folder as run_folder
+    from cli.files import (
+        HISTORY_COLUMNS,
+        History,
+        csv_lines,
+        history_columns,
+        write_atomically,
+        write_csv,
+    )
+    from cli.lock import FolderLock
+    from cli.options import Run, quoted
+    from cli.stop import StopRequest
+    from fast import fused_step_cpu
+    from fast import gan as fast_gan
+    from fast import metrics as fast_metrics
+    from figures import samples
+    from reference import gan, metrics
+except KeyboardInterrupt:
+    print("run.py: stopped while starting; nothing written", file=sys.stderr)
+    sys.exit(128 + signal.SIGINT)
 
-# loss_D is D's objective: its logistic loss, plus its gradient penalty where it has one
-HISTORY_COLUMNS = ("step", "sigma", "loss_D", "loss_G", "D_real", "D_fake")
 METRIC_NAMES = ("modes_captured", "modes_total", "high_quality_fraction", "reverse_kl",
                 "energy_distance")  # fmt: skip
 POPULATION_COLUMNS = ("gan", "seed", "sigma0", "gamma", *METRIC_NAMES, "final_loss_D",
@@ -62,7 +77,7 @@ class Training:
     arrays: Callable[[], dict]
 
 
-def start_training(run: Run) -> Training:
+def start_training(run: Run, stop: StopRequest) -> Training:
     """The training of run on its backend, from a fresh state or from the checkpoint it
     resumes."""
     start, arrays = (run.resume.step, run.resume.arrays) if run.resume else (0, None)
@@ -80,24 +95,17 @@ def start_training(run: Run) -> Training:
         state = fast_gan.init_state(population, where)
     else:
         state = checkpoint.population_state(population, arrays, where)
-    if where == "cpu" and not fused_step_cpu.compiled(population.size):
-        print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
     records = fast_gan.train(population, state, start)
+    if start < run.args.steps and where == "cpu" and not fused_step_cpu.compiled(population.size):
+        print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
+        notice = "run.py: stopping after compilation (Ctrl-C again stops at once)"
+        records = stop.noticed(records, notice)
     return Training(start, records, lambda: checkpoint.population_arrays(state))
 
 
 def logged(step: int, steps: int, log_every: int) -> bool:
     """Whether a step has its row in history.csv: every log_every-th does, and the last."""
     return step % log_every == 0 or step == steps - 1
-
-
-def logged_only_as_last(resume: Resume | None) -> bool:
-    """Whether the row of the resumed checkpoint's last step (step - 1) was logged only as
-    the stored run's last step, which it no longer is (open_history drops it)."""
-    if resume is None:
-        return False
-    steps, log_every = resume.arguments["steps"], resume.arguments["log_every"]
-    return resume.step == steps and (resume.step - 1) % log_every != 0
 
 
 def history_rows(population: fast_gan.PopulationConfig, record: dict) -> list[dict]:
@@ -110,11 +118,21 @@ def history_rows(population: fast_gan.PopulationConfig, record: dict) -> list[di
             for p, member in enumerate(population.members)]  # fmt: skip
 
 
+def logged_record(path: Path, step: int) -> dict:
+    """The losses history.csv logged at step, as a record of (P,) arrays: as exact as the
+    record's own (csv writes repr(float))."""
+    with open(path, newline="") as file:
+        rows = [row for row in csv.DictReader(file) if int(row["step"]) == step]
+    return {name: np.array([float(row[name]) for row in rows]) for name in ("loss_D", "loss_G")}
+
+
 def progress(records, steps: int, start: int, log_every: int):
     """The records, under a progress bar that starts after the first step, so that its rate
-    and time left leave out compiling."""
+    and time left leave out compiling. None at all: no bar."""
     records = iter(records)
-    first = next(records)
+    first = next(records, None)
+    if first is None:
+        return
     with tqdm(total=steps, initial=start + 1, unit="step", dynamic_ncols=True) as bar:
         for record in itertools.chain([first], records):
             bar.update(record is not first)
@@ -136,47 +154,49 @@ def train_and_evaluate(run: Run, stop: StopRequest) -> dict:
     """Train, writing history.csv as it goes and checkpoint.npz every --checkpoint-every
     steps, until --steps or a stop; then evaluate and write the rest. Returns metrics.json's
     content: 'interrupted_at' the step reached when stopped, 'error' when a loss turned
-    non-finite."""
+    non-finite. A resumed run at its last step trains nothing: it evaluates."""
     started, args, population = time.perf_counter(), run.args, run.population
     config, folder = population.base, args.out
     arguments = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     evaluation = {"samples": metrics.EVAL_SAMPLES, "counter_step": metrics.EVAL_STEP}
     summary = {"arguments": arguments, "config": asdict(config), "seed": config.seed,
                "versions": versions(), "evaluation": evaluation}  # fmt: skip
-    columns = ("step", "gan", *HISTORY_COLUMNS[1:]) if population.size > 1 else HISTORY_COLUMNS
-    training = start_training(run)
+    columns, every = history_columns(population.size), args.checkpoint_every
+    logged_so_far = run.resume.history if run.resume else csv_lines(columns, [], header=True)
+    training = start_training(run, stop)
     reached, last = training.start, None  # the next step to run, and the last record
 
-    def save_checkpoint(step: int) -> None:
-        os.fsync(file.fileno())  # the history before a checkpoint is on disk before it
-        stored = {k: v for k, v in arguments.items() if k not in ("out", "resume")}
-        checkpoint.save(folder / "checkpoint.npz", step, stored, training.arrays())
+    def save_checkpoint(step: int) -> None:  # the history before it on disk first (mark)
+        arrays = training.arrays() | history.mark()
+        checkpoint.save(folder / "checkpoint.npz", step, options.stored_arguments(args), arrays)
 
-    last_was_final = logged_only_as_last(run.resume)
-    history = open_history(folder / "history.csv", columns, reached, last_was_final)
     # NumPy's overflow warnings off: an overflow is reported once, as the non-finite loss
-    with history as file, np.errstate(over="ignore", invalid="ignore"):
-        writer = csv.DictWriter(file, columns, extrasaction="ignore")
+    with (
+        History(folder / "history.csv", columns, logged_so_far) as history,
+        np.errstate(over="ignore", invalid="ignore"),
+    ):
         try:
             for record in progress(training.records, config.steps, reached, args.log_every):
                 last, reached = record, record["step"] + 1
                 if logged(record["step"], config.steps, args.log_every):
-                    writer.writerows(history_rows(population, record))
-                    file.flush()  # a row is on the page as soon as it is logged
-                if reached % args.checkpoint_every == 0:
+                    history.write(history_rows(population, record))
+                if reached % every == 0:
                     save_checkpoint(reached)
                 if stop.signum is not None:
                     break
         except gan.NonFiniteLossError as failure:
             gans = getattr(failure, "gans", [0])  # a population's error names its GANs
-            writer.writerow({"gan": gans[0]} | failure.record)
+            sigma = population.members[gans[0]].sigma_at(failure.step)  # as history_rows
+            history.write([failure.record | {"gan": gans[0], "sigma": sigma}])
             summary |= {"error": str(failure), "failed_step": failure.step, "failed_gans": gans}
-        if "error" not in summary and reached % args.checkpoint_every != 0:
-            save_checkpoint(reached)  # the step reached, unless the loop just saved it
+        if "error" not in summary and reached > training.start and reached % every != 0:
+            save_checkpoint(reached)  # the step reached, unless saved already
     if "error" not in summary:
+        stop.notice = "run.py: writing the outputs, then stopping (Ctrl-C again stops at once)"
         if reached < config.steps:
             summary["interrupted_at"] = reached
         summary["training_seconds"] = time.perf_counter() - started
+        last = last or logged_record(folder / "history.csv", reached - 1)  # trained nothing
         summary |= evaluate(run, training.arrays(), last)
     return summary | {"seconds": time.perf_counter() - started}
 
@@ -246,22 +266,43 @@ def out_of_memory(run: Run | None) -> str:
             "machine has")  # fmt: skip
 
 
+def write_failed(run: Run | None, error: OSError) -> str:
+    """The one line that says a write failed: the file (files.naming names it) and why."""
+    what = f"could not write {error.filename}" if error.filename else "a write failed"
+    return f"run.py: {what}: {error.strerror or error}; {left(run)}"
+
+
+def left(run: Run | None) -> str:
+    """What a run that ends before its outputs leaves: its folder, with the command that
+    continues it, once it has its run.json."""
+    if run is None or not (run.args.out / run_folder.RECORD).exists():
+        return "nothing written"
+    return f"kept {run.args.out}/ (resume with: python run.py --resume {quoted(run.args.out)})"
+
+
 def main(argv: list[str] | None = None) -> int:
+    run = None  # the parsed run, once it is
+
+    def at_once(signum: int) -> None:  # a second signal: its line, and out (cli/stop.py)
+        os.write(2, f"run.py: stopped at once; {left(run)}\n".encode())
+        FolderLock.before_exit()
+        os._exit(exits.SIGNAL + signum)
+
+    stop = StopRequest(at_once)  # from here on Ctrl-C stops after a whole step
     parser = options.make_parser()
-    stop = StopRequest()  # from here on Ctrl-C stops after a whole step
-    run = created = None  # the parsed run and the folder made for it, once they are
     try:
-        run = options.parse(parser, sys.argv[1:] if argv is None else argv)
-        if run.resume is None:  # a resumed run writes into its own folder
-            created = options.make_out(parser, run.args.out)
-        summary = train_and_evaluate(run, stop)
-        content = json.dumps(summary, indent=2) + "\n"
-        write_atomically(run.args.out / "metrics.json", lambda path: path.write_text(content))
+        with options.claimed(parser, sys.argv[1:] if argv is None else argv) as run:
+            summary = train_and_evaluate(run, stop)
+            content = json.dumps(summary, indent=2) + "\n"
+            write_atomically(run.args.out / "metrics.json", lambda path: path.write_text(content))
     except MemoryError:
-        if created is not None and not (created / "checkpoint.npz").exists():
-            shutil.rmtree(created, ignore_errors=True)  # this run's alone, and nothing in it
+        if run and run.resume is None and not (run.args.out / "checkpoint.npz").exists():
+            shutil.rmtree(run.args.out, ignore_errors=True)  # this run's alone, and nothing in it
         print(out_of_memory(run), file=sys.stderr)
         return exits.OUT_OF_MEMORY
+    except OSError as error:
+        print(write_failed(run, error), file=sys.stderr)
+        return exits.WRITE_FAILED
     finally:
         stop.restore()
     args = run.args
@@ -270,13 +311,14 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.out}", file=sys.stderr)  # fmt: skip
         return exits.NON_FINITE
     if "interrupted_at" in summary:
-        print(
-            f"run.py: interrupted at step {summary['interrupted_at']} of {args.steps}; kept "
-            f"{args.out}/ (resume with: python run.py --resume {args.out})",
-            file=sys.stderr,
-        )
+        print(f"run.py: interrupted at step {summary['interrupted_at']} of {args.steps}; "
+              f"{left(run)}", file=sys.stderr)  # fmt: skip
         return exits.SIGNAL + stop.signum
     report(args, summary)
+    if stop.signum is not None:  # it came during the last step or the final writes
+        print(f"run.py: {signal.Signals(stop.signum).name} came after the last step; every "
+              "output is written", file=sys.stderr)  # fmt: skip
+        return exits.SIGNAL + stop.signum
     return exits.OK
 
 

@@ -15,6 +15,9 @@ next step to take. A checkpoint holds exactly that, for every GAN of a populatio
         theta_G, m_G, v_G   (P, n_params_G): G's parameters and Adam moments
         theta_D, m_D, v_D   (P, n_params_D): D's
         t_G, t_D    () int: Adam updates taken so far (shared by the population)
+        ...         whatever else the saver keeps with the state; run.py: history_bytes
+                    () int and history_sha256 () str, history.csv's size and SHA-256
+                    when the checkpoint was saved (cli/files.py: History.mark)
 
 float64 from the reference, float32 from fast/, as the run computed them. A checkpoint is
 read only if it is whole, of this format, its Adam counts belong to its step, and its
@@ -51,13 +54,13 @@ class CheckpointError(ValueError):
 
 
 def save(path: Path, step: int, arguments: dict, arrays: dict) -> None:
-    """Write checkpoint.npz: arrays holds STATE_ARRAYS (host arrays)."""
+    """Write checkpoint.npz: arrays holds STATE_ARRAYS (host arrays), and any other
+    arrays to keep with them."""
 
     def write(temporary: Path) -> None:
         with open(temporary, "wb") as file:
             np.savez(file, format=CHECKPOINT_FORMAT, step=step,
-                     arguments=json.dumps(arguments, sort_keys=True),
-                     **{name: arrays[name] for name in STATE_ARRAYS})  # fmt: skip
+                     arguments=json.dumps(arguments, sort_keys=True), **arrays)  # fmt: skip
             file.flush()
             os.fsync(file.fileno())  # on disk before the rename makes it the checkpoint
 
@@ -76,7 +79,8 @@ def check_shapes(arrays: dict, P: int, n_params_G: int, n_params_D: int) -> None
 
 
 def load(path: Path) -> tuple[int, dict, dict]:
-    """(step, arguments, arrays) of a checkpoint, or CheckpointError saying why not."""
+    """(step, arguments, arrays) of a checkpoint, or CheckpointError saying why not;
+    arrays holds every array saved with the state (STATE_ARRAYS at least)."""
     if not path.is_file():
         raise CheckpointError(f"no checkpoint: {path} does not exist")
     try:
@@ -105,7 +109,8 @@ def load(path: Path) -> tuple[int, dict, dict]:
             f"{path} is stale: it says step {step}, but its Adam counts (G {counts[0]}, "
             f"D {counts[1]}) belong to another"
         )
-    return step, arguments, {name: stored[name] for name in STATE_ARRAYS}
+    return step, arguments, {name: value for name, value in stored.items()
+                             if name not in ("format", "step", "arguments")}  # fmt: skip
 
 
 def upgrade(stored: dict, defaults: dict) -> dict:

@@ -3,18 +3,26 @@
 parse makes them a Run: the arguments, and the run's GANs as one population of reference
 GANConfigs (a reference run's: a population of one), each of which checks itself
 (GANConfig.__post_init__). `--resume FOLDER` takes the options from the folder's checkpoint
-(cli/checkpoint.py), accepting only RESUMABLE ones anew, and the Run carries the checkpoint
-as a Resume. Whatever is rejected becomes one line naming the option, and exit status 2
-(cli/exits.py), before anything is written; make_out then creates a new run's folder.
+(cli/checkpoint.py), or from its run.json where it has none yet (cli/folder.py), accepting
+only RESUMABLE ones anew, and the Run carries what it continues as a Resume, checked
+against run.json and history.csv. Whatever is rejected becomes one line naming the option,
+and exit status 2 (cli/exits.py), before anything is written. `claimed` parses, then makes
+a new run's folder (with its run.json) or finds --resume's, and holds its lock (cli/lock.py)
+while the run writes there.
 """
 
 import argparse
 import json
+import shlex
+import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cli import checkpoint, exits
+from cli import checkpoint, exits, files
+from cli import folder as run_folder
+from cli.lock import FolderBusyError, FolderLock
 from fast import device as fast_device
 from fast import gan as fast_gan
 from reference import loss, noise, penalty
@@ -33,12 +41,15 @@ UNPENALISED = {"penalty": "none", "gamma": [0.0]}
 
 @dataclass(frozen=True)
 class Resume:
-    """The checkpoint that --resume continues: its step (the next one to run), its arrays
-    (checkpoint.STATE_ARRAYS) and the arguments stored with them, upgraded."""
+    """What --resume continues: the checkpoint's step (the next one to run), its arrays
+    (checkpoint.STATE_ARRAYS and the history's mark) and the arguments stored with them,
+    upgraded; step 0 and arrays None for a folder started over from its run.json. history:
+    the bytes of history.csv that the run keeps (files.read_history)."""
 
     step: int
-    arrays: dict
+    arrays: dict | None
     arguments: dict
+    history: bytes
 
 
 @dataclass(frozen=True)
@@ -52,9 +63,12 @@ class Run:
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, except where the help already says what None means."""
+    """Shows each option's default as it would be typed (0.1, not (0.1,)), except where
+    the help already says what None means."""
 
     def _get_help_string(self, action):
+        if isinstance(action.default, tuple):
+            return f"{action.help} (default: {command_line(list(action.default))})"
         return action.help if action.default is None else super()._get_help_string(action)
 
 
@@ -84,12 +98,15 @@ def make_parser() -> ArgumentParser:
         description="Train a small MLP GAN on a toy distribution, optionally with instance "
         "noise (Sonderby et al. 2016): real and generated samples both get N(0, sigma^2 I) "
         "added before the discriminator sees them.",
-        epilog=f"Exit status: {exits.OK} done; {exits.BAD_ARGUMENTS} bad arguments (nothing "
-        f"written); {exits.NON_FINITE} a loss turned non-finite (--out keeps history.csv and "
-        f"metrics.json up to that step); {exits.OUT_OF_MEMORY} out of memory; "
-        f"{exits.SIGNAL + 2} stopped by Ctrl-C (SIGINT), {exits.SIGNAL + 15} by SIGTERM: --out "
-        "then holds every output for the step reached and checkpoint.npz, and --resume "
-        "continues it.",
+        epilog=f"Exit status: {exits.OK} done; {exits.BAD_ARGUMENTS} bad arguments, or a folder "
+        f"in use by another run.py (nothing written); {exits.NON_FINITE} a loss turned "
+        f"non-finite (--out keeps history.csv and metrics.json up to that step); "
+        f"{exits.OUT_OF_MEMORY} out of memory; {exits.WRITE_FAILED} a write failed (disk full, "
+        "read-only folder, permission: one line names the file; the last checkpoint stays "
+        f"whole, and --resume continues from it); {exits.SIGNAL + 2} stopped by Ctrl-C "
+        f"(SIGINT), {exits.SIGNAL + 15} by SIGTERM: --out then holds every output for the step "
+        "reached and checkpoint.npz, and --resume continues it (a second Ctrl-C stops at "
+        "once; --resume still continues).",
         formatter_class=HelpFormatter,
     )
     # fmt: off
@@ -142,19 +159,26 @@ def make_parser() -> ArgumentParser:
         "every this many steps (and always at the end or when stopped)")
     add("--resume", type=Path, metavar="FOLDER", help="continue the run in this folder from "
         "its checkpoint.npz, with its arguments; only --steps, --log-every and "
-        "--checkpoint-every may be given")
+        "--checkpoint-every may be given. A run trained to --steps whose outputs are missing "
+        "is evaluated; one stopped before its first checkpoint starts over from its run.json")
     # fmt: on
     return parser
 
 
 def parse(parser: ArgumentParser, argv: list[str]) -> Run:
-    """The Run that argv asks for: --device resolved, --out named (make_out creates it),
-    and with --resume its checkpoint. Exits with status 2 on anything invalid, writing
+    """The Run that argv asks for: --device resolved, --out named (claimed creates it),
+    and with --resume what it continues, checked. Exits with status 2 on anything invalid, writing
     nothing."""
-    args, resume = parser.parse_args(argv), None
+    args, resumed = parser.parse_args(argv), None
     if args.resume is not None:
-        args, resume = resume_arguments(parser, argv, args)
+        args, resumed = resume_arguments(parser, argv, args)
     P = args.population
+    if not 1 <= P <= fast_gan.MAX_POPULATION:
+        parser.error(f"--population: expected between 1 and {fast_gan.MAX_POPULATION} GANs, "
+                     f"got {P}")  # fmt: skip
+    if P > 1 and args.seed + P - 1 > 2**64 - 1:  # GAN p's seed is --seed + p
+        parser.error(f"--seed: with --population {P}, expected at most {2**64 - P} (the last "
+                     f"GAN's seed is --seed + {P - 1}), got {args.seed}")  # fmt: skip
     for name in PER_GAN_LISTS:
         values = getattr(args, name)
         if len(values) not in (1, P):
@@ -168,12 +192,7 @@ def parse(parser: ArgumentParser, argv: list[str]) -> Run:
             parser.error(f"--{name.replace('_', '-')}: expected a positive integer, got "
                          f"{getattr(args, name)}")  # fmt: skip
     population = configure(parser, args)
-    if resume is not None:  # the checkpoint's arrays must be the networks of its arguments
-        spec_G, spec_D = population.base.generator_spec(), population.base.discriminator_spec()
-        try:
-            checkpoint.check_shapes(resume.arrays, P, spec_G.n_params, spec_D.n_params)
-        except checkpoint.CheckpointError as error:
-            parser.error(f"--resume: {error}")
+    resume = None if resumed is None else checked(parser, args, population, *resumed)
     if args.backend == "reference" and args.device == "gpu":
         parser.error("--device: gpu needs --backend fast")
     try:
@@ -197,7 +216,8 @@ def configure(parser: ArgumentParser, args) -> fast_gan.PopulationConfig:
         config = GANConfig(
             dataset=args.dataset, steps=args.steps, batch=args.batch, hidden=args.hidden,
             latent=args.latent, lr=args.lr, d_steps=args.d_steps, sigma0=args.sigma0[0],
-            anneal=args.anneal, anneal_steps=args.anneal_steps or args.steps,
+            anneal=args.anneal,
+            anneal_steps=args.steps if args.anneal_steps is None else args.anneal_steps,
             real_target=args.real_target, label_flip=args.label_flip,
             penalty=args.penalty, gamma=first_gamma, generator_loss=args.generator_loss,
             seed=args.seed,
@@ -234,6 +254,53 @@ def default_out(config: GANConfig) -> Path:
     return out
 
 
+def stored_arguments(args: argparse.Namespace) -> dict:
+    """The arguments that make a run, as run.json and its checkpoints keep them (JSON's
+    types: lists for tuples): every one but --out and --resume."""
+    return json.loads(json.dumps({name: value for name, value in vars(args).items()
+                                  if name not in ("out", "resume")}))  # fmt: skip
+
+
+@contextmanager
+def claimed(parser: ArgumentParser, argv: list[str]):
+    """The Run that argv asks for, with its folder locked while the context lasts: a new
+    one made, with its run.json, or --resume's, read and checked under the lock. A folder
+    that another process holds exits with status 2."""
+    given = parser.parse_args(argv)
+    if given.resume is None:
+        run = parse(parser, argv)
+        out = make_out(parser, run.args.out)
+        with locked(parser, out, "--out"):
+            try:
+                run_folder.record(out, stored_arguments(run.args))
+            except BaseException:  # a full disk, a second Ctrl-C
+                shutil.rmtree(out, ignore_errors=True)  # it holds nothing yet
+                raise
+            yield run
+    else:
+        if not given.resume.is_dir():
+            parser.error(f"--resume: {str(given.resume)!r} is not a folder")
+        with locked(parser, given.resume, "--resume"):
+            run = parse(parser, argv)
+            files.remove_temporaries(run.args.out)  # a killed writer's, as ours alone write
+            yield run
+
+
+@contextmanager
+def locked(parser: ArgumentParser, folder: Path, option: str):
+    """folder's lock, held while the context lasts; held by another process: exit 2."""
+    try:
+        with FolderLock(folder):
+            yield
+    except FolderBusyError as busy:
+        parser.error(f"{option}: {busy}")
+
+
+def quoted(path: Path) -> str:
+    """A path as a shell reads it back: python run.py --resume {quoted(path)}."""
+    return shlex.quote(str(path))
+
+
 def make_out(parser: ArgumentParser, out: Path) -> Path:
     """Create a new run's folder out and return it; one that exists, or cannot be made,
     exits with status 2."""
@@ -245,37 +312,84 @@ def make_out(parser: ArgumentParser, out: Path) -> Path:
 
 
 def resume_arguments(parser: ArgumentParser, argv: list[str], given):
-    """(args, resume): the arguments stored in --resume's checkpoint (upgraded), with the
-    RESUMABLE options given here, and the checkpoint as a Resume. Any other option given
-    with another value, or a checkpoint that is missing, unreadable, stale or of another
-    version, exits with status 2 and touches nothing."""
+    """(args, (step, stored, arrays)): the arguments stored in --resume's checkpoint (or in
+    its run.json, step 0 and arrays None, where the run has no checkpoint and no
+    metrics.json yet), upgraded, with the RESUMABLE options given here. Any other option
+    given with another value, a checkpoint that is missing, unreadable, stale or of another
+    version, or --steps short of the checkpoint's, or equal to it where the outputs are all
+    written, exits with status 2 and touches nothing."""
+    folder = given.resume
     try:
-        step, stored, arrays = checkpoint.load(given.resume / "checkpoint.npz")
+        recorded = run_folder.recorded(folder)
+        if recorded is None or any((folder / name).exists()
+                                   for name in ("checkpoint.npz", "metrics.json")):  # fmt: skip
+            step, stored, arrays = checkpoint.load(folder / "checkpoint.npz")
+        else:  # made, then stopped before its first checkpoint: it starts over
+            step, stored, arrays = 0, recorded, None
         stored = checkpoint.upgrade(stored, UNPENALISED)
         lacking = sorted(set(vars(given)) - {"out", "resume"} - set(stored))
         if lacking:
             raise checkpoint.CheckpointError(f"its arguments lack {', '.join(lacking)}")
-    except checkpoint.CheckpointError as error:
+    except (checkpoint.CheckpointError, ValueError) as error:
         parser.error(f"--resume: {error}")
     written = {action.dest for action in parser._actions for option in action.option_strings
                for word in argv if word == option or word.startswith(option + "=")}  # fmt: skip
     if "out" in written:
         parser.error(f"--out: cannot go with --resume, which writes into its own folder, "
-                     f"{str(given.resume)!r}")  # fmt: skip
+                     f"{str(folder)!r}")  # fmt: skip
     for name in sorted(written - {"resume", *RESUMABLE}):
-        # the same value the run has is no change: JSON stores tuples as lists
-        if json.loads(json.dumps(getattr(given, name))) != stored[name]:
-            parser.error(f"--{name.replace('_', '-')}: the run in {str(given.resume)!r} has "
+        # the same value the run has is no change (JSON stores tuples as lists), and
+        # --device auto asks for no device in particular
+        value = json.loads(json.dumps(getattr(given, name)))
+        if value != stored[name] and (name, value) != ("device", "auto"):
+            parser.error(f"--{name.replace('_', '-')}: the run in {str(folder)!r} has "
                          f"{command_line(stored[name])}; --resume takes it from there, and "
                          "changing it would change the run")  # fmt: skip
     args = argparse.Namespace(**stored | {name: getattr(given, name) for name in RESUMABLE
                                           if name in written})  # fmt: skip
     args.sigma0, args.gamma = tuple(args.sigma0), tuple(args.gamma)
-    args.out, args.resume = given.resume, given.resume
-    if args.steps <= step:
-        parser.error(f"--steps: the run in {str(given.resume)!r} has reached step {step}; "
+    args.out, args.resume = folder, folder
+    figure = "samples.png" if args.population == 1 else "population.csv"
+    if args.steps < step or args.steps == step and run_folder.finished(folder, step, figure):
+        parser.error(f"--steps: the run in {str(folder)!r} has reached step {step}; "
                      f"give more to train on, got {args.steps}")  # fmt: skip
-    return args, Resume(step, arrays, stored)
+    return args, (step, stored, arrays)
+
+
+def checked(parser: ArgumentParser, args, population, step: int, stored: dict, arrays):
+    """The Resume of what resume_arguments read, once checked: the checkpoint's arrays are
+    the networks of its arguments, which are run.json's (but for the RESUMABLE options),
+    and history.csv is, up to the checkpoint, the file it was saved with (files.read_history).
+    Anything else exits with status 2, naming the file and what is wrong with it."""
+    folder, columns = args.resume, files.history_columns(population.size)
+    if arrays is None:  # started over: a history of its header alone
+        return Resume(0, None, stored, files.csv_lines(columns, [], header=True))
+    spec_G, spec_D = population.base.generator_spec(), population.base.discriminator_spec()
+    try:
+        checkpoint.check_shapes(arrays, population.size, spec_G.n_params, spec_D.n_params)
+        recorded = run_folder.recorded(folder)
+        if recorded is None:
+            raise ValueError(f"{folder / run_folder.RECORD} is missing: the checkpoint "
+                             "cannot be checked against the run's arguments")  # fmt: skip
+        recorded = checkpoint.upgrade(recorded, UNPENALISED)
+        for name in sorted((set(recorded) | set(stored)) - {"out", "resume", *RESUMABLE}):
+            if recorded.get(name) != stored.get(name):
+                raise ValueError(
+                    f"{folder / 'checkpoint.npz'} is another run's: its {name} is "
+                    f"{stored.get(name)!r}, run.json's {recorded.get(name)!r}"
+                )
+        if not {"history_bytes", "history_sha256"} <= set(arrays):
+            raise ValueError(f"{folder / 'checkpoint.npz'} keeps no mark of history.csv to "
+                             "check it against")  # fmt: skip
+        mark = int(arrays["history_bytes"]), str(arrays["history_sha256"])
+        # the last step's row, logged only as the stored run's last, goes if it trains on
+        last_was_final = step == stored["steps"] < args.steps and (
+            (step - 1) % stored["log_every"] != 0
+        )
+        history = files.read_history(folder / "history.csv", columns, step, mark, last_was_final)
+    except (checkpoint.CheckpointError, ValueError, OSError) as error:
+        parser.error(f"--resume: {error}")
+    return Resume(step, arrays, stored, history)
 
 
 def command_line(value) -> str:

@@ -4,7 +4,7 @@ reference/gan.py for training), deriving no math of their own.
 
     python -m figures              regenerate every figure into this folder
     python -m figures --list       name them
-    python -m figures NAME --quick one figure on a tiny budget
+    python -m figures NAME --quick one figure on a tiny budget, into a new temporary folder
 
     __main__.py   the command
     style.py      the shared colours, sizes and save

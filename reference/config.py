@@ -19,6 +19,10 @@ DISCRIMINATOR_ACTIVATION = "leaky_relu"
 # Steps are the Philox counter's 32-bit step word; metrics.py draws its samples at the last
 # one, so training runs steps 0 .. MAX_STEPS - 1 at most and never reaches it.
 MAX_STEPS = 2**32 - 1
+# The largest sigma0 and gamma float32 training holds, each with its reason (both keep D's
+# gradients, ~ sigma0 and ~ gamma, far from overflowing float32 when Adam squares them):
+MAX_SIGMA0 = 1e3  # x + sigma0 eps keeps x (|x| <= 4, |eps| < 6.8) to 5e-4; a ring mode's std: 0.02
+MAX_GAMMA = 1e3  # added to gamma times a penalty's, D's logistic gradients (<= 1) round by <= 1e-4
 
 
 class ConfigError(ValueError):
@@ -78,6 +82,8 @@ class GANConfig:
             ("beta2", _finite_in(self.beta2, 0.0, 1.0, high_open=True), "a number in [0, 1)"),
             ("d_steps", _whole_in(self.d_steps, 1, 2**20), "an integer in [1, 2**20]"),
             ("sigma0", _finite_in(self.sigma0, 0.0, math.inf), "a finite number >= 0"),
+            ("sigma0", _finite_in(self.sigma0, 0.0, MAX_SIGMA0),
+             f"a number in [0, {MAX_SIGMA0:g}]"),
             ("anneal", self.anneal in noise.ANNEAL_SCHEDULES, f"one of {noise.ANNEAL_SCHEDULES}"),
             ("anneal_steps", _whole_in(self.anneal_steps, 1, MAX_STEPS), "a positive integer"),
             ("real_target", _finite_in(self.real_target, 0.0, 1.0, low_open=True),
@@ -85,6 +91,7 @@ class GANConfig:
             ("label_flip", _finite_in(self.label_flip, 0.0, 1.0), "a probability in [0, 1]"),
             ("penalty", self.penalty in penalty.PENALTIES, f"one of {penalty.PENALTIES}"),
             ("gamma", _finite_in(self.gamma, 0.0, math.inf), "a finite number >= 0"),
+            ("gamma", _finite_in(self.gamma, 0.0, MAX_GAMMA), f"a number in [0, {MAX_GAMMA:g}]"),
             ("gamma", (self.gamma > 0.0) == (self.penalty != "none"),
              "0 without a penalty, > 0 with one"),
             ("generator_loss", self.generator_loss in loss.GENERATOR_LOSSES,

@@ -52,23 +52,23 @@ once for the fake and once for the real term). Without noise they are +-i/2: a r
 The Dirac-GAN with a gradient penalty on the discriminator (R1 and R2: Mescheder et al. 2018,
 secs. 3 and 4.1; Omega: Roth, Lucchi, Nowozin and Hofmann 2017). reference/penalty.py adds
 to the mean loss (gamma/2) * mean over the 2B samples of w ||grad_x phi||^2, phi the 'real'
-logit; times -2, the discriminator ascends L - Pen with, in L's scale (the literature's),
+logit; times -2, the discriminator ascends L - Omega with, in L's scale (the literature's),
 
-    Pen(theta, psi) = (gamma/2) (E[w_real ||dphi/dx||^2] + E[w_fake ||dphi/dx||^2]),
+    Omega(theta, psi) = (gamma/2) (E[w_real ||dphi/dx||^2] + E[w_fake ||dphi/dx||^2]),
 
 the expectations over the noisy samples. Here phi(x) = -psi x, so ||dphi/dx||^2 = psi^2 at
-every x. The generator's update is unchanged: v_theta as above, v_psi - dPen/dpsi.
-  R1 (w = 1 on real, 0 on fake), R2 (0 on real, 1 on fake): Pen = (gamma/2) psi^2 whatever
+every x. The generator's update is unchanged: v_theta as above, v_psi - dOmega/dpsi.
+  R1 (w = 1 on real, 0 on fake), R2 (0 on real, 1 on fake): Omega = (gamma/2) psi^2 whatever
   theta and sigma, so v_psi gains -gamma psi; the two are the same field here.
   Roth (w = (1 - D)^2 on real, D^2 on fake, D = sigmoid(phi)): with f'(t) = sigmoid(-t),
   a = 1 - D(x~_real) = f'(-psi x~_real) and b = D(x~_fake) = f'(psi x~_fake), so
-  Pen = (gamma/2) psi^2 E[a^2 + b^2]; da/dpsi = a (1 - a) x~_real, db/dpsi = -b (1 - b) x~_fake,
+  Omega = (gamma/2) psi^2 E[a^2 + b^2]; da/dpsi = a (1 - a) x~_real, db/dpsi = -b (1 - b) x~_fake,
   and the weights are differentiated too (as Roth et al.'s code does):
 
-    dPen/dpsi = gamma psi E[a^2 + b^2] + gamma psi^2 E[a^2 (1 - a) x~_real - b^2 (1 - b) x~_fake].
+    dOmega/dpsi = gamma psi E[a^2 + b^2] + gamma psi^2 E[a^2 (1 - a) x~_real - b^2 (1 - b) x~_fake].
 
-At (0, 0) every term of dPen/dpsi carries psi, so J_psi_theta is unchanged, and
-d^2Pen/dpsi^2 = gamma mass with mass = E[w_real + w_fake] at psi = 0, where D = 1/2 at every
+At (0, 0) every term of dOmega/dpsi carries psi, so J_psi_theta is unchanged, and
+d^2Omega/dpsi^2 = gamma mass with mass = E[w_real + w_fake] at psi = 0, where D = 1/2 at every
 x: mass = 1 for R1 and R2, 2 f'(0)^2 = 1/2 for Roth. Penalty and noise add on the diagonal:
 
     J = [[0, -f'(0)], [f'(0), 2 f''(0) sigma^2 - mass gamma]]
@@ -403,16 +403,16 @@ def _check_penalty(penalty: str, gamma) -> None:
 def dirac_vector_field(
     theta, psi, sigma=0.0, penalty: str = "none", gamma=0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(v_theta, v_psi) = (-dL/dtheta, dL/dpsi - dPen/dpsi) of the Dirac-GAN with instance
-    noise of std sigma and the discriminator penalty Pen (one of PENALTIES, weight gamma;
+    """(v_theta, v_psi) = (-dL/dtheta, dL/dpsi - dOmega/dpsi) of the Dirac-GAN with instance
+    noise of std sigma and the discriminator penalty Omega (one of PENALTIES, weight gamma;
     'none' needs gamma = 0); theta, psi, sigma and gamma broadcast together, and both
     components have the broadcast shape. The noise expectations are Gauss-Hermite sums over
     the last axis:
 
         v_theta = -E[psi f'(psi x~_fake)]
-        v_psi   =  E[x~_fake f'(psi x~_fake)] - E[x~_real f'(-psi x~_real)] - dPen/dpsi
+        v_psi   =  E[x~_fake f'(psi x~_fake)] - E[x~_real f'(-psi x~_real)] - dOmega/dpsi
 
-    with dPen/dpsi derived in the module docstring (gamma psi for R1 and R2).
+    with dOmega/dpsi derived in the module docstring (gamma psi for R1 and R2).
     """
     _check_penalty(penalty, gamma)
     theta, psi, sigma, gamma = np.broadcast_arrays(
@@ -432,14 +432,14 @@ def dirac_vector_field(
         return v_theta, v_psi - gamma * psi
     a, b = one_minus_d_real, d_fake
     mass = np.sum(_EPS_WEIGHTS * (a**2 + b**2), axis=-1)  # E[w_real + w_fake]
-    # dPen/dpsi = gamma psi mass + (gamma/2) psi^2 d(mass)/dpsi, and d(mass)/dpsi = 2 mass_slope.
+    # dOmega/dpsi = gamma psi mass + (gamma/2) psi^2 d(mass)/dpsi, and d(mass)/dpsi = 2 mass_slope.
     mass_slope = np.sum(_EPS_WEIGHTS * (a**2 * (1 - a) * x_real - b**2 * (1 - b) * x_fake), axis=-1)
     return v_theta, v_psi - gamma * psi * (mass + psi * mass_slope)
 
 
 DIRAC_F_PRIME_0 = 0.5  # f'(0) = sigmoid(0)
 DIRAC_F_SECOND_0 = -0.25  # f''(0) = -sigmoid(0) sigmoid(-0)
-# mass = E[w_real + w_fake] at psi = 0, where D = 1/2 at every x: d^2Pen/dpsi^2 = gamma mass.
+# mass = E[w_real + w_fake] at psi = 0, where D = 1/2 at every x: d^2Omega/dpsi^2 = gamma mass.
 DIRAC_PENALTY_MASS = {"none": 0.0, "r1": 1.0, "r2": 1.0, "roth": 2.0 * DIRAC_F_PRIME_0**2}
 
 

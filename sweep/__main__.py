@@ -18,37 +18,72 @@ for bit on the CPU. The sweep writes into --out:
                   collapsed
     block-*.npz   the checkpoint of the block in training (cli/checkpoint.py's format,
                   with the block's runs among its arguments)
+    .lock         held while a sweep writes there (cli/lock.py): a second one is refused
 
 Interrupted at any point (Ctrl-C, SIGTERM, a crash), the same command continues where it
 stopped: finished blocks are kept and never recomputed, the block in training resumes from
-its last checkpoint, and runs.csv is rewritten whole, atomically, as each block finishes.
+its last checkpoint (a stop saves the step it stopped at), and runs.csv is rewritten whole,
+atomically, as each block finishes. runs.csv is checked against the grid before anything
+is trained (sweep/runs.py): a damaged block is named and trained again, a file damaged as
+a whole is refused. Every write is atomic, so a failed one (disk full, read-only) leaves
+what was written before whole.
+
+Exit statuses (cli/exits.py): 0 done; 2 bad arguments, --out in use by another sweep, or a
+damaged runs.csv or checkpoint (nothing touched); 5 a write failed; 128 + N stopped by
+signal N (130 Ctrl-C): the same command continues.
 """
 
-import argparse
-import csv
-import json
+import signal
 import sys
-import time
-from dataclasses import asdict
-from pathlib import Path
 
-from tqdm import tqdm
+from cli import exits
 
-from cli import checkpoint, exits
-from cli.files import write_atomically, write_csv
-from cli.stop import StopRequest
-from fast import gan as fast_gan
-from sweep.blocks import RUN_COLUMNS, evaluate_block, stored_config, train_block
-from sweep.grids import GRIDS, block_members
-from sweep.summary import markdown, summarise
+try:  # Ctrl-C while NumPy and Numba load (seconds): one line and 130, no traceback
+    import argparse
+    import json
+    import shlex
+    import time
+    from contextlib import ExitStack, contextmanager
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from cli import checkpoint
+    from cli.files import write_atomically, write_csv
+    from cli.lock import LOCK_NAME, FolderBusyError, FolderLock
+    from cli.stop import StopRequest
+    from fast import gan as fast_gan
+    from sweep.blocks import RUN_COLUMNS, evaluate_block, stored_config, train_block
+    from sweep.grids import GRIDS, block_members
+    from sweep.runs import RunsFileError, read_runs
+    from sweep.summary import markdown, summarise
+except KeyboardInterrupt:
+    if __name__ != "__main__":
+        raise
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing now
+    print("python -m sweep: interrupted while starting; nothing written", file=sys.stderr)
+    sys.exit(exits.SIGNAL + signal.SIGINT)
 
 
-def read_rows(path: Path) -> list[dict]:
-    """runs.csv's rows, each column under the name RUN_COLUMNS gives it (checkpoint.upgrade)."""
-    if not path.exists():
-        return []
-    with open(path, newline="") as file:
-        return [checkpoint.upgrade(row, {}) for row in csv.DictReader(file)]
+class SweepError(Exception):
+    """What ends a sweep early, said in one line, with its exit status."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+@contextmanager
+def writing(path: Path):
+    """An OSError inside (disk full, read-only, permission) becomes a SweepError naming path
+    and the error's meaning, exit status WRITE_FAILED. Every file is written atomically
+    (cli/files.py), so what was written before stays whole."""
+    try:
+        yield
+    except OSError as error:
+        message = f"cannot write {path}: {error.strerror or error}"
+        raise SweepError(message, exits.WRITE_FAILED) from None
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -57,12 +92,38 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(exits.BAD_ARGUMENTS, f"python -m sweep: error: {message}\n")
 
 
+def record_problem(folder: Path, grid: str) -> str | None:
+    """Why folder's sweep.json is not the record of grid's sweep; None if it is, or if
+    there is none."""
+    recorded = folder / "sweep.json"
+    if not recorded.exists():
+        return None
+    try:
+        previous = json.loads(recorded.read_text())
+        previous["grid"]["base"] = stored_config(previous["grid"]["base"])
+        same = previous["grid"] == json.loads(json.dumps(asdict(GRIDS[grid])))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # not a sweep's
+        return f"--out: {recorded} is not a readable sweep record ({error!r})"
+    if same:
+        return None
+    arguments = previous.get("arguments")
+    named = arguments.get("grid") if isinstance(arguments, dict) else None
+    then = f"{named!r} as it was then" if isinstance(named, str) else "its record names none"
+    return (f"--grid: the sweep in {str(folder)!r} is another grid ({then}); it cannot "
+            f"continue as {grid!r}")  # fmt: skip
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """The arguments; exits with status 2, touching nothing, on a bad one or on a folder
     that holds another sweep."""
     parser = ArgumentParser(prog="python -m sweep", description="Measure every method "
                             "of a grid over datasets, discriminator strengths and seeds; the "
-                            "same command continues an interrupted sweep.")  # fmt: skip
+                            "same command continues an interrupted sweep.", epilog="exit "
+                            "status: 0 done; 2 a bad argument, FOLDER in use by another "
+                            "sweep, or a damaged runs.csv or block checkpoint (nothing "
+                            "touched); 5 a write failed (disk full, read-only: what was "
+                            "written before stays whole); 128 + N stopped by signal N (130: "
+                            "Ctrl-C), and the same command continues")  # fmt: skip
     parser.add_argument("--grid", choices=tuple(GRIDS), default="small",
                         help="small: 2 datasets x 2 D strengths x 6 methods x 8 seeds; "
                         "full: 4 x 2 x 9 x 16; penalties: the small grid with R1 and Roth's "
@@ -71,81 +132,132 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="where the sweep writes (default: runs/sweep-GRID)")  # fmt: skip
     args = parser.parse_args(argv)
     args.out = args.out or Path("runs") / f"sweep-{args.grid}"
-    recorded = args.out / "sweep.json"
-    if args.out.exists() and not recorded.exists():
-        parser.error(f"--out: {str(args.out)!r} exists and holds no sweep")
-    if recorded.exists():
-        try:
-            previous = json.loads(recorded.read_text())
-            previous["grid"]["base"] = stored_config(previous["grid"]["base"])
-            same = previous["grid"] == json.loads(json.dumps(asdict(GRIDS[args.grid])))
-        except (ValueError, KeyError, TypeError) as error:  # damaged, or not a sweep's
-            parser.error(f"--out: {recorded} is not a readable sweep record ({error!r})")
-        if not same:
-            parser.error(f"--grid: the sweep in {str(args.out)!r} is another grid "
-                         f"({previous['arguments']['grid']!r} as it was then); it cannot "
-                         f"continue as {args.grid!r}")  # fmt: skip
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out: {str(args.out)!r} is not a folder")
+    if args.out.is_dir() and not (args.out / "sweep.json").exists():
+        try:  # a sweep stopped before its record leaves the lock alone
+            others = [path for path in args.out.iterdir() if path.name != LOCK_NAME]
+        except OSError as error:
+            parser.error(f"--out: {str(args.out)!r} cannot be read ({error.strerror})")
+        if others:
+            parser.error(f"--out: {str(args.out)!r} exists and holds no sweep")
+    problem = record_problem(args.out, args.grid)
+    if problem:
+        parser.error(problem)
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+def block_checkpoint(folder: Path, dataset: str, d_steps: int) -> Path:
+    return folder / f"block-{dataset}-d{d_steps}.npz"
+
+
+def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
+    """Train the blocks of the grid that runs.csv lacks, then summarise; the exit status.
+    The caller holds the folder's lock."""
     grid, folder = GRIDS[args.grid], args.out
-    folder.mkdir(parents=True, exist_ok=True)
+    problem = record_problem(folder, args.grid)  # again, now that no other sweep writes here
+    if problem:
+        raise SweepError(problem, exits.BAD_ARGUMENTS)
     versions = {name: __import__(name).__version__ for name in ("numpy", "numba", "scipy")}
     record = {"arguments": {"grid": args.grid}, "grid": asdict(grid), "versions": versions}
     content = json.dumps(record, indent=2) + "\n"
     if not (folder / "sweep.json").exists():  # a continued sweep keeps its first record
-        write_atomically(folder / "sweep.json", lambda path: path.write_text(content))
+        with writing(folder / "sweep.json"):
+            write_atomically(folder / "sweep.json", lambda path: path.write_text(content))
     blocks = [(dataset, d) for dataset in grid.datasets for d in grid.d_steps]
-    rows = read_rows(folder / "runs.csv")
-    done = {(row["dataset"], int(row["d_steps"])) for row in rows}
-    for dataset, d_steps in done:  # a crash after writing a block's rows can leave its checkpoint
-        (folder / f"block-{dataset}-d{d_steps}.npz").unlink(missing_ok=True)
-    cost = {block: grid.base.steps * (block[1] + 1) for block in blocks}  # ~ work per GAN
-    stop = StopRequest()
+    runs_csv = folder / "runs.csv"
     try:
-        with tqdm(total=sum(cost.values()), initial=sum(cost[b] for b in done), unit="",
-                  bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}") as bar:  # fmt: skip
-            for dataset, d_steps in blocks:
-                bar.set_postfix_str(f"cells {len(done) * len(grid.methods)}/"
-                                    f"{len(blocks) * len(grid.methods)}")  # fmt: skip
-                if (dataset, d_steps) in done:
-                    continue
-                if stop.signum is not None:  # asked to stop while the last block ended
-                    break
-                runs = block_members(grid, dataset, d_steps)
-                population = fast_gan.PopulationConfig(tuple(config for _, config in runs))
-                path, started = folder / f"block-{dataset}-d{d_steps}.npz", time.perf_counter()
-                try:
-                    trained = train_block(population, path, stop,
-                                          lambda n, d=d_steps: bar.update(n * (d + 1)))  # fmt: skip
-                except checkpoint.CheckpointError as error:
-                    print(f"python -m sweep: error: {error}; remove it to train the "
-                          "block afresh", file=sys.stderr)  # fmt: skip
-                    return exits.BAD_ARGUMENTS
-                if trained is None:
-                    break
-                rows += evaluate_block(runs, *trained, time.perf_counter() - started)
-                write_csv(folder / "runs.csv", RUN_COLUMNS, rows)
-                path.unlink(missing_ok=True)  # its runs are in runs.csv now
-                done.add((dataset, d_steps))
-            bar.set_postfix_str(f"cells {len(done) * len(grid.methods)}/"
+        runs = read_runs(runs_csv, grid)
+    except RunsFileError as error:
+        raise SweepError(f"{error}; move it away, and the same command trains every block "
+                         "afresh", exits.BAD_ARGUMENTS) from None  # fmt: skip
+    for (dataset, d_steps), damage in runs.damaged.items():
+        print(f"python -m sweep: {runs_csv}: block {dataset}, d_steps {d_steps}, is damaged "
+              f"({damage}); training it again", file=sys.stderr)  # fmt: skip
+    rows = runs.rows  # (dataset, d_steps) -> the block's rows
+
+    def in_grid_order() -> list[dict]:
+        return [row for block in blocks for row in rows.get(block, [])]
+
+    for dataset, d_steps in rows:  # a crash after writing a block's rows can leave its checkpoint
+        path = block_checkpoint(folder, dataset, d_steps)
+        with writing(path):
+            path.unlink(missing_ok=True)
+    cost = {block: grid.base.steps * (block[1] + 1) for block in blocks}  # ~ work per GAN
+    trained, stopped_in = 0, None
+    with tqdm(total=sum(cost.values()), initial=sum(cost[b] for b in rows), unit="",
+              bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}") as bar:  # fmt: skip
+        for dataset, d_steps in blocks:
+            bar.set_postfix_str(f"cells {len(rows) * len(grid.methods)}/"
                                 f"{len(blocks) * len(grid.methods)}")  # fmt: skip
-    finally:
-        stop.restore()
-    if len(done) < len(blocks):  # stopped: said after the bar's last line
-        print(f"python -m sweep: interrupted; {len(done)} of {len(blocks)} blocks done, "
-              f"the block in training checkpointed; continue with: python -m sweep "
-              f"--grid {args.grid} --out {folder}", file=sys.stderr)  # fmt: skip
+            if (dataset, d_steps) in rows:
+                continue
+            if stop.signum is not None:  # asked to stop between two blocks
+                break
+            members = block_members(grid, dataset, d_steps)
+            population = fast_gan.PopulationConfig(tuple(config for _, config in members))
+            path, started = block_checkpoint(folder, dataset, d_steps), time.perf_counter()
+            try:
+                with writing(path):
+                    result = train_block(population, path, stop,
+                                         lambda n, d=d_steps: bar.update(n * (d + 1)))  # fmt: skip
+            except checkpoint.CheckpointError as error:
+                raise SweepError(f"{error}; remove it to train the block afresh",
+                                 exits.BAD_ARGUMENTS) from None  # fmt: skip
+            if result is None:
+                stopped_in = dataset, d_steps
+                break
+            rows[dataset, d_steps] = evaluate_block(members, *result, time.perf_counter() - started)
+            with writing(runs_csv):
+                write_csv(runs_csv, RUN_COLUMNS, in_grid_order())
+            with writing(path):
+                path.unlink(missing_ok=True)  # its runs are in runs.csv now
+            trained += 1
+        bar.set_postfix_str(f"cells {len(rows) * len(grid.methods)}/"
+                            f"{len(blocks) * len(grid.methods)}")  # fmt: skip
+    command = shlex.join(["python", "-m", "sweep", "--grid", args.grid, "--out", str(folder)])
+    if len(rows) < len(blocks):  # stopped: said after the bar's last line
+        where = ""
+        if stopped_in is not None:
+            where = f"; block {stopped_in[0]}, d_steps {stopped_in[1]}, checkpointed"
+        print(f"python -m sweep: interrupted; {len(rows)} of {len(blocks)} blocks done{where}; "
+              f"continue with: {command}", file=sys.stderr)  # fmt: skip
         return exits.SIGNAL + stop.signum
-    summary = summarise(rows)
-    write_csv(folder / "summary.csv", tuple(summary[0]), summary)
-    write_atomically(folder / "summary.md", lambda path: path.write_text(markdown(summary)))
-    print(f"{len(rows)} runs in {len(summary)} cells; wrote {folder}/"
-          "{runs.csv,summary.csv,summary.md}")  # fmt: skip
+    summary = summarise(in_grid_order())
+    with writing(folder / "summary.csv"):
+        write_csv(folder / "summary.csv", tuple(summary[0]), summary)
+    with writing(folder / "summary.md"):
+        write_atomically(folder / "summary.md", lambda path: path.write_text(markdown(summary)))
+    said = f"{len(in_grid_order())} runs in {len(summary)} cells; wrote {folder}/"
+    if trained:
+        print(said + "{runs.csv,summary.csv,summary.md}")
+    else:
+        print("nothing to train: every block was done; " + said + "{summary.csv,summary.md}")
+    if stop.signum is not None:  # asked to stop when nothing was left to stop: all is written
+        print("python -m sweep: interrupted as it ended; the sweep is whole", file=sys.stderr)
+        return exits.SIGNAL + stop.signum
     return exits.OK
 
 
+def main(argv: list[str] | None = None) -> int:
+    stop = StopRequest()  # from here on, Ctrl-C and SIGTERM ask the sweep to stop between steps
+    try:
+        args = parse(sys.argv[1:] if argv is None else argv)
+        with writing(args.out):
+            args.out.mkdir(parents=True, exist_ok=True)
+        with ExitStack() as held:
+            with writing(args.out / LOCK_NAME):
+                held.enter_context(FolderLock(args.out))
+            return sweep(args, stop)
+    except (SweepError, FolderBusyError) as error:  # said after the bar's last line
+        print(f"python -m sweep: error: {error}", file=sys.stderr)
+        return error.status if isinstance(error, SweepError) else exits.BAD_ARGUMENTS
+    finally:
+        stop.restore()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # in the instants before main listens for Ctrl-C, or after
+        sys.exit(exits.SIGNAL + signal.SIGINT)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from reference.config import GANConfig
 
 STEPS = 3000
-METHODS = {  # name -> the GANConfig fields that make it; the names the README's tables use
+METHODS = {  # name -> the GANConfig fields that make it; the names summary.md uses
     "no noise": {},
     "instance noise 0.1": {"sigma0": 0.1},
     "instance noise 0.2": {"sigma0": 0.2},

@@ -176,7 +176,7 @@ def test_without_noise_alternating_descent_circles_without_converging(theta, psi
 
 
 def brute_force_penalty(theta, psi, sigma, penalty, gamma):
-    """Pen(theta, psi) = (gamma/2) (E[w_real] + E[w_fake]) psi^2 (|dphi/dx|^2 = psi^2 for the
+    """Omega(theta, psi) = (gamma/2) (E[w_real] + E[w_fake]) psi^2 (|dphi/dx|^2 = psi^2 for the
     logit phi = -psi x), written from the weights' definitions, not from the field's
     derivative, with the noise expectation as a trapezoid sum as in the brute-force test."""
     eps = np.linspace(-12.0, 12.0, 24001)
@@ -210,14 +210,14 @@ def test_penalised_field_is_the_game_minus_the_penalty_gradient(theta, psi, sigm
     convergence = np.exp(-2 * np.pi * np.sqrt(theory.HERMITE_NODES) / scale) if scale else 0.0
     truncation = d**2 / 6 * 3 * (1 + abs(theta) + sigma) ** 3
     atol = 1e-9 + gamma * (truncation + 1000 * (1 + sigma) * convergence)
-    assert_close("-dPen/dpsi", v_psi - plain[1], -(plus - minus) / (2 * d), atol, 0.0)
+    assert_close("-dOmega/dpsi", v_psi - plain[1], -(plus - minus) / (2 * d), atol, 0.0)
 
 
 @given(noise_sigmas, penalties, gammas)
 def test_closed_form_penalised_jacobian_is_the_finite_difference_jacobian(sigma, penalty, gamma):
     numerical = theory.dirac_jacobian_numerical(sigma, 1e-4, penalty, gamma)
     # delta = 1e-4: the noise's share of delta^2 |v'''| / 6 is under 5e-8 (the test without
-    # penalty); R1 and R2 add gamma psi, linear, so nothing; Roth adds d^3(dPen/dpsi)/dpsi^3 =
+    # penalty); R1 and R2 add gamma psi, linear, so nothing; Roth adds d^3(dOmega/dpsi)/dpsi^3 =
     # 3 gamma sigma^2 / 2 near (0, 0) (E[s(psi sigma eps)^2] = 1/4 + psi^2 sigma^2 / 16 +
     # O(psi^4)), so delta^2 gamma sigma^2 / 4 <= 9e-8; the theta column is exact (v is linear
     # in theta on psi = 0). atol 2e-7 covers both.

@@ -1,7 +1,8 @@
 """fast/metrics.py: a population's evaluation is, GAN by GAN, the reference's
 evaluate_generator (the same samples bit for bit, the same mode metrics exactly, the energy
-distance to float64 summation order), and a GAN's metrics do not depend on the population
-it is evaluated in (what lets run.py and the sweep call GAN p of a population its own run)."""
+distance to float64 summation order, for sample sets of equal or different sizes), and a
+GAN's metrics do not depend on the population it is evaluated in (what lets run.py and the
+sweep call GAN p of a population its own run)."""
 
 import numpy as np
 import pytest
@@ -46,17 +47,34 @@ def test_a_population_is_evaluated_as_the_reference_evaluates_each_gan(dataset):
         assert {name: results[p][name] for name in EXACT} == {
             name: expected[name] for name in EXACT
         }, f"GAN {p}"
-        # Each side's E = 2 mean|x-y| - mean|x-x'| - mean|y-y'| is within (h + dim + 5) u of
-        # the exact value times terms = 2 mean|x-y| + mean|x-x'| + mean|y-y'|: each distance
-        # within (dim + 2) u, a sum tree of height h adds h u (Higham 2002, sec. 4.2; here h
-        # <= 2 max(N, M): a row of up to max(N, M) terms, then up to max(N, M) rows; NumPy's
-        # pairwise sums are lower), the divisions u, E's two subtractions 2 u. Two sides,
-        # u = eps / 2: (2 max(N, M) + dim + 5) eps terms.
-        N, M, dim = fake.shape[0], real.shape[0], fake.shape[1]
-        terms = 2.0 * cdist(fake, real).mean() + pdist(fake).mean() + pdist(real).mean()
-        tolerance = (2 * max(N, M) + dim + 5) * FLOAT64_EPS * terms
         assert_close(f"energy_distance of GAN {p}", results[p]["energy_distance"],
-                     expected["energy_distance"], tolerance, 0.0)  # fmt: skip
+                     expected["energy_distance"], energy_tolerance(fake, real), 0.0)  # fmt: skip
+
+
+def energy_tolerance(x: np.ndarray, y: np.ndarray) -> float:
+    """How far the fast and the reference energy distance of x: (N, dim), y: (M, dim) may be
+    apart. Each side's E = 2 mean|x-y| - mean|x-x'| - mean|y-y'| is within (h + dim + 5) u of
+    the exact value times terms = 2 mean|x-y| + mean|x-x'| + mean|y-y'|: each distance within
+    (dim + 2) u, a sum tree of height h adds h u (Higham 2002, sec. 4.2; here h <= 2 max(N,
+    M): a row of up to max(N, M) terms, then up to max(N, M) rows; NumPy's pairwise sums are
+    lower), the divisions u, E's two subtractions 2 u. Two sides, u = eps / 2: (2 max(N, M)
+    + dim + 5) eps terms."""
+    N, M, dim = x.shape[0], y.shape[0], x.shape[1]
+    terms = 2.0 * cdist(x, y).mean() + pdist(x).mean() + pdist(y).mean()
+    return (2 * max(N, M) + dim + 5) * FLOAT64_EPS * terms
+
+
+@pytest.mark.parametrize(("N", "M"), [(5, 12), (12, 5)])
+def test_energy_distance_of_sets_of_different_sizes_is_the_references(N, M):
+    # Runs evaluate N = M samples, where a within-set mean divided by the other set's pair
+    # count goes unseen; two laws of different spreads give the within-set means weight
+    rng = np.random.default_rng(N)
+    x, y = rng.normal(0.0, 1.0, (2, N, 3)), rng.normal(1.0, 3.0, (2, M, 3))
+    energy = fast_metrics.energy_distance(x, y)
+    for p in range(2):
+        expected = metrics.energy_distance(x[p], y[p])
+        assert_close(f"energy_distance of pair {p}", energy[p], expected,
+                     energy_tolerance(x[p], y[p]), 0.0)  # fmt: skip
 
 
 def test_a_gans_metrics_do_not_depend_on_its_population():

@@ -2,11 +2,13 @@
 central differences of the losses rebuilt from the reference pieces (noise, samples and
 targets are pure functions of (seed, step, stream), so rebuilding reproduces them); sigma = 0
 is exactly the noiseless path; the training loop stops on a non-finite loss; GANConfig
-rejects every invalid setting with an error that names the field, and accepts the defaults
-and the edges of each range; and two golden trajectories guard against silent drift."""
+rejects every invalid setting with an error that names the field (Adam's betas below 1, sigma0
+and gamma at most what float32 training holds), and accepts the defaults and the edges of
+each range; and two golden trajectories guard against silent drift."""
 
 import copy
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from reference import data, gan, loss, mlp, noise, penalty, philox
-from reference.config import MAX_STEPS, ConfigError, GANConfig
+from reference.config import MAX_GAMMA, MAX_SIGMA0, MAX_STEPS, ConfigError, GANConfig
 from reference.philox import Stream, SubstepRandom
 from tests.strategies import generator_loss_kinds, label_flips, label_smoothings, seeds
 from tests.test_mlp import (
@@ -192,19 +194,23 @@ def test_train_raises_at_the_first_non_finite_loss():
 
 
 # One value of each kind GANConfig must refuse: out of range, on an open end, not finite, of
-# the wrong type (a bool is no count, a float no step count), or not among the choices.
+# the wrong type (a bool is no count, a float no step count), or not among the choices. Adam's
+# betas stop short of 1 (beta2 = 1 makes its bias correction 1 - beta2^t zero, and every update
+# divides by it); sigma0 and gamma stop at what float32 training holds (reference/config.py).
 INVALID_SETTINGS = [
     ("dataset", "nope"),
     ("steps", 0), ("steps", MAX_STEPS + 1), ("steps", 2.5), ("steps", True),
     ("batch", 0), ("hidden", 0), ("latent", -1),
     ("lr", 0.0), ("lr", -1e-3), ("lr", float("inf")),
-    ("beta1", 1.0), ("beta1", -0.1), ("beta2", float("nan")),
+    ("beta1", 1.0), ("beta1", -0.1), ("beta2", 1.0), ("beta2", -0.1), ("beta2", float("nan")),
     ("d_steps", 0),
     ("sigma0", float("nan")), ("sigma0", -0.1), ("sigma0", float("inf")),
+    ("sigma0", math.nextafter(MAX_SIGMA0, math.inf)), ("sigma0", 1e30),
     ("anneal", "cosine"), ("anneal_steps", 0),
     ("real_target", 0.0), ("real_target", 1.5),
     ("label_flip", 1.5), ("label_flip", -0.01),
     ("penalty", "wgan-gp"), ("gamma", -1.0), ("gamma", float("nan")), ("gamma", 0.1),
+    ("gamma", 1e30),
     ("generator_loss", "wasserstein"),
     ("seed", -1), ("seed", 2**64),
 ]  # fmt: skip
@@ -229,9 +235,10 @@ def test_config_rejects_an_invalid_value_naming_the_field(field, value):
 VALID_EDGES = [
     ("steps", 1), ("steps", MAX_STEPS), ("steps", np.int64(10)),
     ("batch", 1), ("hidden", 1), ("latent", 1), ("lr", 1e-12),
-    ("beta1", 0.0), ("beta1", 0.999), ("beta2", 0.0),
+    ("beta1", 0.0), ("beta1", 0.999), ("beta1", math.nextafter(1.0, 0.0)), ("beta2", 0.0),
+    ("beta2", math.nextafter(1.0, 0.0)),
     ("d_steps", 1), ("d_steps", 2**20),
-    ("sigma0", 0.0), ("anneal_steps", 1), ("anneal_steps", MAX_STEPS),
+    ("sigma0", 0.0), ("sigma0", MAX_SIGMA0), ("anneal_steps", 1), ("anneal_steps", MAX_STEPS),
     ("real_target", 1e-6), ("real_target", 1.0),
     ("label_flip", 0.0), ("label_flip", 1.0),
     ("seed", 0), ("seed", 2**64 - 1),
@@ -247,8 +254,18 @@ def test_config_accepts_the_defaults_and_the_edges_of_every_range():
     assert defaults.sigma0 == 0.0 and defaults.steps <= MAX_STEPS
     for field, value in VALID_EDGES:
         assert getattr(GANConfig(**{field: value}), field) == value
-    for kind in penalty.PENALTIES[1:]:  # a penalty with the smallest weight there is
+    for kind in penalty.PENALTIES[1:]:  # a penalty with the smallest and the largest weight
         assert GANConfig(penalty=kind, gamma=5e-324).penalty == kind
+        assert GANConfig(penalty=kind, gamma=MAX_GAMMA).gamma == MAX_GAMMA
+
+
+@pytest.mark.parametrize(("field", "bound"), [("sigma0", MAX_SIGMA0), ("gamma", MAX_GAMMA)])
+def test_sigma0_and_gamma_stop_at_what_float32_training_holds(field, bound):
+    assert bound == 1e3  # reference/config.py derives it
+    above = math.nextafter(bound, math.inf)
+    with pytest.raises(ConfigError) as error:
+        GANConfig(**{field: above, "penalty": "r1" if field == "gamma" else "none"})
+    assert str(error.value) == f"{field}: expected a number in [0, 1000], got {above!r}"
 
 
 def test_a_penalty_needs_a_weight():

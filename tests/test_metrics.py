@@ -1,7 +1,8 @@
 """reference/metrics.py: the metrics score exact data as perfect, collapse and garbage as
 they should, follow the documented thresholds at their edges, and are a pure function of
 the run's arguments; `evaluate` scores the generated samples, not the data, on known
-answers: a generator collapsed on one mode of the ring, and fresh data in its place."""
+answers: a generator collapsed on one mode of the ring, and fresh data in its place; and
+summary_by_sigma0 pools the GANs of each (sigma0, gamma) level, no other."""
 
 import numpy as np
 import pytest
@@ -170,3 +171,28 @@ def test_the_evaluation_step_is_one_no_training_step_reaches():
     assert GANConfig(steps=MAX_STEPS).steps - 1 < metrics.EVAL_STEP
     with pytest.raises(ConfigError, match="steps"):
         GANConfig(steps=metrics.EVAL_STEP + 1)
+
+
+def test_summary_by_sigma0_pools_the_gans_of_each_sigma0_and_gamma_and_no_others():
+    def gan_row(sigma0, gamma, captured, high_quality, reverse_kl, energy):
+        return {"sigma0": sigma0, "gamma": gamma, "modes_captured": captured, "modes_total": 8,
+                "high_quality_fraction": high_quality, "reverse_kl": reverse_kl,
+                "energy_distance": energy}  # fmt: skip
+
+    # Levels that share a sigma0 and differ in gamma (a penalty's weight) are levels apart;
+    # every mean here is exact in binary
+    rows = [gan_row(0.1, 0.0, 8, 1.0, 0.5, 0.25), gan_row(0.1, 2.0, 3, 0.5, 2.0, 4.0),
+            gan_row(0.1, 0.0, 6, 0.75, 1.5, 0.75),
+            gan_row(0.2, 0.0, 8, 0.5, 0.25, 0.5)]  # fmt: skip
+    expected = [
+        {"sigma0": 0.1, "gamma": 0.0, "gans": 2, "all_modes_fraction": 0.5,
+         "mean_modes_captured": 7.0, "mean_high_quality_fraction": 0.875, "mean_reverse_kl": 1.0,
+         "mean_energy_distance": 0.5},
+        {"sigma0": 0.1, "gamma": 2.0, "gans": 1, "all_modes_fraction": 0.0,
+         "mean_modes_captured": 3.0, "mean_high_quality_fraction": 0.5, "mean_reverse_kl": 2.0,
+         "mean_energy_distance": 4.0},
+        {"sigma0": 0.2, "gamma": 0.0, "gans": 1, "all_modes_fraction": 1.0,
+         "mean_modes_captured": 8.0, "mean_high_quality_fraction": 0.5, "mean_reverse_kl": 0.25,
+         "mean_energy_distance": 0.5},
+    ]  # fmt: skip
+    assert metrics.summary_by_sigma0(rows) == expected

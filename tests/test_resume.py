@@ -72,8 +72,8 @@ def test_a_stopped_run_keeps_its_outputs_and_resumes_to_the_uninterrupted_run(
     reached = int(match[1])
     assert 50 < reached < STEPS, "stopped too late to test resuming"
     figure = "samples.png" if single else "population.csv"
-    assert {p.name for p in stopped.iterdir()} == {"history.csv", "metrics.json",
-                                                   "checkpoint.npz", figure}  # fmt: skip
+    outputs = {"history.csv", "metrics.json", "checkpoint.npz", "run.json", figure}
+    assert {p.name for p in stopped.iterdir()} == outputs
     summary = json.loads((stopped / "metrics.json").read_text())
     assert summary["interrupted_at"] == reached == checkpoint_of(stopped)[0]
     assert "modes_captured" in summary if single else len(summary["gans"]) == 3
@@ -215,3 +215,33 @@ def test_a_checkpoint_naming_options_by_their_aliases_resumes_as_the_same_run(fi
     assert (aliased / "history.csv").read_text() == (finished / "history.csv").read_text()
     _, stored, _ = checkpoint.load(aliased / "checkpoint.npz")
     assert stored == checkpoint.load(finished / "checkpoint.npz")[1]  # in the present names
+
+
+def test_options_written_name_equals_value_are_seen(finished, capsys):
+    # argparse takes --sigma0=0.2 as --sigma0 0.2: --resume must see it as given, too
+    with pytest.raises(SystemExit) as exit_info:
+        run.main(["--resume", str(finished), "--steps", "40", "--sigma0=0.2"])
+    assert exit_info.value.code == exits.BAD_ARGUMENTS
+    assert capsys.readouterr().err.startswith("run.py: error: --sigma0: the run in ")
+    assert checkpoint_of(finished)[0] == 20
+    assert run.main(["--resume", str(finished), "--steps=40"]) == 0
+    assert checkpoint_of(finished)[0] == 40
+
+
+def test_a_resumed_run_keeps_its_penalty(tmp_path):
+    # The defaults that stored arguments lack (checkpoint.upgrade) are only for what they
+    # lack: a run with R1 continues with R1, as the run that never stopped.
+    args = [*SMALL, "--device", "cpu", "--penalty", "r1", "--gamma", "0.5"]
+    assert run.main([*args, "--steps", "20", "--out", str(tmp_path / "stopped")]) == 0
+    assert run.main(["--resume", str(tmp_path / "stopped"), "--steps", "40"]) == 0
+    assert run.main([*args, "--steps", "40", "--out", str(tmp_path / "whole")]) == 0
+    (step, resumed), (_, expected) = (checkpoint_of(tmp_path / f) for f in ("stopped", "whole"))
+    assert step == 40 and all(np.array_equal(resumed[k], expected[k]) for k in expected)
+    history = [(tmp_path / f / "history.csv").read_text() for f in ("stopped", "whole")]
+    assert history[0] == history[1]
+
+
+def test_resume_with_device_auto_keeps_the_runs_device(finished):
+    # auto asks for no device in particular: the run continues where it ran
+    assert run.main(["--resume", str(finished), "--steps", "30", "--device", "auto"]) == 0
+    assert checkpoint_of(finished)[0] == 30

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from tests.tolerance import assert_close, float32_tolerance
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--steps", "12", "--batch", "16", "--hidden", "8", "--latent", "2", "--log-every", "5"]
-OUTPUTS = {"samples.png", "metrics.json", "history.csv", "checkpoint.npz"}
+OUTPUTS = {"samples.png", "metrics.json", "history.csv", "checkpoint.npz", "run.json"}
 
 
 def read_history(folder: Path) -> list[dict]:
@@ -91,6 +92,8 @@ def test_every_dataset_runs_and_plots(tmp_path, name):
         ("--sigma0", "0.1,,0.2"),
         ("--sigma0", "0.1,-1"),
         ("--population", "0"),
+        ("--population", "-3"),
+        ("--anneal-steps", "0"),
         ("--population", str(2**20 + 1)),
         ("--steps", str(metrics.EVAL_STEP + 1)),
         ("--generator-loss", "wasserstein"),
@@ -147,11 +150,27 @@ def test_non_finite_loss_stops_keeps_history_and_names_the_step(tmp_path, capsys
     assert run.main([*TINY, "--backend", "reference", "--out", str(out)]) == exits.NON_FINITE
     stderr = capsys.readouterr().err.splitlines()
     assert f"non-finite loss at step {failing_step}" in stderr[-1]
-    assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
+    assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv", "run.json"}
     assert [int(row["step"]) for row in read_history(out)] == [0, 5, failing_step]
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["failed_step"] == failing_step and "non-finite" in summary["error"]
     assert list(tmp_path.iterdir()) == [out]  # nothing is written beside --out
+
+
+def test_history_logs_the_float64_schedule_on_the_fast_backend_too(tmp_path):
+    # The kernels run on float32 sigma (0.1 is 0.10000000149011612 there); history.csv
+    # logs GANConfig.sigma_at's float64, as the reference does, the failing row included.
+    out = tmp_path / "run"
+    args = [*TINY, "--sigma0", "0.1", "--anneal", "linear", "--device", "cpu"]
+    assert run.main([*args, "--out", str(out)]) == 0
+    config = GANConfig(**json.loads((out / "metrics.json").read_text())["config"])
+    history = read_history(out)
+    assert [row["sigma"] for row in history] == [repr(config.sigma_at(int(row["step"])))
+                                                 for row in history]  # fmt: skip
+    assert history[0]["sigma"] == "0.1"
+    diverged = tmp_path / "diverged"
+    assert run.main([*args, "--lr", "1e200", "--out", str(diverged)]) == exits.NON_FINITE
+    assert [row["sigma"] for row in read_history(diverged)] == ["0.1"]
 
 
 def test_cli_absurd_learning_rate_overflows_and_exits_3(tmp_path):
@@ -161,7 +180,7 @@ def test_cli_absurd_learning_rate_overflows_and_exits_3(tmp_path):
     assert done.returncode == exits.NON_FINITE
     assert "non-finite loss at step 0" in done.stderr.splitlines()[-1]
     assert "Warning" not in done.stderr
-    assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
+    assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv", "run.json"}
 
 
 def test_help_documents_every_option():
@@ -172,6 +191,28 @@ def test_help_documents_every_option():
                  "device", "population", "penalty", "gamma"]:  # fmt: skip
         assert actions[f"--{name}"].help, name
     assert all(action.help for action in parser._actions)
+
+
+def test_help_shows_defaults_as_they_are_typed():
+    text = options.make_parser().format_help()
+    assert "(default: (" not in text and "(default: 0)" in text
+
+
+def test_a_seed_too_large_for_the_population_is_named_as_typed(tmp_path, capsys):
+    # GAN p's seed is --seed + p: the message names the --seed given, not a seed it made
+    with pytest.raises(SystemExit) as exit_info:
+        run.main([*TINY, "--population", "2", "--seed", str(2**64 - 1), "--out", str(tmp_path)])
+    assert exit_info.value.code == exits.BAD_ARGUMENTS
+    stderr = capsys.readouterr().err
+    assert stderr.startswith("run.py: error: --seed: ") and stderr.endswith(f"{2**64 - 1}\n")
+    assert str(2**64) not in stderr
+
+
+def test_help_documents_every_exit_status():
+    epilog = options.make_parser().epilog
+    statuses = [value for name, value in vars(exits).items() if name.isupper()]
+    for status in [*statuses, exits.SIGNAL + 2, exits.SIGNAL + 15]:
+        assert re.search(rf"(?<![\d.]){status} ", epilog) or status == exits.SIGNAL, status
 
 
 @pytest.mark.parametrize(
@@ -287,6 +328,7 @@ def test_population_writes_one_row_per_gan_and_each_gan_is_its_own_run(tmp_path)
         "metrics.json",
         "history.csv",
         "checkpoint.npz",
+        "run.json",
     }
     with open(out / "population.csv", newline="") as file:
         rows = list(csv.DictReader(file))
@@ -321,7 +363,7 @@ def test_population_stopped_by_a_non_finite_loss_names_its_gans(tmp_path):
     out = tmp_path / "population"
     args = [*TINY, "--device", "cpu", "--population", "2", "--lr", "1e200", "--out", str(out)]
     assert run.main(args) == exits.NON_FINITE
-    assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv"}
+    assert {path.name for path in out.iterdir()} == {"metrics.json", "history.csv", "run.json"}
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["failed_step"] == 0 and summary["failed_gans"] == [0, 1]
 

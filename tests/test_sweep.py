@@ -1,35 +1,37 @@
 """sweep/__main__.py: a tiny grid end to end, each of its runs the single run of run.py with
 the same arguments; a sweep interrupted by a real SIGINT and continued by the same command
-ends with exactly the rows of an uninterrupted one; bad arguments exit 2 with one line,
-touching nothing."""
+(printed shell-quoted) ends with exactly the rows of an uninterrupted one; bad arguments
+exit 2 with one line, touching nothing, and so does a second sweep on a folder in use; a
+failed write (disk full, read-only) is one line and exit 5, what was written before stays
+whole and the same command ends the sweep; Ctrl-C while the modules load is at most one
+line and 130, and while the summary is written it finishes it and exits 130."""
 
 import csv
 import dataclasses
+import errno
 import json
+import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 import run
-from cli import exits
-from sweep import grids
+from cli import checkpoint, exits, files
+from sweep import blocks, grids
 from sweep.__main__ import main as sweep_main
 from sweep.__main__ import parse as sweep_parse
 from sweep.blocks import METRICS
+from tests.sweeps import files_of, rows_of
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = grids.GRIDS["tiny"]
-
-
-def rows_of(folder: Path) -> list[dict]:
-    """runs.csv without the one column that is a measurement of time, not of the run."""
-    with open(folder / "runs.csv", newline="") as file:
-        return [{k: v for k, v in row.items() if k != "block_seconds"}
-                for row in csv.DictReader(file)]  # fmt: skip
 
 
 def test_a_tiny_grid_runs_end_to_end_and_each_run_is_its_single_run(tmp_path):
@@ -121,3 +123,212 @@ def test_a_sweep_record_naming_a_field_by_its_alias_is_the_same_grid(tmp_path):
     grid["base"]["label_smoothing"] = grid["base"].pop("real_target")
     (folder / "sweep.json").write_text(json.dumps({"arguments": {"grid": "tiny"}, "grid": grid}))
     assert sweep_parse(["--grid", "tiny", "--out", str(folder)]).out == folder
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """The tiny grid, swept whole once for the module (seconds)."""
+    folder = tmp_path_factory.mktemp("finished") / "sweep"
+    assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == 0
+    return folder
+
+
+def test_a_second_sweep_on_a_folder_in_use_exits_2_naming_the_holder(tmp_path, capsys):
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pathlib import Path; from cli.lock import "
+         "FolderLock\nwith FolderLock(Path(sys.argv[1])):\n print('held', flush=True)\n "
+         "sys.stdin.read()", str(folder)],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == exits.BAD_ARGUMENTS
+    finally:
+        holder.kill()  # SIGKILL: its lock file stays, and its lock goes with it
+        holder.communicate(timeout=60)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("python -m sweep: error: "), err
+    assert str(folder) in err and f"process {holder.pid}" in err
+    assert [path.name for path in folder.iterdir()] == [".lock"]
+    # the lock of a process that is gone blocks nothing, and holds the folder for no sweep
+    assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == exits.OK
+
+
+def fail_writes(monkeypatch, name: str, errno: int, after: int = 0) -> None:
+    """Every atomic write of a file called name but its first `after` fails as a full or
+    read-only disk would: the temporary file written, then the error."""
+    real, seen = files.write_atomically, []
+
+    def write_atomically(path: Path, write) -> None:
+        seen.extend([path] if path.name == name else [])
+        if path.name != name or len(seen) <= after:
+            return real(path, write)
+
+        def refused(temporary: Path) -> None:
+            write(temporary)
+            raise OSError(errno, os.strerror(errno), str(temporary))
+
+        real(path, refused)
+
+    for module in (files, checkpoint, sys.modules["sweep.__main__"]):
+        monkeypatch.setattr(module, "write_atomically", write_atomically)
+
+
+class ReadOnlyLock:
+    def __init__(self, folder: Path):
+        self.path = folder / ".lock"
+
+    def __enter__(self):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self.path))
+
+    def __exit__(self, *exc):
+        pass
+
+
+WRITE_FAILURES = {  # what fails -> (its path in the sweep's folder, the error)
+    "the folder": ("", errno.ENOTDIR),  # --out below a file: a real failure
+    "the lock": (".lock", errno.EROFS),
+    "the record": ("sweep.json", errno.EROFS),
+    "a block's checkpoint": ("block-ring-d1.npz", errno.ENOSPC),
+    "runs.csv": ("runs.csv", errno.ENOSPC),
+    "summary.md": ("summary.md", errno.ENOSPC),
+}
+
+
+@pytest.mark.parametrize("case", WRITE_FAILURES)
+def test_a_failed_write_is_one_line_and_exit_5_and_what_was_written_stays_whole(
+    finished, tmp_path, monkeypatch, capsys, case
+):
+    folder = tmp_path / "sweep"
+    name, code = WRITE_FAILURES[case]
+    if case == "the folder":
+        (tmp_path / "file").write_text("mine")
+        folder = tmp_path / "file" / "sweep"
+    elif case == "the lock":
+        monkeypatch.setattr(sys.modules["sweep.__main__"], "FolderLock", ReadOnlyLock)
+    elif case == "a block's checkpoint":  # its second checkpoint fails, at step 200
+        monkeypatch.setattr(blocks, "CHECKPOINT_EVERY", 100)
+        fail_writes(monkeypatch, name, code, after=1)
+    else:  # runs.csv: when the second block ends
+        fail_writes(monkeypatch, name, code, after=int(name == "runs.csv"))
+    capsys.readouterr()
+    assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == exits.WRITE_FAILED
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (f"python -m sweep: error: cannot write {folder / name}: "
+                                    f"{os.strerror(code)}"), err  # fmt: skip
+    assert "Traceback" not in err and not list(tmp_path.rglob("*.partial"))
+    if case == "a block's checkpoint":
+        assert checkpoint.load(folder / name)[0] == 100
+    if case == "runs.csv":
+        assert rows_of(folder) == rows_of(finished)[: len(TINY.methods) * TINY.seeds]
+    if case == "summary.md":
+        assert rows_of(folder) == rows_of(finished)
+    monkeypatch.undo()  # the disk has room again: the same command ends the sweep
+    if case != "the folder":
+        assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == exits.OK
+        assert rows_of(folder) == rows_of(finished)
+
+
+def test_a_read_only_folder_is_one_line_and_exit_5(finished, tmp_path, capsys):
+    folder = shutil.copytree(finished, tmp_path / "sweep")
+    (folder / "summary.md").unlink()
+    folder.chmod(0o555)
+    try:
+        (folder / "probe").touch()
+    except PermissionError:
+        pass
+    else:
+        folder.chmod(0o755)
+        pytest.skip("this user writes into read-only folders (root)")
+    try:
+        capsys.readouterr()
+        assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == exits.WRITE_FAILED
+    finally:
+        folder.chmod(0o755)
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"python -m sweep: error: cannot write {folder}/")
+    assert err.splitlines()[-1].endswith(f": {os.strerror(errno.EACCES)}")
+    assert rows_of(folder) == rows_of(finished)
+
+
+def test_ctrl_c_while_the_modules_load_exits_130_in_at_most_one_line(tmp_path):
+    # python -m sweep with tqdm's import held up, so that the signal surely lands in it
+    slow_import = textwrap.dedent("""
+        import importlib.abc, runpy, sys, time
+        class Slow(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "tqdm":
+                    print("importing", flush=True)
+                    time.sleep(60)
+        sys.meta_path.insert(0, Slow())
+        sys.argv[0] = "sweep"
+        runpy.run_module("sweep", run_name="__main__", alter_sys=True)
+    """)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", slow_import, "--grid", "tiny", "--out", str(tmp_path / "sweep")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout.readline() == "importing\n"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 128 + signal.SIGINT, stderr
+    assert stderr.count("\n") <= 1 and "Traceback" not in stderr, stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_ctrl_c_while_the_summary_is_written_finishes_it_and_exits_130(
+    finished, tmp_path, monkeypatch, capsys
+):
+    folder = shutil.copytree(finished, tmp_path / "sweep")
+    (folder / "summary.md").unlink()
+    main_module = sys.modules["sweep.__main__"]
+    markdown = main_module.markdown
+
+    def interrupted(summary):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, caught by the sweep's StopRequest
+        return markdown(summary)
+
+    monkeypatch.setattr(main_module, "markdown", interrupted)
+    capsys.readouterr()
+    assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == 128 + signal.SIGINT
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "python -m sweep: interrupted as it ended; the sweep is whole"
+    assert files_of(folder) == files_of(finished)
+
+
+def test_the_continue_hint_is_shell_quoted_and_continues_the_sweep(
+    finished, tmp_path, monkeypatch, capsys
+):
+    folder = tmp_path / "my sweeps" / "it's $HOME"
+    main_module = sys.modules["sweep.__main__"]
+    train_block = main_module.train_block
+
+    def interrupted(*args):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the first block starts
+        return train_block(*args)
+
+    monkeypatch.setattr(main_module, "train_block", interrupted)
+    capsys.readouterr()
+    assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == 128 + signal.SIGINT
+    said = capsys.readouterr().err.splitlines()[-1]
+    assert said.startswith("python -m sweep: interrupted; 0 of 4 blocks done; block ring, "
+                           "d_steps 1, checkpointed; continue with: ")  # fmt: skip
+    command = shlex.split(said.partition("continue with: ")[2])
+    assert command == ["python", "-m", "sweep", "--grid", "tiny", "--out", str(folder)]
+    assert checkpoint.load(folder / "block-ring-d1.npz")[0] == 1  # the step it stopped at
+    monkeypatch.undo()
+    assert sweep_main(command[3:]) == exits.OK
+    assert rows_of(folder) == rows_of(finished)
+
+
+def test_an_error_is_said_on_its_own_line_after_the_progress_bar(finished, tmp_path, capsys):
+    folder = shutil.copytree(finished, tmp_path / "sweep")
+    (folder / "runs.csv").unlink()
+    (folder / "block-ring-d1.npz").write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == exits.BAD_ARGUMENTS
+    said = capsys.readouterr().err.splitlines()[-1]
+    assert said.startswith(f"python -m sweep: error: {folder / 'block-ring-d1.npz'} is not a ")
+    assert said.endswith("; remove it to train the block afresh")
