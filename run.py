@@ -197,11 +197,11 @@ def train_and_evaluate(run: Run, stop: StopRequest) -> dict:
             summary["interrupted_at"] = reached
         summary["training_seconds"] = time.perf_counter() - started
         last = last or logged_record(folder / "history.csv", reached - 1)  # trained nothing
-        summary |= evaluate(run, training.arrays(), last)
+        summary |= evaluate(run, training.arrays(), last, reached)
     return summary | {"seconds": time.perf_counter() - started}
 
 
-def evaluate(run: Run, arrays: dict, last: dict) -> dict:
+def evaluate(run: Run, arrays: dict, last: dict, reached: int) -> dict:
     """Score every GAN's generator: the fast backend's all at once (fast/metrics.py, which
     gives GAN p of a population its single run's metrics bit for bit), the reference's with
     reference/metrics.py; write samples.png (one GAN) or population.csv. Returns what
@@ -223,8 +223,8 @@ def evaluate(run: Run, arrays: dict, last: dict) -> dict:
     if len(members) == 1:
         with open(folder / "history.csv", newline="") as file:  # every logged row, resumed too
             history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
-        write_atomically(folder / "samples.png", lambda path: samples.plot(
-            members[0], history, theta_D[0], x_real[0], x_fake[0], results[0], path))  # fmt: skip
+        drawn = members[0], history, theta_D[0], x_real[0], x_fake[0], results[0], reached
+        write_atomically(folder / "samples.png", lambda path: samples.plot(*drawn, path))
         finals = {name: rows[0][name] for name in ("final_loss_D", "final_loss_G")}
         return results[0] | finals | seconds
 

@@ -32,10 +32,11 @@ def noise_description(config: GANConfig) -> str:
     )
 
 
-def plot(config, history, theta_D, x_real, x_fake, result, path: Path) -> None:
+def plot(config, history, theta_D, x_real, x_fake, result, reached: int, path: Path) -> None:
     """samples.png: D(x) with the evaluation samples on the left, the losses on the right.
     history: the logged records (dicts with step, sigma, loss_D, loss_G); result: the
-    metrics of reference/metrics.py::evaluate; x_real, x_fake: (N, dim)."""
+    metrics of reference/metrics.py::evaluate; x_real, x_fake: (N, dim); reached: the
+    steps trained, fewer than config.steps for a run that was stopped."""
     figure, (left, right) = plt.subplots(
         1, 2, figsize=(11, 4.8), gridspec_kw={"width_ratios": [1.1, 1]}
     )
@@ -51,12 +52,16 @@ def plot(config, history, theta_D, x_real, x_fake, result, path: Path) -> None:
     figure.suptitle(
         f"{config.dataset}: {noise_description(config)}, "
         f"label smoothing {config.real_target:g}, flip {config.label_flip:g}, "
-        f"{config.steps} steps, batch {config.batch}, seed {config.seed}",
+        f"{trained(reached, config.steps)}, batch {config.batch}, seed {config.seed}",
         fontsize=11,
     )
     figure.tight_layout()
     figure.savefig(path, dpi=90, format="png")  # path may be a temporary name
     plt.close(figure)
+
+
+def trained(reached: int, steps: int) -> str:
+    return f"{steps} steps" if reached == steps else f"stopped after {reached} of {steps} steps"
 
 
 def draw_samples_on_a_line(figure, axes, config, theta_D, x_real, x_fake) -> None:
@@ -117,8 +122,11 @@ def samples_on_the_plane(axes, config, theta_D, x_real, x_fake, shown=SHOWN, gri
 def draw_losses(axes, config, history) -> None:
     """Both losses against log 2, and sigma on a second axis when there is noise."""
     steps = [row["step"] for row in history]
-    axes.plot(steps, [row["loss_D"] for row in history], label="D loss", color="black")
-    axes.plot(steps, [row["loss_G"] for row in history], "--", label="G loss", color=style.FAKE)
+    marker = "o" if len(steps) == 1 else None  # a line through one point draws nothing
+    axes.plot(steps, [row["loss_D"] for row in history], label="D loss", color="black",
+              marker=marker)  # fmt: skip
+    axes.plot(steps, [row["loss_G"] for row in history], "--", label="G loss", color=style.FAKE,
+              marker=marker)  # fmt: skip
     axes.axhline(math.log(2), color="black", linewidth=0.8, linestyle=":", label="log 2")
     axes.set_xlabel("step")
     axes.set_ylabel("loss")
@@ -127,7 +135,8 @@ def draw_losses(axes, config, history) -> None:
         axes.legend(loc="upper right", fontsize=8)
         return
     sigma_axis = axes.twinx()
-    sigma_axis.plot(steps, [row["sigma"] for row in history], "-.", color="grey", label="σ")
+    sigma_axis.plot(steps, [row["sigma"] for row in history], "-.", color="grey", label="σ",
+                    marker=marker)  # fmt: skip
     sigma_axis.set_ylabel("instance-noise σ", color="grey")
     # Twice sigma0 at the top keeps the sigma curve clear of the legend.
     sigma_axis.set_ylim(0, 2.0 * config.sigma0)

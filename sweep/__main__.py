@@ -20,10 +20,12 @@ for bit on the CPU. The sweep writes into --out:
                   with the block's runs among its arguments)
     .lock         held while a sweep writes there (cli/lock.py): a second one is refused
 
-Interrupted at any point (Ctrl-C, SIGTERM, a crash), the same command continues where it
-stopped: finished blocks are kept and never recomputed, the block in training resumes from
-its last checkpoint (a stop saves the step it stopped at), and runs.csv is rewritten whole,
-atomically, as each block finishes. runs.csv is checked against the grid before anything
+Ctrl-C or SIGTERM stops the sweep after the step in progress (said at once while the
+kernels compile or a block is evaluated), a second at once. Interrupted at any point (a
+signal, a crash), the same command continues where it stopped: finished blocks are kept
+and never recomputed, the block in training resumes from its last checkpoint (a stop saves
+the step it stopped at), and runs.csv is rewritten whole, atomically, as each block
+finishes. runs.csv is checked against the grid before anything
 is trained (sweep/runs.py): a damaged block is named and trained again, a file damaged as
 a whole is refused. Every write is atomic, so a failed one (disk full, read-only) leaves
 what was written before whole.
@@ -33,6 +35,7 @@ damaged runs.csv or checkpoint (nothing touched); 5 a write failed; 128 + N stop
 signal N (130 Ctrl-C): the same command continues.
 """
 
+import os
 import signal
 import sys
 
@@ -53,6 +56,7 @@ try:  # Ctrl-C while NumPy and Numba load (seconds): one line and 130, no traceb
     from cli.files import write_atomically, write_csv
     from cli.lock import LOCK_NAME, FolderBusyError, FolderLock
     from cli.stop import StopRequest
+    from fast import fused_step_cpu
     from fast import gan as fast_gan
     from sweep.blocks import RUN_COLUMNS, evaluate_block, stored_config, train_block
     from sweep.grids import GRIDS, block_members
@@ -64,6 +68,10 @@ except KeyboardInterrupt:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing now
     print("python -m sweep: interrupted while starting; nothing written", file=sys.stderr)
     sys.exit(exits.SIGNAL + signal.SIGINT)
+
+
+# said below the progress bar's line by a stop asked while a block is evaluated (seconds)
+EVALUATING = "\npython -m sweep: stopping once this block is evaluated (Ctrl-C again stops at once)"
 
 
 class SweepError(Exception):
@@ -183,6 +191,9 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
         path = block_checkpoint(folder, dataset, d_steps)
         with writing(path):
             path.unlink(missing_ok=True)
+    waiting = [block for block in blocks if block not in rows]
+    if waiting and not fused_step_cpu.compiled(len(block_members(grid, *waiting[0]))):
+        print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
     cost = {block: grid.base.steps * (block[1] + 1) for block in blocks}  # ~ work per GAN
     trained, stopped_in = 0, None
     with tqdm(total=sum(cost.values()), initial=sum(cost[b] for b in rows), unit="",
@@ -207,21 +218,22 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
             if result is None:
                 stopped_in = dataset, d_steps
                 break
+            stop.notice = EVALUATING
             rows[dataset, d_steps] = evaluate_block(members, *result, time.perf_counter() - started)
             with writing(runs_csv):
                 write_csv(runs_csv, RUN_COLUMNS, in_grid_order())
+            stop.notice = None
             with writing(path):
                 path.unlink(missing_ok=True)  # its runs are in runs.csv now
             trained += 1
         bar.set_postfix_str(f"cells {len(rows) * len(grid.methods)}/"
                             f"{len(blocks) * len(grid.methods)}")  # fmt: skip
-    command = shlex.join(["python", "-m", "sweep", "--grid", args.grid, "--out", str(folder)])
     if len(rows) < len(blocks):  # stopped: said after the bar's last line
         where = ""
         if stopped_in is not None:
             where = f"; block {stopped_in[0]}, d_steps {stopped_in[1]}, checkpointed"
         print(f"python -m sweep: interrupted; {len(rows)} of {len(blocks)} blocks done{where}; "
-              f"continue with: {command}", file=sys.stderr)  # fmt: skip
+              f"continue with: {continuing(args)}", file=sys.stderr)  # fmt: skip
         return exits.SIGNAL + stop.signum
     summary = summarise(in_grid_order())
     with writing(folder / "summary.csv"):
@@ -239,8 +251,22 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
     return exits.OK
 
 
+def continuing(args: argparse.Namespace) -> str:
+    """The command that continues the sweep of args, as a shell reads it."""
+    return shlex.join(["python", "-m", "sweep", "--grid", args.grid, "--out", str(args.out)])
+
+
 def main(argv: list[str] | None = None) -> int:
-    stop = StopRequest()  # from here on, Ctrl-C and SIGTERM ask the sweep to stop between steps
+    args = None  # the parsed arguments, once they are
+
+    def at_once(signum: int) -> None:  # a second signal: its line, and out (cli/stop.py)
+        hint = f"; continue with: {continuing(args)}" if args else ""
+        os.write(2, f"\npython -m sweep: stopped at once{hint}\n".encode())
+        FolderLock.before_exit()
+        os._exit(exits.SIGNAL + signum)
+
+    # from here on, Ctrl-C and SIGTERM ask the sweep to stop between steps, a second at once
+    stop = StopRequest(at_once)
     try:
         args = parse(sys.argv[1:] if argv is None else argv)
         with writing(args.out):

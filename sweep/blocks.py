@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cli import checkpoint
+from fast import fused_step_cpu
 from fast import gan as fast_gan
 from fast import metrics as fast_metrics
 from reference.config import GANConfig
@@ -23,6 +24,8 @@ RUN_COLUMNS = ("dataset", "d_steps", "method", "seed", "sigma0", "anneal", "anne
                "collapsed", "block_seconds")  # fmt: skip
 METRICS = ("modes_captured", "high_quality_fraction", "reverse_kl", "energy_distance")
 CHECKPOINT_EVERY = 500
+# said below the progress bar's line
+COMPILING = "\npython -m sweep: stopping after compilation (Ctrl-C again stops at once)"
 
 
 def stored_config(stored: dict) -> dict:
@@ -34,10 +37,13 @@ def stored_config(stored: dict) -> dict:
 def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | None:
     """Train a block to its last step, from its checkpoint at path if there is one, saving
     it every CHECKPOINT_EVERY steps and when stopped. Returns (the trained state's arrays,
-    the last record), or None when stopped. advance(n) is told of every step."""
+    the last record), or None when stopped. advance(n) is told of every step. A stop asked
+    while the first step compiles the kernels is acknowledged at once (stop.notice)."""
     # the block's runs, so that a checkpoint of another grid's block is never read
     runs = [asdict(member) for member in population.members]
     stored = {"d_steps": population.base.d_steps, "runs": runs}
+    if not fused_step_cpu.compiled(population.size):
+        stop.notice = COMPILING  # until the first step is done
     start, state = 0, None
     if path.exists():
         start, arguments, arrays = checkpoint.load(path)
@@ -51,6 +57,7 @@ def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | No
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging GAN is a result here
         for step in range(start, steps):
             last, _ = fast_gan.train_step(population, state, step)
+            stop.notice = None
             advance(1)
             stopping = stop.signum is not None and step + 1 < steps
             if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < steps or stopping:

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import matplotlib.figure
 import numpy as np
 import pytest
 
@@ -236,3 +237,25 @@ def test_a_stop_request_keeps_the_first_signal():
         assert stop.signum == signal.SIGINT
     finally:
         stop.restore()
+
+
+def test_a_run_stopped_after_one_step_says_so_and_shows_its_one_logged_step(tmp_path, monkeypatch):
+    # samples.png of a run stopped after step 0: its title gives the steps trained, not
+    # --steps, and the loss panel's single logged step is drawn (a line through one point
+    # draws nothing).
+    drawn, savefig = [], matplotlib.figure.Figure.savefig
+
+    def record(figure, *arguments, **keywords):
+        (losses,) = [axes for axes in figure.axes if axes.get_title().startswith("losses")]
+        drawn.append((figure._suptitle.get_text(), losses.get_lines()[:2]))
+        savefig(figure, *arguments, **keywords)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    signalled_at(monkeypatch, 0, signal.SIGINT)
+    out = tmp_path / "run"
+    args = [*TINY, "--backend", "reference", "--sigma0", "0.1", "--out", str(out)]
+    assert run.main(args) == exits.SIGNAL + signal.SIGINT
+    ((title, (loss_D, loss_G)),) = drawn
+    assert "stopped after 1 of 12 steps" in title
+    for line in (loss_D, loss_G):
+        assert len(line.get_xdata()) == 1 and line.get_marker() not in ("None", "", None)

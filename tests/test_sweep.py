@@ -4,7 +4,8 @@ the same arguments; a sweep interrupted by a real SIGINT and continued by the sa
 exit 2 with one line, touching nothing, and so does a second sweep on a folder in use; a
 failed write (disk full, read-only) is one line and exit 5, what was written before stays
 whole and the same command ends the sweep; Ctrl-C while the modules load is at most one
-line and 130, and while the summary is written it finishes it and exits 130."""
+line and 130, and while the summary is written it finishes it and exits 130; Ctrl-C while
+the kernels compile is said at once, and a second stops at once."""
 
 import csv
 import dataclasses
@@ -332,3 +333,37 @@ def test_an_error_is_said_on_its_own_line_after_the_progress_bar(finished, tmp_p
     said = capsys.readouterr().err.splitlines()[-1]
     assert said.startswith(f"python -m sweep: error: {folder / 'block-ring-d1.npz'} is not a ")
     assert said.endswith("; remove it to train the block afresh")
+
+
+def test_ctrl_c_while_compiling_is_said_at_once_and_a_second_stops_at_once(finished, tmp_path):
+    # A cold Numba cache: the first step compiles for tens of seconds. The first Ctrl-C is
+    # acknowledged at once, below the progress bar; the second ends the sweep at once with
+    # the command that continues it, which then ends with the rows of the whole sweep.
+    folder = tmp_path / "my sweep"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sweep", "--grid", "tiny", "--out", str(folder)],
+        cwd=REPO, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stderr.readline().startswith("compiling the fast kernels")
+        time.sleep(1)  # into the compiling
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        while (said := process.stderr.readline()) != blocks.COMPILING[1:] + "\n":
+            assert said, "the sweep ended without saying it would stop"  # past the bar's lines
+        assert time.monotonic() - sent < 2, "not at once"
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == exits.SIGNAL + signal.SIGINT
+        assert time.monotonic() - sent < 5, "not at once"
+        rest = process.stderr.read().splitlines()
+    finally:
+        process.kill()
+        process.wait()
+    command = shlex.join(["python", "-m", "sweep", "--grid", "tiny", "--out", str(folder)])
+    assert rest[-1] == f"python -m sweep: stopped at once; continue with: {command}"
+    assert "Traceback" not in "\n".join(rest)
+    assert {path.name for path in folder.iterdir()} == {"sweep.json"}
+    assert sweep_main(shlex.split(command)[3:]) == exits.OK
+    assert rows_of(folder) == rows_of(finished)
