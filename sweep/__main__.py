@@ -94,6 +94,23 @@ def writing(path: Path):
         raise SweepError(message, exits.WRITE_FAILED) from None
 
 
+class Once(argparse.Action):
+    """argparse's store, but refusing an option given twice: argparse would keep the last
+    value silently, and `--grid tiny --grid small`, hours of training, is more likely a slip
+    than a choice."""
+
+    def __init__(self, *arguments, **keywords):
+        super().__init__(*arguments, **keywords)
+        self.given = False  # a parser, and so its actions, serves one parse
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if self.given:
+            given = getattr(namespace, self.dest)
+            raise argparse.ArgumentError(self, f"given twice ({given} and {values})")
+        self.given = True
+        setattr(namespace, self.dest, values)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):
         message = message.removeprefix("argument ")  # the option's name alone reads better
@@ -132,11 +149,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                             "touched); 5 a write failed (disk full, read-only: what was "
                             "written before stays whole); 128 + N stopped by signal N (130: "
                             "Ctrl-C), and the same command continues")  # fmt: skip
-    parser.add_argument("--grid", choices=tuple(GRIDS), default="small",
+    parser.add_argument("--grid", choices=tuple(GRIDS), default="small", action=Once,
                         help="small: 2 datasets x 2 D strengths x 6 methods x 8 seeds; "
                         "full: 4 x 2 x 9 x 16; penalties: the small grid with R1 and Roth's "
                         "penalty as its 4 methods; tiny: seconds, for the tests")  # fmt: skip
-    parser.add_argument("--out", type=Path, metavar="FOLDER",
+    parser.add_argument("--out", type=Path, metavar="FOLDER", action=Once,
                         help="where the sweep writes (default: runs/sweep-GRID)")  # fmt: skip
     args = parser.parse_args(argv)
     args.out = args.out or Path("runs") / f"sweep-{args.grid}"

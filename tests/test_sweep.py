@@ -91,7 +91,15 @@ def test_an_interrupted_sweep_continues_to_the_uninterrupted_rows(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case", ["unknown grid", "another grid", "a changed grid", "a damaged record", "not a sweep"]
+    "case",
+    [
+        "unknown grid",
+        "grid given twice",
+        "another grid",
+        "a changed grid",
+        "a damaged record",
+        "not a sweep",
+    ],
 )
 def test_bad_arguments_exit_2_with_one_line_and_touch_nothing(tmp_path, capsys, case):
     folder = tmp_path / "sweep"
@@ -107,9 +115,9 @@ def test_bad_arguments_exit_2_with_one_line_and_touch_nothing(tmp_path, capsys, 
     elif case == "not a sweep":
         (folder / "notes.txt").write_text("mine")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    grid = "huge" if case == "unknown grid" else "tiny"
+    grid = {"unknown grid": ["huge"], "grid given twice": ["small", "--grid", "tiny"]}
     with pytest.raises(SystemExit) as exit_info:
-        sweep_main(["--grid", grid, "--out", str(folder)])
+        sweep_main(["--grid", *grid.get(case, ["tiny"]), "--out", str(folder)])
     assert exit_info.value.code == exits.BAD_ARGUMENTS
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith("python -m sweep: error: ")
