@@ -129,8 +129,9 @@ def make_parser() -> ArgumentParser:
         "or one for all, a GAN of weight 0 training without the penalty")
     add = parser.add_argument_group("data, model and training").add_argument
     add("--dataset", choices=tuple(DATASETS), default=DEFAULTS.dataset, help="ring: 8 Gaussians "
-        "on a circle; grid: 5x5 Gaussians; circle: a zero-width circle; ring3d: the ring in "
-        "the plane x3 = 0 of 3-D; points: two point masses on a line")
+        "on a circle; grid: 5x5 Gaussians; circle: a zero-width circle; ring3d, ring8d, ring32d, "
+        "ring128d: the ring in a plane of 3-, 8-, 32-, 128-D; points: two point masses on a "
+        "line")
     add("--steps", type=int, default=DEFAULTS.steps, help="training steps")
     add("--batch", type=int, default=DEFAULTS.batch, help="batch size B")
     add("--hidden", type=int, default=DEFAULTS.hidden,

@@ -2,7 +2,8 @@
 D(x) over the plane with data and generated samples, and the losses against log 2.
 
 For a 1-D dataset the left panel is D(x) over the line with histograms of both sample sets;
-for ring3d it is the slice x3 = 0, where the data lies.
+for the ring in d > 2 dimensions it is the slice x3 = ... = xd = 0, where the data lies,
+with the samples projected onto it.
 """
 
 import math
@@ -86,12 +87,13 @@ SHOWN = 600  # samples drawn: enough to see the modes, few enough to see the hea
 
 
 def draw_samples_on_the_plane(figure, axes, config, theta_D, x_real, x_fake) -> None:
-    """2-D (or the first two axes of 3-D): D(x) as a heat map under both sample sets."""
+    """2-D (or the first two axes of more): D(x) as a heat map under both sample sets."""
     image = samples_on_the_plane(axes, config, theta_D, x_real, x_fake)
-    sliced = ", slice x3 = 0" * (config.dim > 2)
+    off_plane = "x3" if config.dim == 3 else f"x3 = ... = x{config.dim}"
+    sliced = f", slice {off_plane} = 0" * (config.dim > 2)
     figure.colorbar(image, ax=axes, label="D(x) = P(real)" + sliced)
     axes.set_xlabel("x1")
-    axes.set_ylabel("x2" + (" (samples projected along x3)" * (config.dim > 2)))
+    axes.set_ylabel("x2" + " (samples projected onto x1, x2)" * (config.dim > 2))
     axes.legend(loc="upper right", fontsize=8, framealpha=0.9)
 
 
@@ -104,7 +106,7 @@ def samples_on_the_plane(axes, config, theta_D, x_real, x_fake, shown=SHOWN, gri
     centre, half = (low + high) / 2, 0.6 * (high - low).max() + 0.1
     axis = [np.linspace(c - half, c + half, grid) for c in centre]
     mesh = np.stack(np.meshgrid(*axis, indexing="xy"), axis=-1).reshape(-1, 2)
-    # ring3d: the heat map is the slice x3 = 0, where the data lies.
+    # the ring in d > 2 dimensions: the heat map is the slice x3 = ... = xd = 0, the data's
     mesh = np.concatenate([mesh, np.zeros((len(mesh), config.dim - 2))], axis=1)
     d_grid = discriminator_output(config, theta_D, mesh).reshape(grid, grid)
     image = axes.pcolormesh(*axis, d_grid, cmap=style.HEAT_MAP, vmin=0, vmax=1, shading="auto")

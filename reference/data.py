@@ -63,19 +63,24 @@ def grid(std: float = 0.05) -> Mixture:
     return mixture(np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2), std)
 
 
-def ring3d(n_modes: int = 8, radius: float = 2.0, std: float = 0.02) -> Mixture:
-    """The ring laid in the plane x3 = 0 of 3-D: no spread at all along x3."""
+def ring_in(dim: int, n_modes: int = 8, radius: float = 2.0, std: float = 0.02) -> Mixture:
+    """The ring laid in the plane of the first two axes of R^dim, with no spread at all
+    along the other dim - 2: a thin set, whose share of the space shrinks as dim grows
+    (dim 2: the ring itself)."""
     flat = ring(n_modes, radius, std)
-    means = np.concatenate([flat.means, np.zeros((n_modes, 1))], axis=1)
-    stds = np.concatenate([flat.stds, np.zeros((n_modes, 1))], axis=1)
+    off_plane = np.zeros((n_modes, dim - 2))
+    means = np.concatenate([flat.means, off_plane], axis=1)
+    stds = np.concatenate([flat.stds, off_plane], axis=1)
     return Mixture(means, stds, flat.weights)
 
+
+RING_DIMENSIONS = (3, 8, 32, 128)  # the ring in d dimensions: datasets ring3d ... ring128d
 
 DATASETS: dict[str, Distribution] = {
     "ring": ring(),
     "grid": grid(),
     "circle": Circle(radius=2.0),
-    "ring3d": ring3d(),
+    **{f"ring{dim}d": ring_in(dim) for dim in RING_DIMENSIONS},
     "points": mixture([[-1.0], [1.0]], 0.0),  # two point masses on the line, for the theory
 }
 

@@ -5,10 +5,10 @@ For a Mixture (the definitions of VEEGAN, Srivastava et al. 2017, sec. 5.1, and 
 Lin et al. 2018, sec. 5):
     mode of a sample       its nearest component mean (Euclidean)
     high quality           within 3 scales of that mean, the scale of component k being its
-                           largest std over the axes (a ring3d mode has std 0 along x3, yet is
-                           a 2-D blob); a point mass (all stds 0) gets POINT_MASS_SCALE times
-                           the distance to its nearest other mean, the std-to-gap ratio of the
-                           default ring
+                           largest std over the axes (a ring{d}d mode has std 0 off its
+                           plane, yet is a 2-D blob; a sample's distance counts every axis);
+                           a point mass (all stds 0) gets POINT_MASS_SCALE times the distance
+                           to its nearest other mean, the std-to-gap ratio of the default ring
     modes captured         components that are the mode of at least one high-quality sample
                            (VEEGAN's count; PacGAN asks for 20 of 2500, which only a stray
                            sample or two tells apart)

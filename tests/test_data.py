@@ -23,7 +23,7 @@ def nearest_component(distribution: data.Mixture, x: np.ndarray) -> np.ndarray:
     return np.argmin(((x[:, None, :] - distribution.means[None]) ** 2).sum(axis=2), axis=1)
 
 
-@pytest.mark.parametrize("name", ["ring", "grid", "ring3d", "points", "unequal"])
+@pytest.mark.parametrize("name", ["ring", "grid", "ring3d", "ring32d", "points", "unequal"])
 def test_mixture_samples_match_the_description(name):
     distribution = UNEQUAL if name == "unequal" else data.get_dataset(name)
     x = data.sample(distribution, SubstepRandom(philox.key_from_seed(1), 0, 0), N_SAMPLES)
@@ -54,10 +54,26 @@ def test_component_choice_is_inverse_cdf_with_the_boundary_going_up():
     assert x[0, 0] == 1.0
 
 
-def test_ring3d_has_exactly_zero_spread_on_the_third_axis():
-    x = data.sample(data.get_dataset("ring3d"), SubstepRandom(philox.key_from_seed(5), 3, 1), 4096)
-    assert np.all(x[:, 2] == 0.0)
+@pytest.mark.parametrize("dim", data.RING_DIMENSIONS)
+def test_the_ring_in_d_dimensions_has_exactly_zero_spread_off_its_plane(dim):
+    ring = data.get_dataset(f"ring{dim}d")
+    x = data.sample(ring, SubstepRandom(philox.key_from_seed(5), 3, 1), 4096)
+    assert x.shape == (4096, dim) and np.all(x[:, 2:] == 0.0)
     assert np.all(x[:, :2].std(axis=0) > 1.0)  # while the ring itself spreads over radius 2
+
+
+@pytest.mark.parametrize("dim", [2, *data.RING_DIMENSIONS])
+def test_the_ring_in_d_dimensions_is_the_ring_in_its_first_two_axes(dim):
+    # The description the sampler and the metrics read: the ring's means, stds and weights,
+    # with zeros appended, bit for bit; in 2 dimensions it is the ring, samples and all.
+    ring, embedded = data.get_dataset("ring"), data.ring_in(dim)
+    assert np.array_equal(embedded.means[:, :2], ring.means)
+    assert np.array_equal(embedded.stds[:, :2], ring.stds)
+    assert np.array_equal(embedded.weights, ring.weights)
+    assert not embedded.means[:, 2:].any() and not embedded.stds[:, 2:].any()
+    if dim == 2:
+        rng = SubstepRandom(philox.key_from_seed(7), 2, 0)
+        assert np.array_equal(data.sample(embedded, rng, 512), data.sample(ring, rng, 512))
 
 
 def test_circle_samples_lie_on_the_circle_and_cover_it_uniformly():

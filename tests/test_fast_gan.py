@@ -277,6 +277,14 @@ def test_standard_configuration_step_matches_the_reference(backend):
     assert_step_matches(population, state, reference_states(population, state), 7)
 
 
+def test_a_step_on_the_ring_in_32_dimensions_matches_the_reference(backend):
+    # A thin set in a space wider than the latent: D's input rows are 32 wide, G's output too.
+    base = GANConfig(dataset="ring32d", batch=64, hidden=32)
+    population = fast_gan.PopulationConfig.seeded(base, seeds=(0, 3), sigma0s=(0.1, 0.0))
+    state = fast_gan.init_state(population, backend)
+    assert_step_matches(population, state, reference_states(population, state), 11)
+
+
 def test_twenty_steps_track_the_reference(backend):
     population = fast_gan.PopulationConfig.seeded(SMALL, seeds=(0, 5), sigma0s=(0.3, 0.0))
     state = fast_gan.init_state(population, backend)

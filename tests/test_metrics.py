@@ -82,7 +82,7 @@ def test_evaluate_scores_a_generator_collapsed_on_one_mode_not_the_data():
     assert_close("energy_distance", result["energy_distance"], chords.mean(), band, 0.0)
 
 
-@pytest.mark.parametrize("name", ["ring", "grid", "ring3d"])
+@pytest.mark.parametrize("name", ["ring", "grid", "ring3d", "ring32d"])
 def test_collapse_onto_one_mode(name):
     distribution = data.get_dataset(name)
     k = len(distribution.means) // 2
