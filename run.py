@@ -20,21 +20,22 @@ configuration checks itself: reference/config.py's GANConfig); the exit statuses
 cli/exits.py's, listed by `python run.py --help`.
 """
 
-import csv
-import itertools
-import json
-import os
-import platform
-import shutil
 import signal
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from importlib.metadata import version
-from pathlib import Path
 
 try:  # Ctrl-C while the libraries load (seconds, on a cold disk) ends as quietly as later
+    import csv
+    import itertools
+    import json
+    import os
+    import platform
+    import shutil
+    import time
+    from collections.abc import Callable, Iterator
+    from dataclasses import asdict, dataclass
+    from importlib.metadata import version
+    from pathlib import Path
+
     import numpy as np
     from tqdm import tqdm
 
@@ -45,6 +46,7 @@ try:  # Ctrl-C while the libraries load (seconds, on a cold disk) ends as quietl
         History,
         csv_lines,
         history_columns,
+        mark_of,
         write_atomically,
         write_csv,
     )
@@ -165,6 +167,14 @@ def train_and_evaluate(run: Run, stop: StopRequest) -> dict:
     logged_so_far = run.resume.history if run.resume else csv_lines(columns, [], header=True)
     training = start_training(run, stop)
     reached, last = training.start, None  # the next step to run, and the last record
+    resumed = run.resume.arrays if run.resume else None
+    if resumed is not None and len(logged_so_far) != int(resumed["history_bytes"]):
+        # history.csv loses the rows the stored run logged as its last step: its checkpoint
+        # says so first, or a crash before the next one would leave a history that the
+        # checkpoint no longer vouches for
+        arrays = training.arrays() | mark_of(logged_so_far)
+        checkpoint.save(folder / "checkpoint.npz", training.start,
+                        options.stored_arguments(args), arrays)  # fmt: skip
 
     def save_checkpoint(step: int) -> None:  # the history before it on disk first (mark)
         arrays = training.arrays() | history.mark()
@@ -280,31 +290,8 @@ def left(run: Run | None) -> str:
     return f"kept {run.args.out}/ (resume with: python run.py --resume {quoted(run.args.out)})"
 
 
-def main(argv: list[str] | None = None) -> int:
-    run = None  # the parsed run, once it is
-
-    def at_once(signum: int) -> None:  # a second signal: its line, and out (cli/stop.py)
-        os.write(2, f"run.py: stopped at once; {left(run)}\n".encode())
-        FolderLock.before_exit()
-        os._exit(exits.SIGNAL + signum)
-
-    stop = StopRequest(at_once)  # from here on Ctrl-C stops after a whole step
-    parser = options.make_parser()
-    try:
-        with options.claimed(parser, sys.argv[1:] if argv is None else argv) as run:
-            summary = train_and_evaluate(run, stop)
-            content = json.dumps(summary, indent=2) + "\n"
-            write_atomically(run.args.out / "metrics.json", lambda path: path.write_text(content))
-    except MemoryError:
-        if run and run.resume is None and not (run.args.out / "checkpoint.npz").exists():
-            shutil.rmtree(run.args.out, ignore_errors=True)  # this run's alone, and nothing in it
-        print(out_of_memory(run), file=sys.stderr)
-        return exits.OUT_OF_MEMORY
-    except OSError as error:
-        print(write_failed(run, error), file=sys.stderr)
-        return exits.WRITE_FAILED
-    finally:
-        stop.restore()
+def ended(run: Run, summary: dict, stop: StopRequest) -> int:
+    """The closing lines, and the exit status."""
     args = run.args
     if "error" in summary:
         print(f"run.py: stopped: {summary['error']}; kept history.csv and metrics.json in "
@@ -320,6 +307,34 @@ def main(argv: list[str] | None = None) -> int:
               "output is written", file=sys.stderr)  # fmt: skip
         return exits.SIGNAL + stop.signum
     return exits.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    run = None  # the parsed run, once it is
+
+    def at_once(signum: int) -> None:  # a second signal: its line, and out (cli/stop.py)
+        os.write(2, f"run.py: stopped at once; {left(run)}\n".encode())
+        FolderLock.before_exit()
+        os._exit(exits.SIGNAL + signum)
+
+    stop = StopRequest(at_once)  # from here on Ctrl-C stops after a whole step
+    parser = options.make_parser()
+    try:
+        with options.claimed(parser, sys.argv[1:] if argv is None else argv) as run:
+            summary = train_and_evaluate(run, stop)
+            content = json.dumps(summary, indent=2) + "\n"
+            write_atomically(run.args.out / "metrics.json", lambda path: path.write_text(content))
+        return ended(run, summary, stop)  # a signal now is still a request: no traceback
+    except MemoryError:
+        if run and run.resume is None and not (run.args.out / "checkpoint.npz").exists():
+            shutil.rmtree(run.args.out, ignore_errors=True)  # this run's alone, and nothing in it
+        print(out_of_memory(run), file=sys.stderr)
+        return exits.OUT_OF_MEMORY
+    except OSError as error:
+        print(write_failed(run, error), file=sys.stderr)
+        return exits.WRITE_FAILED
+    finally:
+        stop.restore()
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ the run's device); paths are pathlib.Path.
 """
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +60,6 @@ def save(path: Path, step: int, arguments: dict, arrays: dict) -> None:
         with open(temporary, "wb") as file:
             np.savez(file, format=CHECKPOINT_FORMAT, step=step,
                      arguments=json.dumps(arguments, sort_keys=True), **arrays)  # fmt: skip
-            file.flush()
-            os.fsync(file.fileno())  # on disk before the rename makes it the checkpoint
 
     write_atomically(path, write)
 
@@ -76,6 +73,12 @@ def check_shapes(arrays: dict, P: int, n_params_G: int, n_params_D: int) -> None
                 f"the checkpoint's {name} is {arrays[name].shape}, but its arguments make "
                 f"{expected}"
             )
+        # a run whose numbers turn non-finite stops without a checkpoint: none holds them
+        if not np.issubdtype(arrays[name].dtype, np.floating):
+            kind = arrays[name].dtype
+            raise CheckpointError(f"the checkpoint's {name} holds {kind}, not numbers")
+        if not np.isfinite(arrays[name]).all():
+            raise CheckpointError(f"the checkpoint's {name} holds non-finite numbers")
 
 
 def load(path: Path) -> tuple[int, dict, dict]:

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+from cli.lock import LOCK_NAME
+
 # write_atomically's temporary names: .NAME.PID-RANDOM.partial
 TEMPORARY = re.compile(r"\..+\.\d+-[0-9a-f]{8}\.partial")
 # loss_D is D's objective: its logistic loss, plus its gradient penalty where it has one
@@ -45,21 +47,37 @@ def naming(path: Path):
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """write(temporary) writes the file's content at a temporary path beside path, which
-    then replaces path in one rename, made durable by syncing the folder. The temporary
-    name is unique (process id and a random part), so that two writers never share one;
-    write creates it, so it takes the permissions any new file would."""
+    then replaces path in one rename: the content synced to disk before the rename, the
+    folder after it, so that a power loss leaves the old file or the new one whole. The
+    temporary name is unique (process id and a random part), so that two writers never
+    share one; write creates it, so it takes the permissions any new file would."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
     with naming(path):
         try:
             write(temporary)
+            synced(temporary)
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        synced(path.parent)
+
+
+def synced(path: Path) -> None:
+    """fsync a file or a folder by its path."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def left_before_record(folder: Path) -> bool:
+    """Whether folder holds what a process killed before it wrote its record (run.json,
+    sweep.json) leaves, and nothing else: its lock, and temporaries; nothing anyone made."""
+    names = [path.name for path in folder.iterdir()]
+    return LOCK_NAME in names and all(
+        name == LOCK_NAME or TEMPORARY.fullmatch(name) for name in names
+    )
 
 
 def remove_temporaries(folder: Path) -> None:
@@ -78,8 +96,6 @@ def write_csv(path: Path, columns, rows) -> None:
             writer = csv.DictWriter(file, columns)
             writer.writeheader()
             writer.writerows(rows)
-            file.flush()
-            os.fsync(file.fileno())  # on disk before the rename makes it the file
 
     write_atomically(path, write)
 
@@ -104,13 +120,7 @@ class History:
     read_history kept of a resumed run's). A context manager."""
 
     def __init__(self, path: Path, columns, content: bytes):
-        def write(temporary: Path) -> None:
-            with open(temporary, "wb") as file:
-                file.write(content)
-                file.flush()
-                os.fsync(file.fileno())
-
-        write_atomically(path, write)
+        write_atomically(path, lambda temporary: temporary.write_bytes(content))
         self.path, self.columns = path, columns
         self.size, self.sha256 = len(content), hashlib.sha256(content)
         with naming(path):
@@ -143,6 +153,11 @@ class History:
                 raise
 
 
+def mark_of(content: bytes) -> dict:
+    """History.mark of a history.csv that holds content."""
+    return {"history_bytes": len(content), "history_sha256": hashlib.sha256(content).hexdigest()}
+
+
 class HistoryError(ValueError):
     """A history.csv that is not the one its checkpoint was saved with."""
 
@@ -165,6 +180,10 @@ def read_history(
     if len(kept) < size or hashlib.sha256(kept).hexdigest() != sha256:
         raise HistoryError(f"{path}: {first_problem(content, columns, start, size)}")
     lines = kept.splitlines(keepends=True)
+    last_logged = int(lines[-1].split(b",")[0]) if len(lines) > 1 else -1
+    if last_logged >= start:  # the history of a later step than the checkpoint's
+        raise HistoryError(f"{path} logs step {last_logged}, past the checkpoint's step "
+                           f"{start}: they were not saved together")  # fmt: skip
     while last_was_final and len(lines) > 1 and lines[-1].startswith(f"{start - 1},".encode()):
         lines.pop()
     return b"".join(lines)

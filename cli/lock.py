@@ -41,7 +41,8 @@ class FolderLock:
 
     def __enter__(self) -> "FolderLock":
         while self.descriptor is None:
-            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: a link planted at the lock's name is refused, never written through
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -52,8 +53,13 @@ class FolderLock:
                 self.descriptor = descriptor
             else:  # its holder removed it between our open and our lock: lock the new one
                 os.close(descriptor)
-        os.ftruncate(self.descriptor, 0)
-        os.pwrite(self.descriptor, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(self.descriptor, 0)
+            os.pwrite(self.descriptor, f"{os.getpid()}\n".encode(), 0)
+        except OSError as error:  # a full disk: named, as every failed write is
+            os.close(self.descriptor)
+            self.descriptor = None
+            raise OSError(error.errno, error.strerror, str(self.path)) from None
         FolderLock.held.add(self.path)
         return self
 

@@ -72,6 +72,18 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return action.help if action.default is None else super()._get_help_string(action)
 
 
+class Once(argparse.Action):
+    """argparse's store for an option whose default is None, refusing it given twice:
+    argparse would keep the last value silently, and `--grid tiny --grid small` (hours of
+    training) or `--resume A --resume B` is more likely a slip than a choice."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, self.dest)
+        if given is not None:
+            raise argparse.ArgumentError(self, f"given twice ({given} and {values})")
+        setattr(namespace, self.dest, values)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse whose errors are one line on stderr naming the option and the value."""
 
@@ -152,14 +164,14 @@ def make_parser() -> ArgumentParser:
     add("--population", type=int, default=1, metavar="P", help="train P independent GANs at once "
         "(--backend fast), GAN p with seed --seed + p and its own --sigma0 value")
     add = parser.add_argument_group("output").add_argument
-    add("--out", type=Path, metavar="FOLDER", help="the folder to create; must not exist "
-        "(default: a new folder under runs/)")
+    add("--out", type=Path, metavar="FOLDER", action=Once, help="the folder to create; must "
+        "not exist (default: a new folder under runs/)")
     add("--log-every", type=int, default=10, metavar="N",
         help="write a history row and refresh the progress bar every this many steps")
     add("--checkpoint-every", type=int, default=1000, metavar="N", help="write checkpoint.npz "
         "every this many steps (and always at the end or when stopped)")
-    add("--resume", type=Path, metavar="FOLDER", help="continue the run in this folder from "
-        "its checkpoint.npz, with its arguments; only --steps, --log-every and "
+    add("--resume", type=Path, metavar="FOLDER", action=Once, help="continue the run in this "
+        "folder from its checkpoint.npz, with its arguments; only --steps, --log-every and "
         "--checkpoint-every may be given. A run trained to --steps whose outputs are missing "
         "is evaluated; one stopped before its first checkpoint starts over from its run.json")
     # fmt: on
@@ -273,9 +285,10 @@ def claimed(parser: ArgumentParser, argv: list[str]):
         out = make_out(parser, run.args.out)
         with locked(parser, out, "--out"):
             try:
+                files.remove_temporaries(out)
                 run_folder.record(out, stored_arguments(run.args))
-            except BaseException:  # a full disk, a second Ctrl-C
-                shutil.rmtree(out, ignore_errors=True)  # it holds nothing yet
+            except BaseException:  # a full disk, a Ctrl-C
+                shutil.rmtree(out, ignore_errors=True)  # it holds nothing of anyone's yet
                 raise
             yield run
     else:
@@ -298,17 +311,24 @@ def locked(parser: ArgumentParser, folder: Path, option: str):
 
 
 def quoted(path: Path) -> str:
-    """A path as a shell reads it back: python run.py --resume {quoted(path)}."""
-    return shlex.quote(str(path))
+    """A path as a shell and an option read it back: python run.py --resume {quoted(path)}
+    (a relative path that starts with a dash gets ./, or it would read as an option)."""
+    text = str(path)
+    return shlex.quote(f"./{text}" if text.startswith("-") else text)
 
 
 def make_out(parser: ArgumentParser, out: Path) -> Path:
-    """Create a new run's folder out and return it; one that exists, or cannot be made,
-    exits with status 2."""
+    """Create a new run's folder out and return it. One that exists exits with status 2,
+    unless it holds nothing but what a run killed before its run.json leaves (its lock, a
+    temporary): then it is the new run's; one under a file exits with status 2 too. One
+    that the system refuses (read-only, permission, full) raises the OSError (exit 5)."""
     try:
         out.mkdir(parents=True)
-    except OSError as error:
-        parser.error(f"--out: cannot create {str(out)!r}: {error.strerror}")
+    except NotADirectoryError:
+        parser.error(f"--out: cannot create {str(out)!r}: a file stands in its path")
+    except FileExistsError:
+        if not out.is_dir() or not files.left_before_record(out):
+            parser.error(f"--out: {str(out)!r} exists")
     return out
 
 
@@ -331,6 +351,10 @@ def resume_arguments(parser: ArgumentParser, argv: list[str], given):
         lacking = sorted(set(vars(given)) - {"out", "resume"} - set(stored))
         if lacking:
             raise checkpoint.CheckpointError(f"its arguments lack {', '.join(lacking)}")
+        unmade = unparsed(parser, stored)
+        if unmade:
+            source = "checkpoint.npz" if arrays is not None else run_folder.RECORD
+            raise ValueError(f"{folder / source} holds arguments run.py does not make: {unmade}")
     except (checkpoint.CheckpointError, ValueError) as error:
         parser.error(f"--resume: {error}")
     written = {action.dest for action in parser._actions for option in action.option_strings
@@ -351,10 +375,38 @@ def resume_arguments(parser: ArgumentParser, argv: list[str], given):
     args.sigma0, args.gamma = tuple(args.sigma0), tuple(args.gamma)
     args.out, args.resume = folder, folder
     figure = "samples.png" if args.population == 1 else "population.csv"
-    if args.steps < step or args.steps == step and run_folder.finished(folder, step, figure):
+    # at step itself only a run trained to its own --steps is evaluated (its last step is
+    # logged); one stopped there has more to train on
+    if (
+        args.steps < step
+        or args.steps == step
+        and (stored["steps"] != step or run_folder.finished(folder, step, figure))
+    ):
         parser.error(f"--steps: the run in {str(folder)!r} has reached step {step}; "
                      f"give more to train on, got {args.steps}")  # fmt: skip
     return args, (step, stored, arrays)
+
+
+def unparsed(parser: ArgumentParser, stored: dict) -> str | None:
+    """Which stored argument the parser would not have made from any command line (the
+    type, the choices, or a value that reads back otherwise), or None: a stored file
+    edited by hand is refused, not trusted."""
+    for action in parser._actions:
+        if action.dest not in stored or action.dest in ("out", "resume"):
+            continue
+        value = stored[action.dest]
+        if value is None and action.default is None:
+            continue
+        try:
+            # as typed, to the last digit (repr): a value that reads back as itself
+            typed = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            parsed = action.type(typed) if action.type else typed
+            same = json.loads(json.dumps(parsed)) == value
+        except (ValueError, TypeError, argparse.ArgumentTypeError):
+            same = False
+        if not same or action.choices is not None and parsed not in action.choices:
+            return f"its {action.dest} is {value!r}"
+    return None
 
 
 def checked(parser: ArgumentParser, args, population, step: int, stored: dict, arrays):

@@ -53,12 +53,19 @@ try:  # Ctrl-C while NumPy and Numba load (seconds): one line and 130, no traceb
     from tqdm import tqdm
 
     from cli import checkpoint
-    from cli.files import write_atomically, write_csv
+    from cli.files import left_before_record, remove_temporaries, write_atomically, write_csv
     from cli.lock import LOCK_NAME, FolderBusyError, FolderLock
+    from cli.options import Once, quoted
     from cli.stop import StopRequest
     from fast import fused_step_cpu
     from fast import gan as fast_gan
-    from sweep.blocks import RUN_COLUMNS, evaluate_block, stored_config, train_block
+    from sweep.blocks import (
+        RUN_COLUMNS,
+        evaluate_block,
+        saved_block,
+        stored_config,
+        train_block,
+    )
     from sweep.grids import GRIDS, block_members
     from sweep.runs import RunsFileError, read_runs
     from sweep.summary import markdown, summarise
@@ -92,23 +99,6 @@ def writing(path: Path):
     except OSError as error:
         message = f"cannot write {path}: {error.strerror or error}"
         raise SweepError(message, exits.WRITE_FAILED) from None
-
-
-class Once(argparse.Action):
-    """argparse's store, but refusing an option given twice: argparse would keep the last
-    value silently, and `--grid tiny --grid small`, hours of training, is more likely a slip
-    than a choice."""
-
-    def __init__(self, *arguments, **keywords):
-        super().__init__(*arguments, **keywords)
-        self.given = False  # a parser, and so its actions, serves one parse
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        if self.given:
-            given = getattr(namespace, self.dest)
-            raise argparse.ArgumentError(self, f"given twice ({given} and {values})")
-        self.given = True
-        setattr(namespace, self.dest, values)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -149,22 +139,24 @@ def parse(argv: list[str]) -> argparse.Namespace:
                             "touched); 5 a write failed (disk full, read-only: what was "
                             "written before stays whole); 128 + N stopped by signal N (130: "
                             "Ctrl-C), and the same command continues")  # fmt: skip
-    parser.add_argument("--grid", choices=tuple(GRIDS), default="small", action=Once,
-                        help="small: 2 datasets x 2 D strengths x 6 methods x 8 seeds; "
-                        "full: 4 x 2 x 9 x 16; penalties: the small grid with R1 and Roth's "
-                        "penalty as its 4 methods; tiny: seconds, for the tests")  # fmt: skip
+    parser.add_argument("--grid", choices=tuple(GRIDS), action=Once,
+                        help="small (the default): 2 datasets x 2 D strengths x 6 methods "
+                        "x 8 seeds; full: 4 x 2 x 9 x 16; penalties: the small grid with R1 "
+                        "and Roth's penalty as its 4 methods; tiny: seconds, for the "
+                        "tests")  # fmt: skip
     parser.add_argument("--out", type=Path, metavar="FOLDER", action=Once,
                         help="where the sweep writes (default: runs/sweep-GRID)")  # fmt: skip
     args = parser.parse_args(argv)
+    args.grid = args.grid or "small"
     args.out = args.out or Path("runs") / f"sweep-{args.grid}"
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out: {str(args.out)!r} is not a folder")
     if args.out.is_dir() and not (args.out / "sweep.json").exists():
-        try:  # a sweep stopped before its record leaves the lock alone
-            others = [path for path in args.out.iterdir() if path.name != LOCK_NAME]
+        try:  # a sweep stopped before its record leaves its lock and temporaries alone
+            ours = not any(args.out.iterdir()) or left_before_record(args.out)
         except OSError as error:
             parser.error(f"--out: {str(args.out)!r} cannot be read ({error.strerror})")
-        if others:
+        if not ours:
             parser.error(f"--out: {str(args.out)!r} exists and holds no sweep")
     problem = record_problem(args.out, args.grid)
     if problem:
@@ -183,6 +175,8 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
     problem = record_problem(folder, args.grid)  # again, now that no other sweep writes here
     if problem:
         raise SweepError(problem, exits.BAD_ARGUMENTS)
+    with writing(folder):
+        remove_temporaries(folder)  # a killed write's, as only a sweep writes here
     versions = {name: __import__(name).__version__ for name in ("numpy", "numba", "scipy")}
     record = {"arguments": {"grid": args.grid}, "grid": asdict(grid), "versions": versions}
     content = json.dumps(record, indent=2) + "\n"
@@ -211,6 +205,15 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
     waiting = [block for block in blocks if block not in rows]
     if waiting and not fused_step_cpu.compiled(len(block_members(grid, *waiting[0]))):
         print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
+    for block in blocks:  # every checkpoint checked before any block trains
+        path = block_checkpoint(folder, *block)
+        if block not in rows and path.exists():
+            population = fast_gan.PopulationConfig(tuple(c for _, c in block_members(grid, *block)))
+            try:
+                saved_block(population, path)
+            except checkpoint.CheckpointError as error:
+                raise SweepError(f"{error}; remove it to train the block afresh",
+                                 exits.BAD_ARGUMENTS) from None  # fmt: skip
     cost = {block: grid.base.steps * (block[1] + 1) for block in blocks}  # ~ work per GAN
     trained, stopped_in = 0, None
     with tqdm(total=sum(cost.values()), initial=sum(cost[b] for b in rows), unit="",
@@ -270,7 +273,7 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
 
 def continuing(args: argparse.Namespace) -> str:
     """The command that continues the sweep of args, as a shell reads it."""
-    return shlex.join(["python", "-m", "sweep", "--grid", args.grid, "--out", str(args.out)])
+    return f"python -m sweep --grid {shlex.quote(args.grid)} --out {quoted(args.out)}"
 
 
 def main(argv: list[str] | None = None) -> int:

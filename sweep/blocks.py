@@ -34,22 +34,36 @@ def stored_config(stored: dict) -> dict:
     return checkpoint.upgrade(stored, asdict(GANConfig()))
 
 
+def block_arguments(population) -> dict:
+    """What a block's checkpoint stores as its arguments: its runs, so that a checkpoint of
+    another grid's block is never read."""
+    runs = [asdict(member) for member in population.members]
+    return {"d_steps": population.base.d_steps, "runs": runs}
+
+
+def saved_block(population, path: Path) -> tuple[int, dict]:
+    """(step, arrays) of the block's checkpoint at path; CheckpointError if it is not
+    readable, or not this block's."""
+    start, arguments, arrays = checkpoint.load(path)
+    stored_runs = [stored_config(run) for run in arguments.get("runs", [])]
+    if stored_runs != json.loads(json.dumps(block_arguments(population)["runs"])):
+        raise checkpoint.CheckpointError(f"{path} is the checkpoint of another block")
+    spec_G, spec_D = population.base.generator_spec(), population.base.discriminator_spec()
+    checkpoint.check_shapes(arrays, population.size, spec_G.n_params, spec_D.n_params)
+    return start, arrays
+
+
 def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | None:
     """Train a block to its last step, from its checkpoint at path if there is one, saving
     it every CHECKPOINT_EVERY steps and when stopped. Returns (the trained state's arrays,
     the last record), or None when stopped. advance(n) is told of every step. A stop asked
     while the first step compiles the kernels is acknowledged at once (stop.notice)."""
-    # the block's runs, so that a checkpoint of another grid's block is never read
-    runs = [asdict(member) for member in population.members]
-    stored = {"d_steps": population.base.d_steps, "runs": runs}
+    stored = block_arguments(population)
     if not fused_step_cpu.compiled(population.size):
         stop.notice = COMPILING  # until the first step is done
     start, state = 0, None
     if path.exists():
-        start, arguments, arrays = checkpoint.load(path)
-        stored_runs = [stored_config(run) for run in arguments.get("runs", [])]
-        if stored_runs != json.loads(json.dumps(runs)):
-            raise checkpoint.CheckpointError(f"{path} is the checkpoint of another block")
+        start, arrays = saved_block(population, path)
         state = checkpoint.population_state(population, arrays, "cpu")
         advance(start)
     state = state or fast_gan.init_state(population, "cpu")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import run
-from cli import checkpoint, exits, files
+from cli import checkpoint, exits, files, options
 from figures import samples
 
 REPO = Path(__file__).resolve().parent.parent
@@ -342,3 +342,131 @@ def test_a_read_only_folder_exits_5_and_touches_nothing(finished, capsys):
     assert stderr.count("\n") == 1 and "Permission denied" in stderr
     assert stderr.startswith(f"run.py: could not write {finished}/")
     assert snapshot(finished) == before
+
+
+def test_a_finished_run_given_more_steps_and_killed_before_its_next_checkpoint_resumes(
+    finished, tmp_path
+):
+    # The finished run's last row (step 29, logged as its last step) goes when it trains on;
+    # its checkpoint says so before any step, so a SIGKILL before the next checkpoint
+    # leaves a folder that --resume continues to where a run that never stopped ends.
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "--resume", str(finished), "--steps", "1000000",
+         "--checkpoint-every", "500000"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    history, deadline = finished / "history.csv", time.monotonic() + 120
+    while time.monotonic() < deadline and not re.search(rb"^40,", history.read_bytes(), re.M):
+        time.sleep(0.01)
+    process.kill()
+    process.wait()
+    assert checkpoint.load(finished / "checkpoint.npz")[0] == 30
+    resumed = ["--resume", str(finished), "--steps", "50", "--checkpoint-every", "10"]
+    assert run.main(resumed) == exits.OK
+    assert_same_run(finished, train(tmp_path / "whole", 50))
+
+
+def test_a_folder_left_before_its_run_json_is_taken_by_the_same_command(tmp_path, straight):
+    # Killed (or out of disk) after making --out but before writing run.json: the folder
+    # holds the lock and a temporary, nothing of anyone's. The same command takes it.
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / ".lock").write_text("4242\n")
+    (folder / ".run.json.4242-0badc0de.partial").write_text('{"argu')
+    train(folder, 30)
+    assert_same_run(folder, straight)
+    assert {path.name for path in folder.iterdir()} == OUTPUTS
+
+
+def test_a_folder_the_system_refuses_to_make_exits_5_in_one_line(tmp_path, capsys, monkeypatch):
+    def refused(self, *arguments, **keywords):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    out = tmp_path / "run"
+    assert run.main([*ARGS, "--steps", "10", "--out", str(out)]) == exits.WRITE_FAILED
+    stderr = capsys.readouterr().err
+    assert stderr == f"run.py: could not write {out}: Permission denied; nothing written\n"
+
+
+def test_a_link_at_the_locks_name_is_never_written_through(finished, tmp_path, capsys):
+    victim = tmp_path / "victim"
+    victim.write_text("mine")
+    (finished / ".lock").symlink_to(victim)
+    assert run.main(["--resume", str(finished), "--steps", "40"]) == exits.WRITE_FAILED
+    assert victim.read_text() == "mine"
+    assert capsys.readouterr().err.startswith(f"run.py: could not write {finished}/.lock: ")
+
+
+def test_resume_given_twice_is_refused(finished, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run.main(["--resume", str(finished), "--resume", str(tmp_path / "other")])
+    assert exit_info.value.code == exits.BAD_ARGUMENTS
+    assert capsys.readouterr().err.startswith("run.py: error: --resume: given twice (")
+
+
+def test_a_hint_for_a_folder_named_like_an_option_reads_as_a_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert options.quoted(Path("-run")) == "./-run"
+    assert options.quoted(Path("my run")) == "'my run'"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("sigma0", 5), ("sigma0", "abc"), ("steps", "40"), ("population", 2.0),
+     ("device", "tpu"), ("backend", "nope")],
+)  # fmt: skip
+def test_a_run_json_edited_to_what_run_py_never_writes_is_refused(finished, capsys, name, value):
+    # The folder starts over from run.json (no checkpoint yet): its arguments are read
+    # back as options would make them, and one that is not refused in one line.
+    for output in ("checkpoint.npz", "metrics.json", "samples.png"):
+        (finished / output).unlink()
+    record = json.loads((finished / "run.json").read_text())
+    record["arguments"][name] = value
+    (finished / "run.json").write_text(json.dumps(record))
+    stderr = refused(finished, capsys)
+    assert f"run.json holds arguments run.py does not make: its {name} is {value!r}" in stderr
+
+
+def test_arguments_with_many_digits_read_back_as_themselves(tmp_path):
+    # The check above reads each stored value back at full precision: a run of any typed
+    # value resumes.
+    folder = train(tmp_path / "run", 10, "--sigma0", "0.123456789012345", "--lr", "1.23456789e-4")
+    assert run.main(["--resume", str(folder), "--steps", "20"]) == exits.OK
+
+
+def test_a_file_is_on_disk_before_its_rename_makes_it_the_file(tmp_path, monkeypatch):
+    # A power loss after the rename must find the new content: the temporary is synced,
+    # then renamed, then the folder is synced.
+    events, fsync, replace = [], os.fsync, os.replace
+
+    def synced(descriptor):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{descriptor}")))
+        fsync(descriptor)
+
+    def renamed(source, target):
+        events.append(("rename", str(source)))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", synced)
+    monkeypatch.setattr(os, "replace", renamed)
+    files.write_atomically(tmp_path / "metrics.json", lambda path: path.write_text("{}"))
+    (_, temporary), *rest = events
+    assert files.TEMPORARY.fullmatch(Path(temporary).name)
+    assert rest == [("rename", temporary), ("fsync", str(tmp_path))]
+
+
+@pytest.mark.parametrize("edit", ["an earlier step", "non-finite parameters"])
+def test_a_checkpoint_saved_again_with_edited_arrays_is_refused(finished, capsys, edit):
+    # A whole, readable checkpoint whose arrays were edited: its step set back (with Adam's
+    # counts to match) while history.csv runs past it, or parameters that are not finite.
+    path = finished / "checkpoint.npz"
+    step, arguments, arrays = checkpoint.load(path)
+    if edit == "an earlier step":
+        step, arrays = 20, arrays | {"t_G": np.array(20), "t_D": np.array(20)}
+    else:
+        arrays["theta_G"][0, 3] = np.nan
+    checkpoint.save(path, step, arguments, arrays)
+    stderr = refused(finished, capsys, "--steps", "40")
+    expected = "logs step 29, past the checkpoint's step 20" if step == 20 else "non-finite"
+    assert expected in stderr

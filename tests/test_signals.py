@@ -259,3 +259,19 @@ def test_a_run_stopped_after_one_step_says_so_and_shows_its_one_logged_step(tmp_
     assert "stopped after 1 of 12 steps" in title
     for line in (loss_D, loss_G):
         assert len(line.get_xdata()) == 1 and line.get_marker() not in ("None", "", None)
+
+
+def test_a_stopped_run_is_not_evaluated_at_the_step_it_stopped_at(tmp_path, monkeypatch, capsys):
+    # Stopped after step 22, whose row is not logged: --steps 23 would end the run at its
+    # checkpoint with no last row to report; it is refused like a run that reached its end.
+    signalled_at(monkeypatch, 22, signal.SIGINT)
+    out = tmp_path / "run"
+    args = [*TINY, "--steps", "1000", "--backend", "reference", "--out", str(out)]
+    assert run.main(args) == exits.SIGNAL + signal.SIGINT
+    monkeypatch.undo()
+    assert checkpoint.load(out / "checkpoint.npz")[0] == 23
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run.main(["--resume", str(out), "--steps", "23"])
+    assert exit_info.value.code == exits.BAD_ARGUMENTS
+    assert "has reached step 23; give more to train on" in capsys.readouterr().err

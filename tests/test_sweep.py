@@ -25,6 +25,7 @@ import pytest
 
 import run
 from cli import checkpoint, exits, files
+from fast import gan as fast_gan
 from sweep import blocks, grids
 from sweep.__main__ import main as sweep_main
 from sweep.__main__ import parse as sweep_parse
@@ -375,3 +376,37 @@ def test_ctrl_c_while_compiling_is_said_at_once_and_a_second_stops_at_once(finis
     assert {path.name for path in folder.iterdir()} == {"sweep.json"}
     assert sweep_main(shlex.split(command)[3:]) == exits.OK
     assert rows_of(folder) == rows_of(finished)
+
+
+@pytest.mark.parametrize("damage", ["unreadable", "another block's"])
+def test_a_damaged_checkpoint_of_a_later_block_is_refused_before_anything_trains(
+    finished, tmp_path, capsys, damage
+):
+    # runs.csv lacks every block; the last block's checkpoint is damaged or another's: the
+    # sweep refuses it before training the first block, touching nothing.
+    folder = shutil.copytree(finished, tmp_path / "sweep")
+    (folder / "runs.csv").unlink()
+    path = folder / "block-circle-d2.npz"
+    if damage == "unreadable":
+        path.write_bytes(b"not a checkpoint")
+    else:
+        members = grids.block_members(TINY, "ring", 1)
+        population = fast_gan.PopulationConfig(tuple(config for _, config in members))
+        state = fast_gan.init_state(population, "cpu")
+        checkpoint.save(path, 3, blocks.block_arguments(population),
+                        checkpoint.population_arrays(state))  # fmt: skip
+    before = files_of(folder)
+    capsys.readouterr()
+    assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == exits.BAD_ARGUMENTS
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"python -m sweep: error: {path}")
+    assert files_of(folder) == before
+
+
+def test_a_folder_left_before_its_sweep_json_is_taken_by_the_same_command(finished, tmp_path):
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    (folder / ".lock").write_text("4242\n")
+    (folder / ".sweep.json.4242-0badc0de.partial").write_text('{"argu')
+    assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == exits.OK
+    assert rows_of(folder) == rows_of(finished)
+    assert not list(folder.glob(".*.partial"))
