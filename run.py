@@ -9,15 +9,16 @@ history.csv (step, sigma, loss_D, loss_G, D_real, D_fake every --log-every steps
 --population P > 1 it trains P GANs at once (seeds seed, seed + 1, ..., one --sigma0 value
 each) and writes population.csv (a row per GAN) instead of samples.png.
 
-Ctrl-C or SIGTERM stops training after the step in progress and writes every output for the
-state reached, with checkpoint.npz, and exits 128 + the signal's number; a second stops at
-once. `python run.py --resume FOLDER` continues bit for bit, and finishes whatever a crash
-left: the outputs of a trained run, or a run that stopped before its first checkpoint
-(cli/folder.py). One process writes into a folder at a time (cli/lock.py), every file
-under a temporary name then renamed (cli/files.py); a write the operating system refuses
-is one line, and exit status 5. The options and their checks are cli/options.py's (the
-configuration checks itself: reference/config.py's GANConfig); the exit statuses are
-cli/exits.py's, listed by `python run.py --help`.
+Ctrl-C or SIGTERM stops training after the step in progress and writes every output for
+the state reached, with checkpoint.npz, and exits 128 + the signal's number; a second
+stops at once. `python run.py --resume FOLDER` continues bit for bit, and finishes
+whatever a crash left: the outputs of a trained run, or a run that stopped before its
+first checkpoint (cli/folder.py). One process writes into a folder at a time
+(cli/lock.py), every file but history.csv (appended row by row) under a temporary name
+then renamed (cli/files.py); a write the operating system refuses is one line, and exit
+status 5. The options and their checks are cli/options.py's (the configuration checks
+itself: reference/config.py's GANConfig); the exit statuses are cli/exits.py's, listed by
+`python run.py --help`.
 """
 
 import signal

@@ -21,12 +21,11 @@ next step to take. A checkpoint holds exactly that, for every GAN of a populatio
 
 float64 from the reference, float32 from fast/, as the run computed them. A checkpoint is
 read only if it is whole, of this format, its Adam counts belong to its step, and its
-arrays fit its arguments (check_shapes). It is written atomically (cli/files.py). Its
-arguments, and what a sweep stores, are read through upgrade: a name in ALIASES is read as
-the name this code gives it, and what they lack is the caller's default.
-
-Contract: what is saved and loaded is plain NumPy on the host (population_state puts it on
-the run's device); paths are pathlib.Path.
+arrays fit its arguments in floating point (check_shapes). It is written atomically
+(cli/files.py). Its arguments, and what a sweep stores, are read through upgrade: a name
+in ALIASES is read as the name this code gives it, and what they lack is the caller's
+default. Contract: what is saved and loaded is plain NumPy on the host (population_state
+puts it on the run's device); paths are pathlib.Path.
 """
 
 import json
@@ -65,7 +64,7 @@ def save(path: Path, step: int, arguments: dict, arrays: dict) -> None:
 
 
 def check_shapes(arrays: dict, P: int, n_params_G: int, n_params_D: int) -> None:
-    """CheckpointError unless the arrays are P GANs' of these sizes."""
+    """CheckpointError unless the arrays are P GANs' of these sizes, in floating point."""
     for name in NETWORK_ARRAYS:
         expected = (P, n_params_G if name.endswith("_G") else n_params_D)
         if arrays[name].shape != expected:
@@ -73,12 +72,9 @@ def check_shapes(arrays: dict, P: int, n_params_G: int, n_params_D: int) -> None
                 f"the checkpoint's {name} is {arrays[name].shape}, but its arguments make "
                 f"{expected}"
             )
-        # a run whose numbers turn non-finite stops without a checkpoint: none holds them
         if not np.issubdtype(arrays[name].dtype, np.floating):
             kind = arrays[name].dtype
             raise CheckpointError(f"the checkpoint's {name} holds {kind}, not numbers")
-        if not np.isfinite(arrays[name]).all():
-            raise CheckpointError(f"the checkpoint's {name} holds non-finite numbers")
 
 
 def load(path: Path) -> tuple[int, dict, dict]:

@@ -1,14 +1,15 @@
 """Writing a run's files so that a crash never leaves half of one, and reading back the one
 file that is appended to, history.csv, only as far as a checkpoint vouches for it.
 
-Every file a run or a sweep writes whole goes through `write_atomically`: to a hidden temporary name
-beside it, then renamed over it, so an interrupted write (a second Ctrl-C, a crash, a full
-disk) leaves the previous file whole or none, never half of one. history.csv is the
-exception, a log appended row by row (`History`) and synced to disk before each
-checkpoint, which keeps its size and SHA-256 then (`History.mark`). A resumed run keeps
-exactly those bytes (`read_history`): the header and the rows of the steps before the
-checkpoint, checked byte for byte; rows logged after it, or one cut short by a crash, are
-logged again by the run, identically.
+Every file a run or a sweep writes whole goes through `write_atomically`: to a hidden
+temporary name beside it, synced, then renamed over it, so an interrupted write (a second
+Ctrl-C, a crash, a full disk) leaves the previous file whole or none, never half of one.
+history.csv is the exception, a log appended row by row (`History`) and synced to disk
+before each checkpoint, which keeps its size and SHA-256 then (`History.mark`). A resumed
+run keeps those bytes (`read_history`): the header and the rows of the steps before the
+checkpoint, checked byte for byte, less the last step's rows where they were logged only
+as the finished run's last step and it now trains on; rows logged after it, or one cut
+short by a crash, are logged again by the run, identically.
 
 An OSError raised while writing names the file being written (`naming`), never a temporary.
 A process killed while writing leaves its temporary behind; `remove_temporaries` clears
@@ -72,12 +73,10 @@ def synced(path: Path) -> None:
 
 
 def left_before_record(folder: Path) -> bool:
-    """Whether folder holds what a process killed before it wrote its record (run.json,
-    sweep.json) leaves, and nothing else: its lock, and temporaries; nothing anyone made."""
+    """Whether folder holds what a process stopped before it wrote its record (run.json,
+    sweep.json) leaves, and nothing else: its lock or temporaries; nothing anyone made."""
     names = [path.name for path in folder.iterdir()]
-    return LOCK_NAME in names and all(
-        name == LOCK_NAME or TEMPORARY.fullmatch(name) for name in names
-    )
+    return bool(names) and all(name == LOCK_NAME or TEMPORARY.fullmatch(name) for name in names)
 
 
 def remove_temporaries(folder: Path) -> None:

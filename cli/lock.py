@@ -82,6 +82,8 @@ class FolderLock:
     def __exit__(self, *exc) -> None:
         # removed while still held, so that no one locks a file that is about to go
         FolderLock.held.discard(self.path)
-        self.path.unlink(missing_ok=True)
-        os.close(self.descriptor)  # closing releases the lock
-        self.descriptor = None
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self.descriptor)  # closing releases the lock
+            self.descriptor = None

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from cli import checkpoint, exits, files
 from cli import folder as run_folder
 from cli.lock import FolderBusyError, FolderLock
@@ -55,7 +57,8 @@ class Resume:
 @dataclass(frozen=True)
 class Run:
     """A run as parsed: its arguments (--device and --out resolved; with --resume, the
-    checkpoint's), its GANs as one population, and the checkpoint it resumes, if any."""
+    checkpoint's, or run.json's for a run started over), its GANs as one population, and
+    the checkpoint it resumes, if any."""
 
     args: argparse.Namespace
     population: fast_gan.PopulationConfig
@@ -284,10 +287,12 @@ def claimed(parser: ArgumentParser, argv: list[str]):
         run = parse(parser, argv)
         out = make_out(parser, run.args.out)
         with locked(parser, out, "--out"):
+            if not files.left_before_record(out):  # another run took it before our lock
+                parser.error(f"--out: {str(out)!r} exists")
             try:
                 files.remove_temporaries(out)
                 run_folder.record(out, stored_arguments(run.args))
-            except BaseException:  # a full disk, a Ctrl-C
+            except BaseException:  # a full disk
                 shutil.rmtree(out, ignore_errors=True)  # it holds nothing of anyone's yet
                 raise
             yield run
@@ -351,7 +356,9 @@ def resume_arguments(parser: ArgumentParser, argv: list[str], given):
         lacking = sorted(set(vars(given)) - {"out", "resume"} - set(stored))
         if lacking:
             raise checkpoint.CheckpointError(f"its arguments lack {', '.join(lacking)}")
-        unmade = unparsed(parser, stored)
+        unmade = unparsed(parser, stored) or next(
+            (f"its {name} is {stored[name]!r}" for name in RESUMABLE
+             if not isinstance(stored[name], int) or stored[name] < 1), None)  # fmt: skip
         if unmade:
             source = "checkpoint.npz" if arrays is not None else run_folder.RECORD
             raise ValueError(f"{folder / source} holds arguments run.py does not make: {unmade}")
@@ -420,6 +427,10 @@ def checked(parser: ArgumentParser, args, population, step: int, stored: dict, a
     spec_G, spec_D = population.base.generator_spec(), population.base.discriminator_spec()
     try:
         checkpoint.check_shapes(arrays, population.size, spec_G.n_params, spec_D.n_params)
+        # run.py stops at a non-finite loss without a checkpoint (a sweep's block, whose
+        # diverged runs are results, is another matter): none of its checkpoints holds one
+        if not all(np.isfinite(arrays[name]).all() for name in checkpoint.NETWORK_ARRAYS):
+            raise ValueError(f"{folder / 'checkpoint.npz'} holds non-finite numbers")
         recorded = run_folder.recorded(folder)
         if recorded is None:
             raise ValueError(f"{folder / run_folder.RECORD} is missing: the checkpoint "
@@ -440,7 +451,7 @@ def checked(parser: ArgumentParser, args, population, step: int, stored: dict, a
             (step - 1) % stored["log_every"] != 0
         )
         history = files.read_history(folder / "history.csv", columns, step, mark, last_was_final)
-    except (checkpoint.CheckpointError, ValueError, OSError) as error:
+    except (checkpoint.CheckpointError, ValueError, TypeError, OSError) as error:
         parser.error(f"--resume: {error}")
     return Resume(step, arrays, stored, history)
 

@@ -83,9 +83,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def interrupt(signum, frame):
     """The first Ctrl-C unwinds main (a figure's temporary folder is removed on the way);
-    any further one is ignored, so that the clean-up finishes and one line is printed."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    a second ends the process at once, for the first can be swallowed where Numba's
+    compiler catches exceptions (cli/stop.py says how). Every figure written is whole:
+    each is moved into place whole."""
+    signal.signal(signal.SIGINT, at_once)
     raise KeyboardInterrupt
+
+
+def at_once(signum, frame):
+    os.write(2, b"python -m figures: stopped at once; the figures finished are whole\n")
+    os._exit(exits.SIGNAL + signum)
 
 
 if __name__ == "__main__":

@@ -175,8 +175,6 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
     problem = record_problem(folder, args.grid)  # again, now that no other sweep writes here
     if problem:
         raise SweepError(problem, exits.BAD_ARGUMENTS)
-    with writing(folder):
-        remove_temporaries(folder)  # a killed write's, as only a sweep writes here
     versions = {name: __import__(name).__version__ for name in ("numpy", "numba", "scipy")}
     record = {"arguments": {"grid": args.grid}, "grid": asdict(grid), "versions": versions}
     content = json.dumps(record, indent=2) + "\n"
@@ -198,13 +196,6 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
     def in_grid_order() -> list[dict]:
         return [row for block in blocks for row in rows.get(block, [])]
 
-    for dataset, d_steps in rows:  # a crash after writing a block's rows can leave its checkpoint
-        path = block_checkpoint(folder, dataset, d_steps)
-        with writing(path):
-            path.unlink(missing_ok=True)
-    waiting = [block for block in blocks if block not in rows]
-    if waiting and not fused_step_cpu.compiled(len(block_members(grid, *waiting[0]))):
-        print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
     for block in blocks:  # every checkpoint checked before any block trains
         path = block_checkpoint(folder, *block)
         if block not in rows and path.exists():
@@ -214,6 +205,15 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
             except checkpoint.CheckpointError as error:
                 raise SweepError(f"{error}; remove it to train the block afresh",
                                  exits.BAD_ARGUMENTS) from None  # fmt: skip
+    with writing(folder):
+        remove_temporaries(folder)  # a killed write's, as only a sweep writes here
+    for dataset, d_steps in rows:  # a crash after writing a block's rows can leave its checkpoint
+        path = block_checkpoint(folder, dataset, d_steps)
+        with writing(path):
+            path.unlink(missing_ok=True)
+    waiting = [block for block in blocks if block not in rows]
+    if waiting and not fused_step_cpu.compiled(len(block_members(grid, *waiting[0]))):
+        print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
     cost = {block: grid.base.steps * (block[1] + 1) for block in blocks}  # ~ work per GAN
     trained, stopped_in = 0, None
     with tqdm(total=sum(cost.values()), initial=sum(cost[b] for b in rows), unit="",
@@ -298,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     except (SweepError, FolderBusyError) as error:  # said after the bar's last line
         print(f"python -m sweep: error: {error}", file=sys.stderr)
         return error.status if isinstance(error, SweepError) else exits.BAD_ARGUMENTS
+    except OSError as error:  # one no write names: the lock's release in a folder gone read-only
+        print(f"python -m sweep: error: cannot write {error.filename}: {error.strerror}",
+              file=sys.stderr)  # fmt: skip
+        return exits.WRITE_FAILED
     finally:
         stop.restore()
 

@@ -45,7 +45,10 @@ def saved_block(population, path: Path) -> tuple[int, dict]:
     """(step, arrays) of the block's checkpoint at path; CheckpointError if it is not
     readable, or not this block's."""
     start, arguments, arrays = checkpoint.load(path)
-    stored_runs = [stored_config(run) for run in arguments.get("runs", [])]
+    try:
+        stored_runs = [stored_config(run) for run in arguments.get("runs", [])]
+    except (TypeError, AttributeError, ValueError):  # not a list of runs' fields
+        stored_runs = None
     if stored_runs != json.loads(json.dumps(block_arguments(population)["runs"])):
         raise checkpoint.CheckpointError(f"{path} is the checkpoint of another block")
     spec_G, spec_D = population.base.generator_spec(), population.base.discriminator_spec()

@@ -356,7 +356,8 @@ def test_a_finished_run_given_more_steps_and_killed_before_its_next_checkpoint_r
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     history, deadline = finished / "history.csv", time.monotonic() + 120
-    while time.monotonic() < deadline and not re.search(rb"^40,", history.read_bytes(), re.M):
+    while not re.search(rb"^40,", history.read_bytes(), re.M):
+        assert time.monotonic() < deadline and process.poll() is None, "step 40 never logged"
         time.sleep(0.01)
     process.kill()
     process.wait()
@@ -414,7 +415,7 @@ def test_a_hint_for_a_folder_named_like_an_option_reads_as_a_folder(tmp_path, mo
 @pytest.mark.parametrize(
     ("name", "value"),
     [("sigma0", 5), ("sigma0", "abc"), ("steps", "40"), ("population", 2.0),
-     ("device", "tpu"), ("backend", "nope")],
+     ("device", "tpu"), ("backend", "nope"), ("log_every", 0)],
 )  # fmt: skip
 def test_a_run_json_edited_to_what_run_py_never_writes_is_refused(finished, capsys, name, value):
     # The folder starts over from run.json (no checkpoint yet): its arguments are read

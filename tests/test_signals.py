@@ -229,12 +229,13 @@ def test_ctrl_c_then_sigterm_is_a_ctrl_c_and_stops_at_once(tmp_path):
 
 
 def test_a_stop_request_keeps_the_first_signal():
-    # As the sweep uses it: later signals change nothing, whatever they are.
-    stop = StopRequest()
+    # Later signals call at_once with the first's number, whatever they are.
+    asked = []
+    stop = StopRequest(asked.append)
     try:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGTERM):
             os.kill(os.getpid(), signum)
-        assert stop.signum == signal.SIGINT
+        assert stop.signum == signal.SIGINT and asked == [signal.SIGINT, signal.SIGINT]
     finally:
         stop.restore()
 

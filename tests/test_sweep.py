@@ -393,12 +393,14 @@ def test_a_damaged_checkpoint_of_a_later_block_is_refused_before_anything_trains
         members = grids.block_members(TINY, "ring", 1)
         population = fast_gan.PopulationConfig(tuple(config for _, config in members))
         state = fast_gan.init_state(population, "cpu")
-        checkpoint.save(path, 3, blocks.block_arguments(population),
+        checkpoint.save(path, 0, blocks.block_arguments(population),
                         checkpoint.population_arrays(state))  # fmt: skip
     before = files_of(folder)
     capsys.readouterr()
     assert sweep_main(["--grid", "tiny", "--out", str(folder)]) == exits.BAD_ARGUMENTS
-    assert capsys.readouterr().err.splitlines()[-1].startswith(f"python -m sweep: error: {path}")
+    said = capsys.readouterr().err.splitlines()[-1]
+    why = "is not a readable" if damage == "unreadable" else "is the checkpoint of another block"
+    assert said.startswith(f"python -m sweep: error: {path} {why}")
     assert files_of(folder) == before
 
 
