@@ -1,14 +1,18 @@
 """python -m bench [--rounds R] [--repeats N] [--device all|cpu|gpu] [--json FILE]: one
 training step of the standard configuration, timed side by side for every implementation
 available here, in rounds, so that other work on the machine shows as spread, not as a
-wrong ratio.
+wrong ratio. python -m bench --check-modes: instead, trains each compiled peer (JAX,
+torch.compile) config.steps = 3000 steps and prints every GAN's modes captured.
 
 The standard configuration: `ring` data, latent 8, two hidden layers of 128 in each network
 (ReLU in G, LeakyReLU 0.2 in D), batch 256 real + 256 fake, Adam, sigma = 0.1, one D step
 and one G step. One row per implementation, variant, device and population size P:
 
     bench/steps.py       this repository's steps: reference, fast (fused, composed)
-    bench/baselines.py   what they are measured against: matmuls-only, sgemm, torch
+    bench/baselines.py   what they are measured against: matmuls-only, sgemm, torch, and
+                         the compiled peers (where jax or torch imports): jax/jit and
+                         jax/scan at each CPU P, torch/compile at P = 1, torch/compile+vmap
+                         above; each with its compile time (first call)
     bench/gpu.py         the GPU rows (fast: train_step, preallocated, graph; torch;
                          matmuls-only) and the GPU's FP32 peak
 
@@ -27,6 +31,7 @@ import os
 from bench.baselines import matmuls_only_row, sgemm_rows, torch_row
 from bench.environment import environment
 from bench.gpu import gpu_rows
+from bench.peers import check_modes, peer_rows
 from bench.report import print_table, results
 from bench.steps import composed_row, fast_row, reference_row
 from bench.timing import SETTLE_S, Row, run_rounds
@@ -49,6 +54,7 @@ def build_rows(
         rows += [fast_row(config, "cpu", P) for P in populations_cpu]
         rows += [composed_row(config, P) for P in populations_cpu]
         rows += [r for r in [torch_row(config, "cpu")] if r is not None]
+        rows += peer_rows(config, populations_cpu)
         rows += [matmuls_only_row(config, P) for P in populations_cpu]
         rows += sgemm_rows(config)
     if where == "gpu" or (where == "all" and device.gpu_available()):
@@ -75,7 +81,16 @@ def main(argv=None) -> None:
         default="all",
         help="which rows besides the reference: all (the GPU's where present), cpu or gpu",
     )
+    parser.add_argument("--check-modes", action="store_true",
+                        help="instead of timing, train each compiled peer 3000 steps (sigma "
+                        "0.1, ring) and print every GAN's modes captured")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.check_modes:
+        for result in check_modes(STANDARD, CPU_POPULATIONS):
+            print(f"{result['peer']:20s} P={result['population']:<3d} modes captured "
+                  f"(of {result['modes_total']}) per GAN: {result['modes_captured']}",
+                  flush=True)  # fmt: skip
+        return
     for name in ("rounds", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")

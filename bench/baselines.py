@@ -12,7 +12,7 @@
                   Adam column); torch's intra-op pool, one thread per core
 
 These are the CPU rows; bench/gpu.py has matmuls-only's GPU twin and calls torch_row for
-the GPU's.
+the GPU's, and bench/peers.py the compiled peers (JAX, torch.compile).
 """
 
 import functools
@@ -92,31 +92,40 @@ def sgemm_rows(config) -> list[Row]:
             sgemm_row(SGEMM_LARGE, SGEMM_LARGE, SGEMM_LARGE, 1, 1)]  # fmt: skip
 
 
-def torch_row(config, where: str) -> Row | None:
-    """The same step in plain PyTorch eager: the same networks and initial parameters, the
-    ring's mixture sampled with torch's own generator, instance noise on real and fake, the
-    logistic loss, Adam (fused where this torch has it, else foreach); on the CPU torch's
-    intra-op pool, one thread per core. None without torch."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch_device = torch.device("cuda" if where == "gpu" else "cpu")
-    spec_G, spec_D = config.generator_spec(), config.discriminator_spec()
+def torch_network(config, theta, generator: bool, torch_device):
+    """config's G (generator) or D as a torch Sequential holding the reference's flat float64
+    theta's parameters in float32; Linear keeps W_l transposed, (n_l, n_{l-1})."""
+    import torch
+
+    spec = config.generator_spec() if generator else config.discriminator_spec()
+    slope = reference_mlp.LEAKY_RELU_SLOPE
+    layers = []
+    for weight, bias in reference_mlp.layer_views(spec, theta):
+        linear = torch.nn.Linear(*weight.shape)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(weight.T.copy()))
+            linear.bias.copy_(torch.from_numpy(bias.copy()))
+        layers += [linear, torch.nn.ReLU() if generator else torch.nn.LeakyReLU(slope)]
+    return torch.nn.Sequential(*layers[:-1]).to(torch_device)
+
+
+def torch_theta(G) -> np.ndarray:
+    """A torch G's parameters as the reference's flat float64 theta_G: (n_params,)."""
+    parts = [(p.T if p.ndim == 2 else p).detach().cpu().double().numpy().ravel()
+             for p in G.parameters()]  # fmt: skip
+    return np.concatenate(parts)
+
+
+def torch_step(config, torch_device):
+    """The torch row's step as (step(), G, Adam variant): the same networks and initial
+    parameters as the reference, the ring's mixture sampled with torch's own generator,
+    instance noise on real and fake, the logistic loss, Adam (fused where this torch has it,
+    else foreach)."""
+    import torch
+
     initial = reference_gan.init_state(config)
-
-    def network(spec, theta, hidden_activation):
-        layers = []
-        for weight, bias in reference_mlp.layer_views(spec, theta):
-            linear = torch.nn.Linear(*weight.shape)
-            with torch.no_grad():
-                linear.weight.copy_(torch.from_numpy(weight.T.copy()))
-                linear.bias.copy_(torch.from_numpy(bias.copy()))
-            layers += [linear, hidden_activation()]
-        return torch.nn.Sequential(*layers[:-1]).to(torch_device)
-
-    G = network(spec_G, initial.theta_G, torch.nn.ReLU)
-    D = network(spec_D, initial.theta_D, lambda: torch.nn.LeakyReLU(reference_mlp.LEAKY_RELU_SLOPE))
+    G = torch_network(config, initial.theta_G, True, torch_device)
+    D = torch_network(config, initial.theta_D, False, torch_device)
     optimizers, adam = [], "fused"
     for net in (G, D):
         kwargs = dict(lr=config.lr, betas=(config.beta1, config.beta2), eps=1e-8)
@@ -134,7 +143,7 @@ def torch_row(config, where: str) -> Row | None:
     ones = torch.ones(B, 1, device=torch_device)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
 
-    def step(_):
+    def step():
         for _ in range(config.d_steps):
             component = torch.randint(len(means), (B,), device=torch_device)
             noise = torch.randn(B, config.dim, device=torch_device)
@@ -152,12 +161,27 @@ def torch_row(config, where: str) -> Row | None:
         loss_G.backward(inputs=list(G.parameters()))  # D's weight gradients are not needed
         opt_G.step()
 
-    def torch_threads() -> str:
-        torch.set_num_threads(CORES)
-        return f"torch x{torch.get_num_threads()}"
+    return step, G, adam
 
+
+def torch_threads() -> str:
+    """torch's intra-op pool, one thread per core."""
+    import torch
+
+    torch.set_num_threads(CORES)
+    return f"torch x{torch.get_num_threads()}"
+
+
+def torch_row(config, where: str) -> Row | None:
+    """The same step in plain PyTorch eager (torch_step); on the CPU torch's intra-op pool,
+    one thread per core. None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    step, _, adam = torch_step(config, torch.device("cuda" if where == "gpu" else "cpu"))
     set_threads = gpu_threads if where == "gpu" else torch_threads
-    row = training_row(impl="torch", where=where, population=1, step=step, block=10,
+    row = training_row(impl="torch", where=where, population=1, step=lambda _: step(), block=10,
                        set_threads=set_threads, config=config)  # fmt: skip
     row.fields["adam"] = adam
     return warmed_up(row, 5)

@@ -1,11 +1,11 @@
 """The results and the printed table. Per row: the median over rounds of its steps per
 second and their min-max, its GAN-steps and GEMM GFLOP/s (on a GPU also as a fraction of the
-FP32 peak), and two ratios, each formed within a round, between rows timed in that round,
-and reported as its median over rounds: 'x reference' to the reference, 'x fast P=1' to
-fast/fused cpu P=1 for CPU rows and to fast/graph gpu P=1 for GPU rows (printed under the
-table; none where that row is missing, as when the graph capture failed). Below them the
-sgemm peak, and one line of warning when any row's rounds spread by more than
-SPREAD_WARNING of its median.
+FP32 peak), a compiled peer's compile time (its first call, in seconds), and two ratios,
+each formed within a round, between rows timed in that round, and reported as its median
+over rounds: 'x reference' to the reference, 'x fast P=1' to fast/fused cpu P=1 for CPU
+rows and to fast/graph gpu P=1 for GPU rows (printed under the table; none where that row
+is missing, as when the graph capture failed). Below them the sgemm peak, and one line of
+warning when any row's rounds spread by more than SPREAD_WARNING of its median.
 """
 
 import numpy as np
@@ -72,14 +72,15 @@ def print_table(entries: list[dict], rounds: int, load: dict) -> None:
     tw = max(len("threads"), *(len(e["threads"]) for e in entries))
     print(f"{'impl':26s} {'device':6s} {'P':>5s} {'threads':{tw}s} {'steps/s':>9s} "
           f"{'min-max':>15s} {'GAN-steps/s':>11s} {'GEMM GFLOP/s':>12s} {'FP32 peak':>9s} "
-          f"{'x reference':>11s} {'x fast P=1':>10s} Adam")  # fmt: skip
+          f"{'x reference':>11s} {'x fast P=1':>10s} {'compile s':>9s} Adam")  # fmt: skip
     for e in steps:
         x_fast = e["x_fast_p1"] if e["x_fast_p1"] is not None else np.nan
         peak = f"{100 * e['fp32_peak_fraction']:.2f}%" if "fp32_peak_fraction" in e else "-"
+        compile_s = f"{e['compile_s']:.1f}" if "compile_s" in e else "-"
         print(f"{_label(e):26s} {e['device']:6s} {e['population']:5d} {e['threads']:{tw}s} "
               f"{e['steps_per_s']:9.1f} {_range(e, 1):>15s} {e['gan_steps_per_s']:11.1f} "
               f"{e['gemm_gflops']:12.2f} {peak:>9s} {e['x_reference']:11.2f} {x_fast:10.2f} "
-              f"{e.get('adam', '-')}")  # fmt: skip
+              f"{compile_s:>9s} {e.get('adam', '-')}")  # fmt: skip
     for where in sorted({e["device"] for e in steps}):
         baseline = next(e["x_fast_p1_baseline"] for e in steps if e["device"] == where)
         wanted = f"fast/{BASELINE_VARIANT[where]} {where} P=1"
