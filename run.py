@@ -168,18 +168,17 @@ def train_and_evaluate(run: Run, stop: StopRequest) -> dict:
     logged_so_far = run.resume.history if run.resume else csv_lines(columns, [], header=True)
     training = start_training(run, stop)
     reached, last = training.start, None  # the next step to run, and the last record
+
+    def save_checkpoint(step: int, mark: dict) -> None:  # mark: the history it vouches for
+        arrays = training.arrays() | mark
+        checkpoint.save(folder / "checkpoint.npz", step, options.stored_arguments(args), arrays)
+
     resumed = run.resume.arrays if run.resume else None
     if resumed is not None and len(logged_so_far) != int(resumed["history_bytes"]):
         # history.csv loses the rows the stored run logged as its last step: its checkpoint
         # says so first, or a crash before the next one would leave a history that the
         # checkpoint no longer vouches for
-        arrays = training.arrays() | mark_of(logged_so_far)
-        checkpoint.save(folder / "checkpoint.npz", training.start,
-                        options.stored_arguments(args), arrays)  # fmt: skip
-
-    def save_checkpoint(step: int) -> None:  # the history before it on disk first (mark)
-        arrays = training.arrays() | history.mark()
-        checkpoint.save(folder / "checkpoint.npz", step, options.stored_arguments(args), arrays)
+        save_checkpoint(training.start, mark_of(logged_so_far))
 
     # NumPy's overflow warnings off: an overflow is reported once, as the non-finite loss
     with (
@@ -192,7 +191,7 @@ def train_and_evaluate(run: Run, stop: StopRequest) -> dict:
                 if logged(record["step"], config.steps, args.log_every):
                     history.write(history_rows(population, record))
                 if reached % every == 0:
-                    save_checkpoint(reached)
+                    save_checkpoint(reached, history.mark())
                 if stop.signum is not None:
                     break
         except gan.NonFiniteLossError as failure:
@@ -201,7 +200,7 @@ def train_and_evaluate(run: Run, stop: StopRequest) -> dict:
             history.write([failure.record | {"gan": gans[0], "sigma": sigma}])
             summary |= {"error": str(failure), "failed_step": failure.step, "failed_gans": gans}
         if "error" not in summary and reached > training.start and reached % every != 0:
-            save_checkpoint(reached)  # the step reached, unless saved already
+            save_checkpoint(reached, history.mark())  # the step reached, unless saved already
     if "error" not in summary:
         stop.notice = "run.py: writing the outputs, then stopping (Ctrl-C again stops at once)"
         if reached < config.steps:
