@@ -59,14 +59,14 @@ try:  # Ctrl-C while the libraries load (seconds, on a cold disk) ends as quietl
     from fast import metrics as fast_metrics
     from figures import samples
     from reference import gan, metrics
+    from reference.data import DIGITS
 except KeyboardInterrupt:
     print("run.py: stopped while starting; nothing written", file=sys.stderr)
     sys.exit(128 + signal.SIGINT)
 
 METRIC_NAMES = ("modes_captured", "modes_total", "high_quality_fraction", "reverse_kl",
                 "energy_distance")  # fmt: skip
-POPULATION_COLUMNS = ("gan", "seed", "sigma0", "gamma", *METRIC_NAMES, "final_loss_D",
-                      "final_loss_G")  # fmt: skip
+IMAGE_METRIC_NAMES = ("mean_confidence", "frechet_distance")  # the digits' too
 
 
 @dataclass(frozen=True)
@@ -226,8 +226,9 @@ def evaluate(run: Run, arrays: dict, last: dict, reached: int) -> dict:
         result, x_real, x_fake = metrics.evaluate_generator(population.base, theta_G[0])
         results, x_real, x_fake = [result], x_real[None], x_fake[None]
     seconds = {"evaluation_seconds": time.perf_counter() - started}
+    names = METRIC_NAMES + IMAGE_METRIC_NAMES * (population.base.dataset == DIGITS)
     rows = [{"gan": p, "seed": member.seed, "sigma0": member.sigma0, "gamma": member.gamma}
-            | {name: result[name] for name in METRIC_NAMES}
+            | {name: result[name] for name in names}
             | {"final_loss_D": float(last["loss_D"][p]), "final_loss_G": float(last["loss_G"][p])}
             for p, (member, result) in enumerate(zip(members, results, strict=True))]  # fmt: skip
     if len(members) == 1:
@@ -238,7 +239,7 @@ def evaluate(run: Run, arrays: dict, last: dict, reached: int) -> dict:
         finals = {name: rows[0][name] for name in ("final_loss_D", "final_loss_G")}
         return results[0] | finals | seconds
 
-    write_csv(folder / "population.csv", POPULATION_COLUMNS, rows)
+    write_csv(folder / "population.csv", list(rows[0]), rows)
     return {"sigma0_levels": metrics.summary_by_sigma0(rows), "gans": rows} | seconds
 
 
@@ -261,7 +262,10 @@ def report(args, summary: dict) -> None:
         return
     print(f"modes covered {summary['modes_captured']}/{summary['modes_total']}, high-quality "
           f"fraction {summary['high_quality_fraction']:.3f}, reverse KL "
-          f"{summary['reverse_kl']:.4f}, energy distance {summary['energy_distance']:.4f}\n"
+          f"{summary['reverse_kl']:.4f}, energy distance {summary['energy_distance']:.4f}"
+          + (f", mean confidence {summary['mean_confidence']:.3f}, digits FID "
+             f"{summary['frechet_distance']:.2f}" if "frechet_distance" in summary else "")
+          + "\n"
           f"final losses D {summary['final_loss_D']:.4f}, G {summary['final_loss_G']:.4f}; "
           f"{summary['seconds']:.1f} s; wrote {args.out}/{names}")  # fmt: skip
 

@@ -27,9 +27,9 @@ from cli import folder as run_folder
 from cli.lock import FolderBusyError, FolderLock
 from fast import device as fast_device
 from fast import gan as fast_gan
-from reference import loss, noise, penalty
+from reference import digits, loss, noise, penalty
 from reference.config import HIDDEN_LAYERS, ConfigError, GANConfig
-from reference.data import DATASETS
+from reference.data import DATASET_NAMES, DIGITS
 
 RESUMABLE = ("steps", "log_every", "checkpoint_every")  # what --resume may change
 DEFAULTS = GANConfig()
@@ -143,10 +143,10 @@ def make_parser() -> ArgumentParser:
         "(> 0 with a penalty), annealed by --anneal as sigma is; with --population P, P values "
         "or one for all, a GAN of weight 0 training without the penalty")
     add = parser.add_argument_group("data, model and training").add_argument
-    add("--dataset", choices=tuple(DATASETS), default=DEFAULTS.dataset, help="ring: 8 Gaussians "
+    add("--dataset", choices=DATASET_NAMES, default=DEFAULTS.dataset, help="ring: 8 Gaussians "
         "on a circle; grid: 5x5 Gaussians; circle: a zero-width circle; ring3d, ring8d, ring32d, "
         "ring128d: the ring in a plane of 3-, 8-, 32-, 128-D; points: two point masses on a "
-        "line")
+        "line; digits: the 8x8 handwritten digits, 64-D, scored by a fixed classifier")
     add("--steps", type=int, default=DEFAULTS.steps, help="training steps")
     add("--batch", type=int, default=DEFAULTS.batch, help="batch size B")
     add("--hidden", type=int, default=DEFAULTS.hidden,
@@ -208,6 +208,11 @@ def parse(parser: ArgumentParser, argv: list[str]) -> Run:
             parser.error(f"--{name.replace('_', '-')}: expected a positive integer, got "
                          f"{getattr(args, name)}")  # fmt: skip
     population = configure(parser, args)
+    if args.dataset == DIGITS:  # its classifier scores the run: checked before it trains
+        try:
+            digits.classifier()
+        except digits.ClassifierError as error:
+            parser.error(f"--dataset: {DIGITS}: {error}")
     resume = None if resumed is None else checked(parser, args, population, *resumed)
     if args.backend == "reference" and args.device == "gpu":
         parser.error("--device: gpu needs --backend fast")

@@ -9,7 +9,8 @@ GAN p's dict is the reference's evaluate_generator(config.member(p), theta_G[p])
                    reference's own formulas and fed, every GAN's draws end to end, to the
                    reference's data.sample (which treats each row alone, so it must stay
                    row-wise); G's forward pass by reference/mlp.py, GAN by GAN
-    modes          the reference's mode_metrics, GAN by GAN: equal, not just close
+    modes          the reference's mode_metrics and image_metrics, GAN by GAN: equal, not
+                   just close
     energy         its three means over pairs summed by one Numba kernel, parallel over the
                    rows of every GAN's samples, accumulated in float64: SciPy's distances,
                    summed in another order, so equal to float64 rounding (see
@@ -134,8 +135,13 @@ def evaluate(distribution: data.Distribution, x_real: np.ndarray, x_fake: np.nda
     """All the metrics of every GAN's generated samples x_fake: (P, N, dim) against its data
     samples x_real: (P, M, dim): per GAN, the reference's evaluate dict."""
     return [
-        modes | {"energy_distance": float(energy)}
-        for modes, energy in zip(
-            mode_metrics(distribution, x_fake), energy_distance(x_fake, x_real), strict=True
+        modes
+        | {"energy_distance": float(energy)}
+        | reference_metrics.image_metrics(distribution, x_fake_p)
+        for modes, energy, x_fake_p in zip(
+            mode_metrics(distribution, x_fake),
+            energy_distance(x_fake, x_real),
+            x_fake,
+            strict=True,
         )
     ]

@@ -3,7 +3,8 @@ D(x) over the plane with data and generated samples, and the losses against log 
 
 For a 1-D dataset the left panel is D(x) over the line with histograms of both sample sets;
 for the ring in d > 2 dimensions it is the slice x3 = ... = xd = 0, where the data lies,
-with the samples projected onto it.
+with the samples projected onto it. For images it is a mosaic of generated images beside
+one of data images.
 """
 
 import math
@@ -15,6 +16,7 @@ import numpy as np
 from figures import style
 from reference import loss, mlp
 from reference.config import GANConfig
+from reference.data import Images, get_dataset
 
 
 def discriminator_output(config: GANConfig, theta_D: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -38,17 +40,19 @@ def plot(config, history, theta_D, x_real, x_fake, result, reached: int, path: P
     history: the logged records (dicts with step, sigma, loss_D, loss_G); result: the
     metrics of reference/metrics.py::evaluate; x_real, x_fake: (N, dim); reached: the
     steps trained, fewer than config.steps for a run that was stopped."""
-    figure, (left, right) = plt.subplots(
-        1, 2, figsize=(11, 4.8), gridspec_kw={"width_ratios": [1.1, 1]}
-    )
-    draw = draw_samples_on_a_line if config.dim == 1 else draw_samples_on_the_plane
-    draw(figure, left, config, theta_D, x_real, x_fake)
-    left.set_title(
-        f"modes {result['modes_captured']}/{result['modes_total']}, "
-        f"high quality {100 * result['high_quality_fraction']:.0f}%, "
-        f"reverse KL {result['reverse_kl']:.3f}",
-        fontsize=10,
-    )
+    if isinstance(get_dataset(config.dataset), Images):
+        figure, (data_axes, left, right) = plt.subplots(
+            1, 3, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1, 1, 1.3]}
+        )
+        draw_images(data_axes, x_real, "data (training digits)")
+        draw_images(left, x_fake, "")
+    else:
+        figure, (left, right) = plt.subplots(
+            1, 2, figsize=(11, 4.8), gridspec_kw={"width_ratios": [1.1, 1]}
+        )
+        draw = draw_samples_on_a_line if config.dim == 1 else draw_samples_on_the_plane
+        draw(figure, left, config, theta_D, x_real, x_fake)
+    left.set_title(metrics_line(result), fontsize=10)
     draw_losses(right, config, history)
     figure.suptitle(
         f"{config.dataset}: {noise_description(config)}, "
@@ -59,6 +63,37 @@ def plot(config, history, theta_D, x_real, x_fake, result, reached: int, path: P
     figure.tight_layout()
     figure.savefig(path, dpi=90, format="png")  # path may be a temporary name
     plt.close(figure)
+
+
+def metrics_line(result: dict) -> str:
+    """The metrics a panel of generated samples is titled with."""
+    if "frechet_distance" in result:  # images: classes, not modes
+        return (f"generated: {result['modes_captured']}/{result['modes_total']} digits, "
+                f"{100 * result['high_quality_fraction']:.0f}% confident,\nreverse KL "
+                f"{result['reverse_kl']:.3f}, digits FID "
+                f"{result['frechet_distance']:.1f}")  # fmt: skip
+    return (f"modes {result['modes_captured']}/{result['modes_total']}, "
+            f"high quality {100 * result['high_quality_fraction']:.0f}%, "
+            f"reverse KL {result['reverse_kl']:.3f}")  # fmt: skip
+
+
+def mosaic(x: np.ndarray, side: int, columns: int) -> np.ndarray:
+    """x: (N, side * side) images, N a multiple of columns -> one (rows (side + 1) - 1,
+    columns (side + 1) - 1) image of them in rows, NaN (style.GAP) between neighbours."""
+    rows = len(x) // columns
+    tiles = np.full((rows, columns, side + 1, side + 1), np.nan)
+    tiles[:, :, :side, :side] = x.reshape(rows, columns, side, side)
+    return tiles.transpose(0, 2, 1, 3).reshape(rows * (side + 1), columns * (side + 1))[:-1, :-1]
+
+
+def draw_images(axes, x: np.ndarray, title: str, columns: int = 8) -> None:
+    """The first columns**2 images of x: (N, 64) in [-1, 1] as a mosaic, ink dark on white."""
+    side = math.isqrt(x.shape[1])
+    ink = plt.get_cmap("Greys").with_extremes(bad=style.GAP)
+    axes.imshow(mosaic(x[: columns * columns], side, columns), cmap=ink, vmin=-1, vmax=1)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.set_title(title, fontsize=10)
 
 
 def trained(reached: int, steps: int) -> str:

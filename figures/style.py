@@ -21,6 +21,7 @@ METHODS = {  # how each method is drawn, under the name the text gives it
     "label noise": {"color": "#CC79A7", "linestyle": ":", "marker": "^"},
 }
 HEAT_MAP = "Greys"  # D(x) from 0 (white) to 1 (black)
+GAP = "#9DB7D5"  # pale blue: the gaps between images in a mosaic, apart from ink and paper
 SEQUENCE = "viridis"  # for a quantity in order, e.g. sigma: perceptually even, greyscale-safe
 
 WIDTH = 10.0  # inches; at DPI, the README's width

@@ -72,7 +72,8 @@ class GANConfig:
     def __post_init__(self):
         """Reject what no run can use, naming the field: (field, valid?, what is expected)."""
         checks = (
-            ("dataset", self.dataset in data.DATASETS, f"one of {', '.join(data.DATASETS)}"),
+            ("dataset", self.dataset in data.DATASET_NAMES,
+             f"one of {', '.join(data.DATASET_NAMES)}"),
             ("steps", _whole_in(self.steps, 1, MAX_STEPS), f"an integer in [1, {MAX_STEPS}]"),
             ("batch", _whole_in(self.batch, 1, 2**31 - 1), "a positive integer"),
             ("hidden", _whole_in(self.hidden, 1, 2**31 - 1), "a positive integer"),

@@ -1,18 +1,21 @@
-"""Toy distributions: each one a seeded sampler plus its exact description.
+"""The data, toys and real images: each a seeded sampler plus its exact description.
 
 A distribution is either a finite mixture of axis-aligned Gaussians (a std of 0 along an
-axis makes that component a point mass along it) or a zero-width circle, a 1-D curve in
-2-D. The descriptions are what the metrics and the theory read; the samplers draw from the
+axis makes that component a point mass along it), a zero-width circle, a 1-D curve in
+2-D, or a set of images (reference/digits.py), the mixture of one point mass per image.
+The descriptions are what the metrics and the theory read; the samplers draw from the
 Philox streams of reference/philox.py, so a batch is a pure function of (seed, step,
 stream), identical whichever backend later consumes it.
 
 Contract: plain NumPy, float64. Samples are (N, dim).
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
+from reference import digits
 from reference.philox import Stream, SubstepRandom
 
 
@@ -36,6 +39,15 @@ class Circle:
 
     radius: float
     dim: int = 2
+
+
+@dataclass(frozen=True, eq=False)
+class Images(Mixture):
+    """The empirical distribution of a set of images: one point mass per image (means: the
+    (K, dim) images, stds 0, weights 1 / K), so every sampler draws it as a mixture. The
+    metrics score samples of it with a classifier, not by their nearest mean."""
+
+    side: int = 0  # an image is side x side, flattened row by row into dim = side**2
 
 
 Distribution = Mixture | Circle
@@ -76,7 +88,7 @@ def ring_in(dim: int, n_modes: int = 8, radius: float = 2.0, std: float = 0.02) 
 
 RING_DIMENSIONS = (3, 8, 32, 128)  # the ring in d dimensions: datasets ring3d ... ring128d
 
-DATASETS: dict[str, Distribution] = {
+DATASETS: dict[str, Distribution] = {  # the toys, built here
     "ring": ring(),
     "grid": grid(),
     "circle": Circle(radius=2.0),
@@ -85,9 +97,22 @@ DATASETS: dict[str, Distribution] = {
 }
 
 
+DIGITS = "digits"  # built on first use: it reads scikit-learn's copy of the images
+DATASET_NAMES = (*DATASETS, DIGITS)
+
+
+@functools.cache
+def digit_images() -> Images:
+    """The training split of the 8x8 digits as a distribution over R^64."""
+    x, _ = digits.images("train")
+    return Images(x, np.zeros_like(x), np.full(len(x), 1.0 / len(x)), side=digits.SIDE)
+
+
 def get_dataset(name: str) -> Distribution:
+    if name == DIGITS:
+        return digit_images()
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASET_NAMES)}")
     return DATASETS[name]
 
 

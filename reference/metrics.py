@@ -20,6 +20,18 @@ For a Circle (a zero-width curve) the analogues:
                            angles [2 pi k / A, 2 pi (k + 1) / A)), each of true weight 1 / A
     high quality           | |x| - radius | <= CIRCLE_QUALITY_WIDTH * radius, which at the
                            default radius 2 is 0.06, 3 stds of a default ring mode
+For Images, the digits (reference/digits.py), a fixed classifier replaces the modes:
+    mode of a sample       its most probable class
+    high quality           that class has probability >= CONFIDENT (the real held-out
+                           digits: mean confidence 0.95, see the README)
+    modes captured         classes covered: at least COVERED_SHARE of the N samples are
+                           high quality and of the class (a stray sample does not cover one)
+    reverse KL             of the class histogram against the uniform 1 / 10
+    mean confidence        the mean of the most probable class's probability: sample
+                           quality as the classifier sees it, which a digit-like blur can fool
+    Frechet distance       the "digits FID": the Frechet distance between Gaussians fitted to
+                           the classifier's last hidden layer (64 features) of the generated
+                           and of the 599 held-out digits; 0 only if both fits agree
 Energy distance (Szekely and Rizzo 2013), for any two sample sets x: (N, dim), y: (M, dim):
     E = 2 mean |x - y| - mean |x - x'| - mean |y - y'|    (>= 0, = 0 in the limit iff x ~ y)
 with the within-set means over distinct pairs (the unbiased U-statistics).
@@ -31,10 +43,12 @@ run are a pure function of its arguments.
 Contract: plain NumPy and SciPy, float64. Samples are (N, dim).
 """
 
+import math
+
 import numpy as np
 from scipy.spatial.distance import cdist, pdist
 
-from reference import data, gan
+from reference import data, digits, gan
 from reference.config import MAX_STEPS, GANConfig
 from reference.philox import SubstepRandom, key_from_seed
 
@@ -42,6 +56,8 @@ QUALITY_STDS = 3.0
 POINT_MASS_SCALE = 0.01
 CIRCLE_ARCS = 8
 CIRCLE_QUALITY_WIDTH = 0.03
+CONFIDENT = 0.9  # a generated digit is high quality when its class has probability >= 0.9
+COVERED_SHARE = 0.01  # a class is covered by 1% of the samples, a tenth of its share 1 / 10
 EVAL_SAMPLES = 2500
 EVAL_STEP = MAX_STEPS  # a counter step training never reaches
 
@@ -70,11 +86,34 @@ def mode_assignment(distribution: data.Distribution, x: np.ndarray):
 
 def mode_metrics(distribution: data.Distribution, x: np.ndarray) -> dict:
     """x: (N, dim) generated samples -> modes_captured, modes_total, high_quality_fraction,
-    reverse_kl and mode_counts (samples per mode, high quality or not)."""
+    reverse_kl and mode_counts (samples per mode, high quality or not); for images, the
+    same names for the classes, and mean_confidence."""
+    if isinstance(distribution, data.Images):
+        return class_metrics(x)
     mode, high_quality, weights = mode_assignment(distribution, x)
+    return histogram_metrics(mode, high_quality, weights, least=1)
+
+
+def class_metrics(x: np.ndarray) -> dict:
+    """x: (N, 64) generated digits -> mode_metrics' names for the classifier's classes (a
+    sample's mode is its most probable class; high quality: that class's probability is at
+    least CONFIDENT; captured: a class with at least COVERED_SHARE N high-quality samples),
+    and mean_confidence, the mean of the most probable class's probability."""
+    probabilities, _ = digits.classify(x)
+    confidence = probabilities.max(axis=1)
+    least = max(1, math.ceil(COVERED_SHARE * len(x)))
+    weights = np.full(digits.CLASSES, 1.0 / digits.CLASSES)
+    histogram = histogram_metrics(probabilities.argmax(axis=1), confidence >= CONFIDENT,
+                                  weights, least)  # fmt: skip
+    return histogram | {"mean_confidence": float(confidence.mean())}
+
+
+def histogram_metrics(mode, high_quality, weights, least: int) -> dict:
+    """mode: (N,) int, high_quality: (N,) bool, weights: (K,) the true weights -> the mode
+    metrics, a mode captured when at least `least` high-quality samples are its."""
     counts = np.bincount(mode, minlength=len(weights))
-    captured = np.bincount(mode[high_quality], minlength=len(weights)) > 0
-    q = counts / len(x)
+    captured = np.bincount(mode[high_quality], minlength=len(weights)) >= least
+    q = counts / len(mode)
     present = q > 0.0
     reverse_kl = float(np.sum(q[present] * np.log(q[present] / weights[present])))
     return {
@@ -84,6 +123,30 @@ def mode_metrics(distribution: data.Distribution, x: np.ndarray) -> dict:
         "reverse_kl": reverse_kl,
         "mode_counts": counts.tolist(),
     }
+
+
+def frechet_distance(features_x: np.ndarray, features_y: np.ndarray) -> float:
+    """features_x: (N, F), features_y: (M, F) -> the Frechet distance between the Gaussians
+    fitted to them, |mu_x - mu_y|^2 + tr(C_x + C_y - 2 (C_x C_y)^(1/2)), with
+    tr (C_x C_y)^(1/2) = tr (C_x^(1/2) C_y C_x^(1/2))^(1/2), whose matrix is symmetric:
+    the eigenvalues of symmetric matrices only, each clipped at 0 against rounding."""
+    mean_x, mean_y = features_x.mean(axis=0), features_y.mean(axis=0)
+    cov_x, cov_y = np.cov(features_x, rowvar=False), np.cov(features_y, rowvar=False)
+    values, vectors = np.linalg.eigh(cov_x)
+    root_x = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_x @ cov_y @ root_x), 0.0, None)).sum()
+    return float(np.sum((mean_x - mean_y) ** 2) + np.trace(cov_x) + np.trace(cov_y) - 2 * cross)
+
+
+def image_metrics(distribution: data.Distribution, x: np.ndarray) -> dict:
+    """x: (N, dim) generated samples -> for images, frechet_distance: the digits FID, the
+    Frechet distance in the classifier's last hidden layer to the held-out digits (never
+    trained on); nothing for the toys."""
+    if not isinstance(distribution, data.Images):
+        return {}
+    _, features = digits.classify(x)
+    _, held_out = digits.classify(digits.images("held_out")[0])
+    return {"frechet_distance": frechet_distance(features, held_out)}
 
 
 def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
@@ -110,10 +173,11 @@ def evaluate_generator(config: GANConfig, theta_G: np.ndarray) -> tuple[dict, ..
 
 def evaluate(distribution: data.Distribution, x_real: np.ndarray, x_fake: np.ndarray) -> dict:
     """All the metrics of generated samples x_fake: (N, dim) against data samples x_real: (M, dim)
-    of the distribution: mode_metrics and energy_distance."""
+    of the distribution: mode_metrics, energy_distance and image_metrics."""
     return {
         **mode_metrics(distribution, x_fake),
         "energy_distance": energy_distance(x_fake, x_real),
+        **image_metrics(distribution, x_fake),
     }
 
 

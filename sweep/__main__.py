@@ -1,5 +1,5 @@
-"""python -m sweep [--grid small|full|penalties|tiny] [--out FOLDER]: when does instance noise
-stabilise training? Every method of a grid, over datasets, discriminator strengths and
+"""python -m sweep [--grid GRID] [--out FOLDER]: when does instance noise stabilise training?
+Every method of a grid, over datasets, discriminator strengths and
 seeds, measured with the same networks, optimiser and budget.
 
 A grid's runs that share their network shapes and step (a dataset and a d_steps: a *block*)
@@ -60,8 +60,8 @@ try:  # Ctrl-C while NumPy and Numba load (seconds): one line and 130, no traceb
     from fast import fused_step_cpu
     from fast import gan as fast_gan
     from sweep.blocks import (
-        RUN_COLUMNS,
         evaluate_block,
+        run_columns,
         saved_block,
         stored_config,
         train_block,
@@ -142,8 +142,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--grid", choices=tuple(GRIDS), action=Once,
                         help="small (the default): 2 datasets x 2 D strengths x 6 methods "
                         "x 8 seeds; full: 4 x 2 x 9 x 16; penalties: the small grid with R1 "
-                        "and Roth's penalty as its 4 methods; tiny: seconds, for the "
-                        "tests")  # fmt: skip
+                        "and Roth's penalty as its 4 methods; dimension: the ring in 2, 3, "
+                        "8, 32, 128 dimensions x 2 x 5 x 8 at 6000 steps; digits: the 8x8 "
+                        "digits x 2 x 5 x 8 at 6000 steps; grid-long: the 5x5 grid x 2 x 5 "
+                        "x 8 at 20000 steps; tiny: seconds, for the tests")  # fmt: skip
     parser.add_argument("--out", type=Path, metavar="FOLDER", action=Once,
                         help="where the sweep writes (default: runs/sweep-GRID)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -241,7 +243,7 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
             stop.notice = EVALUATING
             rows[dataset, d_steps] = evaluate_block(members, *result, time.perf_counter() - started)
             with writing(runs_csv):
-                write_csv(runs_csv, RUN_COLUMNS, in_grid_order())
+                write_csv(runs_csv, run_columns(grid), in_grid_order())
             stop.notice = None
             with writing(path):
                 path.unlink(missing_ok=True)  # its runs are in runs.csv now

@@ -23,6 +23,14 @@ RUN_COLUMNS = ("dataset", "d_steps", "method", "seed", "sigma0", "anneal", "anne
                "reverse_kl", "energy_distance", "final_loss_D", "final_loss_G", "diverged",
                "collapsed", "block_seconds")  # fmt: skip
 METRICS = ("modes_captured", "high_quality_fraction", "reverse_kl", "energy_distance")
+IMAGE_METRICS = ("mean_confidence", "frechet_distance")  # a grid of images has them too
+
+
+def run_columns(grid) -> tuple[str, ...]:
+    """runs.csv's columns for the grid: RUN_COLUMNS, and the image metrics for images."""
+    return RUN_COLUMNS + IMAGE_METRICS * grid.images
+
+
 CHECKPOINT_EVERY = 500
 # said below the progress bar's line
 COMPILING = "\npython -m sweep: stopping after compilation (Ctrl-C again stops at once)"
@@ -85,7 +93,7 @@ def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | No
 
 
 def evaluate_block(runs, arrays: dict, last: dict, seconds: float) -> list[dict]:
-    """One row per run of a block (RUN_COLUMNS). A run whose parameters or final losses are
+    """One row per run of a block (run_columns). A run whose parameters or final losses are
     not finite diverged, and has no metrics; the others are evaluated together, as one
     population (fast/metrics.py: each run's metrics are those of run.py's single run)."""
     rows, finished = [], []
@@ -103,7 +111,8 @@ def evaluate_block(runs, arrays: dict, last: dict, seconds: float) -> list[dict]
         population = fast_gan.PopulationConfig(tuple(runs[p][1] for p in finished))
         results, _, _ = fast_metrics.evaluate_generator(population, arrays["theta_G"][finished])
         for p, result in zip(finished, results, strict=True):
-            rows[p] |= {name: result[name] for name in (*METRICS, "modes_total")}
+            names = (*METRICS, "modes_total", *IMAGE_METRICS)
+            rows[p] |= {name: result[name] for name in names if name in result}
     for row in rows:
         row["collapsed"] = not row["diverged"] and row["modes_captured"] <= 1
     return rows

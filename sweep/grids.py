@@ -6,11 +6,14 @@ and seeds. The runs of a grid that share a dataset and a d_steps form a *block*,
 as one population (sweep/blocks.py).
 """
 
+import math
 from dataclasses import dataclass, replace
 
+from reference import data
 from reference.config import GANConfig
 
 STEPS = 3000
+SCALED_SIGMA0 = "sigma0 at d = 2"  # a method's sigma0 in the plane, scaled by sqrt(2 / d)
 METHODS = {  # name -> the GANConfig fields that make it; the names summary.md uses
     "no noise": {},
     "instance noise 0.1": {"sigma0": 0.1},
@@ -36,12 +39,38 @@ METHODS = {  # name -> the GANConfig fields that make it; the names summary.md u
     "R1 0.2": {"penalty": "r1", "gamma": 0.2},
     "Roth 0.04": {"penalty": "roth", "gamma": 0.04},
     "Roth 0.4": {"penalty": "roth", "gamma": 0.4},
+    # for the ring in d dimensions: sigma0 (SCALED_SIGMA0) times sqrt(2 / d), so that the
+    # noise's norm, ~ sigma sqrt(d), is the same in every d as in the plane
+    "instance noise 0.1 sqrt(2/d)": {SCALED_SIGMA0: 0.1},
+    "annealed 0.2 sqrt(2/d) -> 0, linear": {
+        SCALED_SIGMA0: 0.2,
+        "anneal": "linear",
+        "anneal_steps": STEPS,
+    },  # fmt: skip
 }
 
 # the methods of instance noise and label noise (the full grid's: it predates the
 # penalties), and the penalties'
-NOISE_AND_LABEL_METHODS = tuple(name for name in METHODS if "penalty" not in METHODS[name])
+NOISE_AND_LABEL_METHODS = tuple(
+    name for name in METHODS if "penalty" not in METHODS[name] and "sqrt" not in name
+)
 PENALTY_METHODS = tuple(name for name in METHODS if "penalty" in METHODS[name])
+# the premise's methods, one of each kind: no noise, instance noise constant and annealed,
+# label noise, a penalty; the ring in d dimensions scales sigma, fixed data do not
+PREMISE_METHODS = (
+    "no noise",
+    "instance noise 0.1",
+    "annealed 0.2 -> 0, linear",
+    "label smoothing 0.9",
+    "R1 0.2",
+)
+DIMENSION_METHODS = tuple(  # the same, sigma scaled with the dimension
+    {"instance noise 0.1": "instance noise 0.1 sqrt(2/d)",
+     "annealed 0.2 -> 0, linear": "annealed 0.2 sqrt(2/d) -> 0, linear"}.get(name, name)
+    for name in PREMISE_METHODS
+)  # fmt: skip
+PREMISE_STEPS = 6000  # measured: see the README's "Does the premise hold?"
+LONG_STEPS = 20000
 
 
 @dataclass(frozen=True)
@@ -51,6 +80,15 @@ class Grid:
     methods: tuple[str, ...]
     seeds: int  # seeds 0 .. seeds - 1 in every cell
     base: GANConfig = GANConfig(steps=STEPS)
+
+    def __post_init__(self):
+        if data.DIGITS in self.datasets and len(self.datasets) > 1:
+            raise ValueError("the digits have metrics of their own: a grid of them alone")
+
+    @property
+    def images(self) -> bool:
+        """Whether its runs are scored as images (reference/metrics.py's image_metrics)."""
+        return self.datasets == (data.DIGITS,)
 
 
 GRIDS = {
@@ -71,6 +109,26 @@ GRIDS = {
     # the small grid's datasets, strengths, seeds and budget, with the penalties as methods:
     # to be read beside the small grid's no-noise and noise rows (the same seeds)
     "penalties": Grid(("ring", "circle"), (1, 5), PENALTY_METHODS, seeds=8),
+    # the note's premise: the ring on a thin plane of R^d as d grows, then real images; one
+    # method of each kind, at a budget where no noise's sample quality has stopped rising
+    "dimension": Grid(
+        ("ring", "ring3d", "ring8d", "ring32d", "ring128d"),
+        (1, 5),
+        DIMENSION_METHODS,
+        seeds=8,
+        base=GANConfig(steps=PREMISE_STEPS),
+    ),
+    "digits": Grid(
+        ("digits",),
+        (1, 5),
+        PREMISE_METHODS,
+        seeds=8,
+        base=GANConfig(dataset="digits", steps=PREMISE_STEPS),
+    ),
+    # the 5x5 grid at a longer budget than the full grid's 3000 steps
+    "grid-long": Grid(
+        ("grid",), (1, 5), PREMISE_METHODS, seeds=8, base=GANConfig(steps=LONG_STEPS)
+    ),
     # for the tests and a first look: every part of the machinery in seconds
     "tiny": Grid(
         ("ring", "circle"),
@@ -94,6 +152,9 @@ def block_members(grid: Grid, dataset: str, d_steps: int) -> list[tuple[str, GAN
     runs = []
     for method in grid.methods:
         fields = dict(METHODS[method])
+        if SCALED_SIGMA0 in fields:
+            dim = data.get_dataset(dataset).dim
+            fields["sigma0"] = fields.pop(SCALED_SIGMA0) * math.sqrt(2 / dim)
         if "anneal_steps" in fields:
             fields["anneal_steps"] = max(1, round(fields["anneal_steps"] * scale))
         for seed in range(grid.seeds):

@@ -1,16 +1,17 @@
 """runs.csv: a sweep's rows, read back and checked against its grid.
 
 The sweep rewrites runs.csv whole (cli/files.py) as each block finishes, so a file it wrote
-holds every run of each finished block exactly once, in the columns RUN_COLUMNS
-(sweep/blocks.py), each field str() of its value. read_runs reads the file and checks all
-of that. What it finds otherwise is damage, of two kinds:
+holds every run of each finished block exactly once, in the columns run_columns
+(sweep/blocks.py: a grid of images has two more), each field str() of its value.
+read_runs reads the file and checks all of that. What it finds otherwise is damage, of two
+kinds:
 
 - a block's: a run missing or repeated, a row cut short, a field that does not read back
   as the sweep writes it (an integer, a float, True or False) or is not the grid's run, a
   row that disagrees with itself (collapsed, the metrics of a run that diverged). The block
   is in Runs.damaged, with its first problem; the sweep trains it again, and its rows come
   back bit for bit (block_seconds aside).
-- the file's: unreadable, not CSV, columns that are not RUN_COLUMNS, a row of no block of
+- the file's: unreadable, not CSV, columns that are not the grid's, a row of no block of
   the grid. RunsFileError: the sweep touches nothing and says to move the file away.
 
 Files written before the penalties lack their columns (ADDED_COLUMNS): their runs were made
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from cli import checkpoint
 from reference.config import GANConfig
-from sweep.blocks import RUN_COLUMNS
+from sweep.blocks import IMAGE_METRICS, RUN_COLUMNS, run_columns
 from sweep.grids import Grid, block_members
 
 Block = tuple[str, int]  # (dataset, d_steps)
@@ -68,9 +69,9 @@ def as_written(row: dict, name: str, kind: type):
     return value
 
 
-def check_row(row: dict, config: GANConfig) -> None:
+def check_row(row: dict, config: GANConfig, measured: dict) -> None:
     """ValueError naming the first field of row that is not what the sweep writes for the
-    run of config."""
+    run of config; measured: its metrics' names and types."""
     if None in row:  # csv.DictReader's key for the fields beyond the header's
         raise ValueError("it has more fields than the header")
     expected = asdict(config)
@@ -78,7 +79,7 @@ def check_row(row: dict, config: GANConfig) -> None:
         if as_written(row, name, type(expected[name])) != expected[name]:
             raise ValueError(f"its {name} is {row[name]!r}; the grid's run has {expected[name]!r}")
     diverged = as_written(row, "diverged", bool)
-    for name, kind in MEASURED.items():  # a run that diverged is not evaluated
+    for name, kind in measured.items():  # a run that diverged is not evaluated
         if diverged and row[name] != "":
             raise ValueError(f"it diverged, yet its {name} is {row[name]!r}")
         if not diverged:
@@ -90,9 +91,9 @@ def check_row(row: dict, config: GANConfig) -> None:
         raise ValueError(f"its collapsed is {row['collapsed']!r}, but its modes say {collapsed}")
 
 
-def block_rows(lines: list[tuple[int, dict]], members) -> list[dict]:
+def block_rows(lines: list[tuple[int, dict]], members, measured: dict) -> list[dict]:
     """A block's rows, each run's once, in the order of members (block_members), from its
-    (line, row) pairs; ValueError naming the first problem."""
+    (line, row) pairs, measured as check_row's; ValueError naming the first problem."""
     runs = {(method, config.seed): config for method, config in members}
     found: dict[tuple[str, int], tuple[int, dict]] = {}
     for line, row in lines:
@@ -102,7 +103,7 @@ def block_rows(lines: list[tuple[int, dict]], members) -> list[dict]:
                 raise ValueError(f"{run[0]!r}, seed {run[1]}, is no run of this block")
             if run in found:
                 raise ValueError(f"it repeats line {found[run][0]}")
-            check_row(row, runs[run])
+            check_row(row, runs[run], measured)
         except ValueError as error:
             raise ValueError(f"line {line}: {error}") from None
         found[run] = line, row
@@ -128,8 +129,9 @@ def read_runs(path: Path, grid: Grid) -> Runs:
         reason = getattr(error, "strerror", None) or error
         raise RunsFileError(f"{path} cannot be read ({reason})") from None
     columns = list(checkpoint.upgrade(dict.fromkeys(header), {}))  # older names read as ours
-    absent = [name for name in RUN_COLUMNS if name not in columns]
-    unknown = [name for name in columns if name not in RUN_COLUMNS]
+    expected = run_columns(grid)
+    absent = [name for name in expected if name not in columns]
+    unknown = [name for name in columns if name not in expected]
     if len(columns) < len(header):  # a name twice, or under its older name too
         raise RunsFileError(f"{path}: its header names a column twice")
     if unknown or absent not in ([], list(ADDED_COLUMNS)):
@@ -151,12 +153,13 @@ def read_runs(path: Path, grid: Grid) -> Runs:
                                 f"{row.get('d_steps')!r}, is no block of its grid")  # fmt: skip
         by_block.setdefault(block, []).append((line, row))
     rows, damaged = {}, {}
+    measured = MEASURED | dict.fromkeys(IMAGE_METRICS * grid.images, float)
     for block, members in blocks.items():
         try:
             if cut is not None and block_of(cut[1]) == block:
                 raise ValueError(f"line {cut[0]}: the file ends inside it")
             if block in by_block:
-                rows[block] = block_rows(by_block[block], members)
+                rows[block] = block_rows(by_block[block], members, measured)
         except ValueError as error:
             damaged[block] = str(error)
     return Runs(rows, damaged)

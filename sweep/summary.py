@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from sweep.blocks import METRICS
+from sweep.blocks import IMAGE_METRICS, METRICS
 
 WILSON_Z = 1.959963984540054  # the normal quantile of a two-sided 95% interval
 
@@ -33,7 +33,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                 "success": sum(every_mode), "success_rate": sum(every_mode) / len(group),
                 "success_low": low, "success_high": high, "diverged": len(group) - len(finished),
                 "collapsed": sum(row["collapsed"] in (True, "True") for row in group)}  # fmt: skip
-        for name in METRICS:
+        for name in METRICS + IMAGE_METRICS * ("frechet_distance" in group[0]):
             values = np.array([float(row[name]) for row in finished])
             cell[f"{name}_mean"] = float(values.mean()) if len(values) else math.nan
             cell[f"{name}_se"] = (float(values.std(ddof=1) / math.sqrt(len(values)))
@@ -45,14 +45,19 @@ def summarise(rows: list[dict]) -> list[dict]:
 def markdown(summary: list[dict]) -> str:
     """summary.md: every cell's row, then the success counts alone as one line per block
     (dataset, D steps) and one column per method, the grid at a glance."""
+    images = "frechet_distance_mean" in summary[0]
+    names = METRICS + IMAGE_METRICS * images
     header = ("| dataset | D steps | method | all modes (95% CI) | modes | high quality | "
-              "reverse KL | energy distance | diverged | collapsed |")  # fmt: skip
-    lines = [header, "| --- " * 10 + "|"]
+              "reverse KL | energy distance | "
+              + "mean confidence | digits FID | " * images + "diverged | collapsed |")  # fmt: skip
+    if images:  # the modes are the classifier's classes
+        header = header.replace("all modes", "all 10 digits").replace("| modes", "| digits")
+    lines = [header, "| --- " * (10 + 2 * images) + "|"]
     for c in summary:
         lines.append(
             f"| {c['dataset']} | {c['d_steps']} | {c['method']} | {c['success']} of {c['runs']}"
             f" ({c['success_low']:.2f}-{c['success_high']:.2f}) | "
-            + " | ".join(f"{c[n + '_mean']:.3g} ± {c[n + '_se']:.2g}" for n in METRICS)
+            + " | ".join(f"{c[n + '_mean']:.3g} ± {c[n + '_se']:.2g}" for n in names)
             + f" | {c['diverged']} | {c['collapsed']} |"
         )
     methods = list(dict.fromkeys(c["method"] for c in summary))
