@@ -24,7 +24,8 @@ from pathlib import Path
 from cli import exits
 
 NAMES = ("disjoint_supports", "label_noise", "instance_noise", "graphical_models", "training",
-         "divergence", "dirac_gan", "learned_discriminator", "stabilisation")  # fmt: skip
+         "divergence", "dirac_gan", "learned_discriminator", "stabilisation", "dimension",
+         "generated_digits")  # fmt: skip
 FOLDER = Path(__file__).resolve().parent
 
 

@@ -93,6 +93,7 @@ def draw_images(axes, x: np.ndarray, title: str, columns: int = 8) -> None:
     axes.imshow(mosaic(x[: columns * columns], side, columns), cmap=ink, vmin=-1, vmax=1)
     axes.set_xticks([])
     axes.set_yticks([])
+    axes.spines[:].set_visible(False)
     axes.set_title(title, fontsize=10)
 
 

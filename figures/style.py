@@ -19,6 +19,7 @@ METHODS = {  # how each method is drawn, under the name the text gives it
     "instance noise": {"color": "#009E73", "linestyle": "--", "marker": "s"},
     "annealed instance noise": {"color": "#56B4E9", "linestyle": "-.", "marker": "D"},
     "label noise": {"color": "#CC79A7", "linestyle": ":", "marker": "^"},
+    "gradient penalty": {"color": "#E69F00", "linestyle": (0, (5, 2, 1, 2)), "marker": "v"},
 }
 HEAT_MAP = "Greys"  # D(x) from 0 (white) to 1 (black)
 GAP = "#9DB7D5"  # pale blue: the gaps between images in a mosaic, apart from ink and paper

@@ -143,9 +143,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="small (the default): 2 datasets x 2 D strengths x 6 methods "
                         "x 8 seeds; full: 4 x 2 x 9 x 16; penalties: the small grid with R1 "
                         "and Roth's penalty as its 4 methods; dimension: the ring in 2, 3, "
-                        "8, 32, 128 dimensions x 2 x 5 x 8 at 6000 steps; digits: the 8x8 "
-                        "digits x 2 x 5 x 8 at 6000 steps; grid-long: the 5x5 grid x 2 x 5 "
-                        "x 8 at 20000 steps; tiny: seconds, for the tests")  # fmt: skip
+                        "8, 32, 128 dimensions x 2 x 5 x 8, 6000 steps of batch 128; digits: "
+                        "the 8x8 digits x 2 x 5 x 8, the same budget; grid-long: the 5x5 grid "
+                        "x 1 x 5 x 8 at 20000 steps; tiny, tiny-dimension: seconds, for the "
+                        "tests")  # fmt: skip
     parser.add_argument("--out", type=Path, metavar="FOLDER", action=Once,
                         help="where the sweep writes (default: runs/sweep-GRID)")  # fmt: skip
     args = parser.parse_args(argv)
