@@ -1,9 +1,11 @@
-"""Train a small MLP GAN on a toy distribution, with instance noise, and show how it went.
+"""Train a small MLP GAN on a toy distribution or the digits, with instance noise, and show
+how it went.
 
     python run.py --sigma0 0.1
 
 trains, shows a progress bar, prints a summary and writes into a new folder --out:
-samples.png (data and generated samples over D(x), and the loss curves), metrics.json
+samples.png (data and generated samples over D(x), or mosaics of digits, and the loss
+curves), metrics.json
 (reference/metrics.py's metrics, final losses, seconds, arguments, versions) and
 history.csv (step, sigma, loss_D, loss_G, D_real, D_fake every --log-every steps). With
 --population P > 1 it trains P GANs at once (seeds seed, seed + 1, ..., one --sigma0 value
@@ -66,7 +68,6 @@ except KeyboardInterrupt:
 
 METRIC_NAMES = ("modes_captured", "modes_total", "high_quality_fraction", "reverse_kl",
                 "energy_distance")  # fmt: skip
-IMAGE_METRIC_NAMES = ("mean_confidence", "frechet_distance")  # the digits' too
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,7 @@ def evaluate(run: Run, arrays: dict, last: dict, reached: int) -> dict:
         result, x_real, x_fake = metrics.evaluate_generator(population.base, theta_G[0])
         results, x_real, x_fake = [result], x_real[None], x_fake[None]
     seconds = {"evaluation_seconds": time.perf_counter() - started}
-    names = METRIC_NAMES + IMAGE_METRIC_NAMES * (population.base.dataset == DIGITS)
+    names = METRIC_NAMES + metrics.IMAGE_METRICS * (population.base.dataset == DIGITS)
     rows = [{"gan": p, "seed": member.seed, "sigma0": member.sigma0, "gamma": member.gamma}
             | {name: result[name] for name in names}
             | {"final_loss_D": float(last["loss_D"][p]), "final_loss_G": float(last["loss_G"][p])}
@@ -264,7 +265,7 @@ def report(args, summary: dict) -> None:
           f"fraction {summary['high_quality_fraction']:.3f}, reverse KL "
           f"{summary['reverse_kl']:.4f}, energy distance {summary['energy_distance']:.4f}"
           + (f", mean confidence {summary['mean_confidence']:.3f}, digits FID "
-             f"{summary['frechet_distance']:.2f}" if "frechet_distance" in summary else "")
+             f"{summary['frechet_distance']:.2f}" if args.dataset == DIGITS else "")
           + "\n"
           f"final losses D {summary['final_loss_D']:.4f}, G {summary['final_loss_G']:.4f}; "
           f"{summary['seconds']:.1f} s; wrote {args.out}/{names}")  # fmt: skip

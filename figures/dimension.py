@@ -51,7 +51,8 @@ def look(method: str) -> dict:
 def make(out_dir: Path, quick: bool) -> list[Path]:
     if quick:
         with tempfile.TemporaryDirectory() as scratch:
-            sweep_main(["--grid", "tiny-dimension", "--out", str(Path(scratch) / "sweep")])
+            if sweep_main(["--grid", "tiny-dimension", "--out", str(Path(scratch) / "sweep")]):
+                raise RuntimeError("python -m sweep --grid tiny-dimension failed")
             cells = stabilisation.read(Path(scratch) / "sweep" / "summary.csv")
     else:
         if not (FOLDER / "summary.csv").exists():

@@ -40,7 +40,8 @@ def plot(config, history, theta_D, x_real, x_fake, result, reached: int, path: P
     history: the logged records (dicts with step, sigma, loss_D, loss_G); result: the
     metrics of reference/metrics.py::evaluate; x_real, x_fake: (N, dim); reached: the
     steps trained, fewer than config.steps for a run that was stopped."""
-    if isinstance(get_dataset(config.dataset), Images):
+    images = isinstance(get_dataset(config.dataset), Images)
+    if images:
         figure, (data_axes, left, right) = plt.subplots(
             1, 3, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1, 1, 1.3]}
         )
@@ -52,7 +53,7 @@ def plot(config, history, theta_D, x_real, x_fake, result, reached: int, path: P
         )
         draw = draw_samples_on_a_line if config.dim == 1 else draw_samples_on_the_plane
         draw(figure, left, config, theta_D, x_real, x_fake)
-    left.set_title(metrics_line(result), fontsize=10)
+    left.set_title(metrics_line(result, images), fontsize=10)
     draw_losses(right, config, history)
     figure.suptitle(
         f"{config.dataset}: {noise_description(config)}, "
@@ -65,9 +66,9 @@ def plot(config, history, theta_D, x_real, x_fake, result, reached: int, path: P
     plt.close(figure)
 
 
-def metrics_line(result: dict) -> str:
+def metrics_line(result: dict, images: bool) -> str:
     """The metrics a panel of generated samples is titled with."""
-    if "frechet_distance" in result:  # images: classes, not modes
+    if images:  # classes, not modes
         return (f"generated: {result['modes_captured']}/{result['modes_total']} digits, "
                 f"{100 * result['high_quality_fraction']:.0f}% confident,\nreverse KL "
                 f"{result['reverse_kl']:.3f}, digits FID "

@@ -47,8 +47,6 @@ class Images(Mixture):
     (K, dim) images, stds 0, weights 1 / K), so every sampler draws it as a mixture. The
     metrics score samples of it with a classifier, not by their nearest mean."""
 
-    side: int = 0  # an image is side x side, flattened row by row into dim = side**2
-
 
 Distribution = Mixture | Circle
 
@@ -88,7 +86,7 @@ def ring_in(dim: int, n_modes: int = 8, radius: float = 2.0, std: float = 0.02) 
 
 RING_DIMENSIONS = (3, 8, 32, 128)  # the ring in d dimensions: datasets ring3d ... ring128d
 
-DATASETS: dict[str, Distribution] = {  # the toys, built here
+TOYS: dict[str, Distribution] = {  # built here
     "ring": ring(),
     "grid": grid(),
     "circle": Circle(radius=2.0),
@@ -98,22 +96,22 @@ DATASETS: dict[str, Distribution] = {  # the toys, built here
 
 
 DIGITS = "digits"  # built on first use: it reads scikit-learn's copy of the images
-DATASET_NAMES = (*DATASETS, DIGITS)
+DATASET_NAMES = (*TOYS, DIGITS)
 
 
 @functools.cache
 def digit_images() -> Images:
     """The training split of the 8x8 digits as a distribution over R^64."""
     x, _ = digits.images("train")
-    return Images(x, np.zeros_like(x), np.full(len(x), 1.0 / len(x)), side=digits.SIDE)
+    return Images(x, np.zeros_like(x), np.full(len(x), 1.0 / len(x)))
 
 
 def get_dataset(name: str) -> Distribution:
     if name == DIGITS:
         return digit_images()
-    if name not in DATASETS:
+    if name not in TOYS:
         raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASET_NAMES)}")
-    return DATASETS[name]
+    return TOYS[name]
 
 
 def sample(distribution: Distribution, rng: SubstepRandom, n: int) -> np.ndarray:

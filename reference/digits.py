@@ -6,13 +6,13 @@ levels 0..16, no download), scaled to [-1, 1] as level / 8 - 1 and flattened row
 i % HELD_OUT_EVERY == 0 (599 images); the other 1,198 are the GAN's data and the
 classifier's training set.
 
-The classifier is an MLP 64 -> 64 -> 64 -> 10 (reference/mlp.py, ReLU) trained by
-`python -m reference.digits` with full-batch Adam (reference/optim.py) on softmax
-cross-entropy, CLASSIFIER_STEPS steps from a fixed seed; it is stopped early, while its
-confidence still falls on images unlike digits (noise, blends of two digits). Its
-parameters are committed as digits_classifier.npz beside this file and checked on load
-(name, shape, dtype, SHA-256), so that every run is scored by the same classifier
-whatever the machine's BLAS.
+The classifier is an MLP 64 -> 64 -> 64 -> 10 (reference/mlp.py, ReLU), trained by
+train_classifier with full-batch Adam (reference/optim.py) on softmax cross-entropy,
+CLASSIFIER_STEPS steps from a fixed seed: stopped early, while its confidence still falls
+on images unlike digits (noise, blends of two digits). Its parameters are committed as
+digits_classifier.npz beside this file and checked on load (name, shape, dtype, SHA-256),
+so that every run is scored by the same classifier whatever the machine's BLAS;
+`python -m reference.digits` trains it again and says whether it is the committed one.
 
 Shapes: images (N, 64) float64; labels (N,) int; probabilities (N, 10); features (N, 64),
 the last hidden layer's activations. Contract: NumPy and float64; scikit-learn is read
@@ -41,6 +41,9 @@ CLASSIFIER_FILE = Path(__file__).with_name("digits_classifier.npz")
 CLASSIFIER_SHA256 = "79b157b6a7058b6292efa08da134f0ebfb91c9ceaccd9fb7ac075cc500e66190"
 
 
+RESTORE = "restore it: git checkout -- reference/digits_classifier.npz"
+
+
 class ClassifierError(ValueError):
     """The stored classifier is missing, damaged or another one; the message names the file."""
 
@@ -55,12 +58,21 @@ def _all_images() -> tuple[np.ndarray, np.ndarray]:
 
 def images(split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images (N, 64), labels (N,)) of split 'train' (1,198) or 'held_out' (599), read-only."""
+    if split not in ("train", "held_out"):
+        raise ValueError(f"split: expected 'train' or 'held_out', got {split!r}")
     x, labels = _all_images()
     held_out = np.arange(len(x)) % HELD_OUT_EVERY == 0
     chosen = held_out if split == "held_out" else ~held_out
     x_split, labels_split = x[chosen], labels[chosen]
     x_split.flags.writeable = labels_split.flags.writeable = False
     return x_split, labels_split
+
+
+def class_weights() -> np.ndarray:
+    """(10,) each class's share of the training digits: the "true weights" of the classes,
+    as a mixture's weights are of its modes (118 to 122 images each, not exactly 1 / 10)."""
+    _, labels = images("train")
+    return np.bincount(labels, minlength=CLASSES) / len(labels)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -100,16 +112,17 @@ def classifier() -> np.ndarray:
             f"{CLASSIFIER_FILE} cannot be read ({error.strerror or error})"
         ) from None
     except Exception as error:  # whatever a damaged file makes np.load raise
-        raise ClassifierError(f"{CLASSIFIER_FILE} is damaged ({type(error).__name__})") from None
+        raise ClassifierError(f"{CLASSIFIER_FILE} is damaged ({type(error).__name__}); "
+                              f"{RESTORE}") from None  # fmt: skip
     if names != ["theta"]:
-        raise ClassifierError(f"{CLASSIFIER_FILE} holds {names}, not one array theta")
+        raise ClassifierError(f"{CLASSIFIER_FILE} holds {names}, not one array theta; {RESTORE}")
     expected = (CLASSIFIER_SPEC.n_params,)
     if theta.shape != expected or theta.dtype != np.float64:
         raise ClassifierError(f"{CLASSIFIER_FILE} holds {theta.dtype} {theta.shape}, "
-                              f"not float64 {expected}")  # fmt: skip
+                              f"not float64 {expected}; {RESTORE}")  # fmt: skip
     if checksum(theta) != CLASSIFIER_SHA256:
         raise ClassifierError(f"{CLASSIFIER_FILE} is not the committed classifier (another "
-                              "SHA-256); restore it: python -m reference.digits")  # fmt: skip
+                              f"SHA-256); {RESTORE}")  # fmt: skip
     theta.flags.writeable = False
     return theta
 
@@ -128,17 +141,18 @@ def accuracy(theta: np.ndarray) -> float:
 
 
 def main() -> None:
-    """Train the classifier again and print its accuracy and checksum; (re)write
-    CLASSIFIER_FILE only if it is the committed classifier, bit for bit."""
+    """Train the classifier again, print its accuracy and checksum, and say whether it is
+    the committed one, bit for bit (exit 1 if not: another machine's arithmetic may round
+    differently; the committed file stays the one every run is scored with)."""
     theta = train_classifier()
     same = checksum(theta) == CLASSIFIER_SHA256
     print(
         f"held-out accuracy {accuracy(theta):.4f} ({len(images('held_out')[0])} images), "
-        f"SHA-256 {checksum(theta)}: " + ("the committed classifier" if same else "another")
+        f"SHA-256 {checksum(theta)}: "
+        + ("the committed classifier" if same else "not the committed classifier")
     )
-    if not same:  # another machine's arithmetic: keep the committed file
+    if not same:
         sys.exit(1)
-    np.savez(CLASSIFIER_FILE, theta=theta)
 
 
 if __name__ == "__main__":

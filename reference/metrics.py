@@ -1,5 +1,6 @@
-"""The standard toy-GAN metrics: modes captured, high-quality fraction, reverse KL, and a
-sample distance that needs no modes.
+"""How a generator is scored: the standard toy-GAN metrics (modes captured, high-quality
+fraction, reverse KL), a sample distance that needs no modes, and their analogues for the
+digits, read by a fixed classifier.
 
 For a Mixture (the definitions of VEEGAN, Srivastava et al. 2017, sec. 5.1, and PacGAN,
 Lin et al. 2018, sec. 5):
@@ -22,11 +23,12 @@ For a Circle (a zero-width curve) the analogues:
                            default radius 2 is 0.06, 3 stds of a default ring mode
 For Images, the digits (reference/digits.py), a fixed classifier replaces the modes:
     mode of a sample       its most probable class
-    high quality           that class has probability >= CONFIDENT (the real held-out
-                           digits: mean confidence 0.95, see the README)
+    high quality           that class has probability >= CONFIDENT (the held-out digits:
+                           86% of them, mean confidence 0.95)
     modes captured         classes covered: at least COVERED_SHARE of the N samples are
                            high quality and of the class (a stray sample does not cover one)
-    reverse KL             of the class histogram against the uniform 1 / 10
+    reverse KL             of the class histogram against the classes' shares of the
+                           training digits (digits.class_weights: 118 to 122 of 1,198)
     mean confidence        the mean of the most probable class's probability: sample
                            quality as the classifier sees it, which a digit-like blur can fool
     Frechet distance       the "digits FID": the Frechet distance between Gaussians fitted to
@@ -43,6 +45,7 @@ run are a pure function of its arguments.
 Contract: plain NumPy and SciPy, float64. Samples are (N, dim).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -56,6 +59,7 @@ QUALITY_STDS = 3.0
 POINT_MASS_SCALE = 0.01
 CIRCLE_ARCS = 8
 CIRCLE_QUALITY_WIDTH = 0.03
+IMAGE_METRICS = ("mean_confidence", "frechet_distance")  # what images add to the metrics
 CONFIDENT = 0.9  # a generated digit is high quality when its class has probability >= 0.9
 COVERED_SHARE = 0.01  # a class is covered by 1% of the samples, a tenth of its share 1 / 10
 EVAL_SAMPLES = 2500
@@ -102,9 +106,8 @@ def class_metrics(x: np.ndarray) -> dict:
     probabilities, _ = digits.classify(x)
     confidence = probabilities.max(axis=1)
     least = max(1, math.ceil(COVERED_SHARE * len(x)))
-    weights = np.full(digits.CLASSES, 1.0 / digits.CLASSES)
     histogram = histogram_metrics(probabilities.argmax(axis=1), confidence >= CONFIDENT,
-                                  weights, least)  # fmt: skip
+                                  digits.class_weights(), least)  # fmt: skip
     return histogram | {"mean_confidence": float(confidence.mean())}
 
 
@@ -145,8 +148,15 @@ def image_metrics(distribution: data.Distribution, x: np.ndarray) -> dict:
     if not isinstance(distribution, data.Images):
         return {}
     _, features = digits.classify(x)
-    _, held_out = digits.classify(digits.images("held_out")[0])
-    return {"frechet_distance": frechet_distance(features, held_out)}
+    return {"frechet_distance": frechet_distance(features, held_out_features())}
+
+
+@functools.cache
+def held_out_features() -> np.ndarray:
+    """(599, 64): the classifier's features of the held-out digits, computed once."""
+    _, features = digits.classify(digits.images("held_out")[0])
+    features.flags.writeable = False
+    return features
 
 
 def energy_distance(x: np.ndarray, y: np.ndarray) -> float:

@@ -59,9 +59,11 @@ try:  # Ctrl-C while NumPy and Numba load (seconds): one line and 130, no traceb
     from cli.stop import StopRequest
     from fast import fused_step_cpu
     from fast import gan as fast_gan
+    from reference import digits
     from sweep.blocks import (
         evaluate_block,
         run_columns,
+        run_metrics,
         saved_block,
         stored_config,
         train_block,
@@ -143,10 +145,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="small (the default): 2 datasets x 2 D strengths x 6 methods "
                         "x 8 seeds; full: 4 x 2 x 9 x 16; penalties: the small grid with R1 "
                         "and Roth's penalty as its 4 methods; dimension: the ring in 2, 3, "
-                        "8, 32, 128 dimensions x 2 x 5 x 8, 6000 steps of batch 128; digits: "
+                        "8, 32, 128 dimensions x 2 x 5 x 8, 6000 steps of batch 128, sigma "
+                        "scaled by sqrt(2/d); digits: "
                         "the 8x8 digits x 2 x 5 x 8, the same budget; grid-long: the 5x5 grid "
-                        "x 1 x 5 x 8 at 20000 steps; tiny, tiny-dimension: seconds, for the "
-                        "tests")  # fmt: skip
+                        "x 1 x 5 x 8 at 20000 steps; tiny: seconds, for the tests; "
+                        "tiny-dimension: seconds, figure 10's first look")  # fmt: skip
     parser.add_argument("--out", type=Path, metavar="FOLDER", action=Once,
                         help="where the sweep writes (default: runs/sweep-GRID)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -178,6 +181,11 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
     problem = record_problem(folder, args.grid)  # again, now that no other sweep writes here
     if problem:
         raise SweepError(problem, exits.BAD_ARGUMENTS)
+    if grid.images:  # the classifier scores every block: checked before any trains
+        try:
+            digits.classifier()
+        except digits.ClassifierError as error:
+            raise SweepError(str(error), exits.BAD_ARGUMENTS) from None
     versions = {name: __import__(name).__version__ for name in ("numpy", "numba", "scipy")}
     record = {"arguments": {"grid": args.grid}, "grid": asdict(grid), "versions": versions}
     content = json.dumps(record, indent=2) + "\n"
@@ -258,11 +266,14 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
         print(f"python -m sweep: interrupted; {len(rows)} of {len(blocks)} blocks done{where}; "
               f"continue with: {continuing(args)}", file=sys.stderr)  # fmt: skip
         return exits.SIGNAL + stop.signum
-    summary = summarise(in_grid_order())
+    metrics = run_metrics(grid.datasets[0])
+    summary = summarise(in_grid_order(), metrics)
     with writing(folder / "summary.csv"):
         write_csv(folder / "summary.csv", tuple(summary[0]), summary)
     with writing(folder / "summary.md"):
-        write_atomically(folder / "summary.md", lambda path: path.write_text(markdown(summary)))
+        write_atomically(
+            folder / "summary.md", lambda path: path.write_text(markdown(summary, metrics))
+        )
     said = f"{len(in_grid_order())} runs in {len(summary)} cells; wrote {folder}/"
     if trained:
         print(said + "{runs.csv,summary.csv,summary.md}")

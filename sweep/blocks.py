@@ -16,6 +16,8 @@ from fast import fused_step_cpu
 from fast import gan as fast_gan
 from fast import metrics as fast_metrics
 from reference.config import GANConfig
+from reference.data import DIGITS
+from reference.metrics import IMAGE_METRICS
 
 RUN_COLUMNS = ("dataset", "d_steps", "method", "seed", "sigma0", "anneal", "anneal_steps",
                "real_target", "label_flip", "penalty", "gamma", "steps", "batch", "hidden",
@@ -23,7 +25,11 @@ RUN_COLUMNS = ("dataset", "d_steps", "method", "seed", "sigma0", "anneal", "anne
                "reverse_kl", "energy_distance", "final_loss_D", "final_loss_G", "diverged",
                "collapsed", "block_seconds")  # fmt: skip
 METRICS = ("modes_captured", "high_quality_fraction", "reverse_kl", "energy_distance")
-IMAGE_METRICS = ("mean_confidence", "frechet_distance")  # a grid of images has them too
+
+
+def run_metrics(dataset: str) -> tuple[str, ...]:
+    """The metrics of a run on the dataset: METRICS, and the image metrics for images."""
+    return METRICS + IMAGE_METRICS * (dataset == DIGITS)
 
 
 def run_columns(grid) -> tuple[str, ...]:
@@ -94,9 +100,9 @@ def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | No
 
 def evaluate_block(runs, arrays: dict, last: dict, seconds: float) -> list[dict]:
     """One row per run of a block (run_columns). A run whose parameters or final losses are
-    not finite diverged, and has no metrics; the others are evaluated together, as one
+    not finite diverged, and its metrics are empty; the others are evaluated together, as one
     population (fast/metrics.py: each run's metrics are those of run.py's single run)."""
-    rows, finished = [], []
+    rows, finished, metrics = [], [], run_metrics(runs[0][1].dataset)
     for p, (method, config) in enumerate(runs):
         finals = float(last["loss_D"][p]), float(last["loss_G"][p])
         parameters = (arrays[name][p] for name in ("theta_G", "theta_D"))
@@ -105,14 +111,15 @@ def evaluate_block(runs, arrays: dict, last: dict, seconds: float) -> list[dict]
         row = {name: value for name, value in asdict(config).items() if name in RUN_COLUMNS}
         row |= {"method": method, "final_loss_D": finals[0], "final_loss_G": finals[1],
                 "diverged": diverged, "block_seconds": round(seconds, 1)}  # fmt: skip
+        if diverged:  # empty, as runs.csv has them
+            row |= dict.fromkeys((*metrics, "modes_total"), "")
         rows.append(row)
         finished += [] if diverged else [p]
     if finished:
         population = fast_gan.PopulationConfig(tuple(runs[p][1] for p in finished))
         results, _, _ = fast_metrics.evaluate_generator(population, arrays["theta_G"][finished])
         for p, result in zip(finished, results, strict=True):
-            names = (*METRICS, "modes_total", *IMAGE_METRICS)
-            rows[p] |= {name: result[name] for name in names if name in result}
+            rows[p] |= {name: result[name] for name in (*metrics, "modes_total")}
     for row in rows:
         row["collapsed"] = not row["diverged"] and row["modes_captured"] <= 1
     return rows

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from cli import checkpoint
 from reference.config import GANConfig
-from sweep.blocks import IMAGE_METRICS, RUN_COLUMNS, run_columns
+from reference.metrics import IMAGE_METRICS
+from sweep.blocks import RUN_COLUMNS, run_columns
 from sweep.grids import Grid, block_members
 
 Block = tuple[str, int]  # (dataset, d_steps)

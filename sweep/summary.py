@@ -4,8 +4,11 @@ import math
 
 import numpy as np
 
-from sweep.blocks import IMAGE_METRICS, METRICS
+from reference.metrics import IMAGE_METRICS
 
+TITLES = {"modes_captured": "modes", "high_quality_fraction": "high quality",
+          "reverse_kl": "reverse KL", "energy_distance": "energy distance",
+          "mean_confidence": "mean confidence", "frechet_distance": "digits FID"}  # fmt: skip
 WILSON_Z = 1.959963984540054  # the normal quantile of a two-sided 95% interval
 
 
@@ -17,7 +20,7 @@ def wilson(successes: int, n: int) -> tuple[float, float]:
     return centre - half / (n + WILSON_Z**2), centre + half / (n + WILSON_Z**2)
 
 
-def summarise(rows: list[dict]) -> list[dict]:
+def summarise(rows: list[dict], metrics: tuple[str, ...]) -> list[dict]:
     """One row per cell (dataset, d_steps, method) in the rows' order: runs, successes with
     their Wilson interval, diverged, collapsed, and mean and standard error of each metric
     over the runs that did not diverge."""
@@ -33,7 +36,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                 "success": sum(every_mode), "success_rate": sum(every_mode) / len(group),
                 "success_low": low, "success_high": high, "diverged": len(group) - len(finished),
                 "collapsed": sum(row["collapsed"] in (True, "True") for row in group)}  # fmt: skip
-        for name in METRICS + IMAGE_METRICS * ("frechet_distance" in group[0]):
+        for name in metrics:
             values = np.array([float(row[name]) for row in finished])
             cell[f"{name}_mean"] = float(values.mean()) if len(values) else math.nan
             cell[f"{name}_se"] = (float(values.std(ddof=1) / math.sqrt(len(values)))
@@ -42,22 +45,22 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
-def markdown(summary: list[dict]) -> str:
+def markdown(summary: list[dict], metrics: tuple[str, ...]) -> str:
     """summary.md: every cell's row, then the success counts alone as one line per block
     (dataset, D steps) and one column per method, the grid at a glance."""
-    images = "frechet_distance_mean" in summary[0]
-    names = METRICS + IMAGE_METRICS * images
-    header = ("| dataset | D steps | method | all modes (95% CI) | modes | high quality | "
-              "reverse KL | energy distance | "
-              + "mean confidence | digits FID | " * images + "diverged | collapsed |")  # fmt: skip
-    if images:  # the modes are the classifier's classes
-        header = header.replace("all modes", "all 10 digits").replace("| modes", "| digits")
-    lines = [header, "| --- " * (10 + 2 * images) + "|"]
+    images = IMAGE_METRICS[0] in metrics  # the modes are the classifier's classes
+    every = "all 10 digits" if images else "all modes"
+    titles = [TITLES[name] for name in metrics]
+    if images:
+        titles[0] = "digits"
+    header = (f"| dataset | D steps | method | {every} (95% CI) | " + " | ".join(titles)
+              + " | diverged | collapsed |")  # fmt: skip
+    lines = [header, "| --- " * (len(metrics) + 6) + "|"]
     for c in summary:
         lines.append(
             f"| {c['dataset']} | {c['d_steps']} | {c['method']} | {c['success']} of {c['runs']}"
             f" ({c['success_low']:.2f}-{c['success_high']:.2f}) | "
-            + " | ".join(f"{c[n + '_mean']:.3g} ± {c[n + '_se']:.2g}" for n in names)
+            + " | ".join(f"{c[n + '_mean']:.3g} ± {c[n + '_se']:.2g}" for n in metrics)
             + f" | {c['diverged']} | {c['collapsed']} |"
         )
     methods = list(dict.fromkeys(c["method"] for c in summary))

@@ -96,7 +96,7 @@ def test_circle_samples_lie_on_the_circle_and_cover_it_uniformly():
 @given(seed=seeds, step=steps, substep=st.integers(0, 5), n=st.integers(1, 50))
 def test_samples_are_a_pure_function_of_seed_step_substep(seed, step, substep, n):
     key = philox.key_from_seed(seed)
-    for distribution in data.DATASETS.values():
+    for distribution in data.TOYS.values():
         first = data.sample(distribution, SubstepRandom(key, step, substep), n)
         # A fresh SubstepRandom of the same (seed, step, substep): no state is carried.
         again = data.sample(distribution, SubstepRandom(key, step, substep), n)
@@ -125,5 +125,5 @@ def test_mixture_normalises_weights_and_broadcasts_stds():
 def test_get_dataset_rejects_unknown_names_naming_them():
     with pytest.raises(ValueError, match="swiss_roll"):
         data.get_dataset("swiss_roll")
-    for name in data.DATASETS:
-        assert data.get_dataset(name) is data.DATASETS[name]
+    for name in data.TOYS:
+        assert data.get_dataset(name) is data.TOYS[name]

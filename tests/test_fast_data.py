@@ -18,7 +18,7 @@ from tests.tolerance import FLOAT32_EPS, FLOAT32_TINY, assert_close
 ONE_ROUNDING = FLOAT32_EPS
 
 
-@pytest.mark.parametrize("name", sorted(data.DATASETS))
+@pytest.mark.parametrize("name", sorted(data.TOYS))
 @given(seed_list=st.lists(seeds, min_size=1, max_size=3), step=steps,
        substep=st.integers(0, 2), n=st.integers(1, 300))  # fmt: skip
 def test_samples_are_the_reference_rounded_once(backend, name, seed_list, step, substep, n):
@@ -33,7 +33,7 @@ def test_samples_are_the_reference_rounded_once(backend, name, seed_list, step, 
         assert_close(name, out[p], expected, atol=FLOAT32_TINY, rtol=ONE_ROUNDING)
 
 
-@pytest.mark.parametrize("name", sorted(data.DATASETS))
+@pytest.mark.parametrize("name", sorted(data.TOYS))
 @given(seed=seeds, step=steps, n=st.integers(1, 40), cut=st.floats(0.0, 1.0))
 def test_a_batch_drawn_in_two_row_ranges_is_the_batch_drawn_whole(name, seed, step, n, cut):
     # The fused CPU step draws each part's rows on its own thread (fast.device.SHARES).

@@ -242,7 +242,7 @@ VALID_EDGES = [
     ("real_target", 1e-6), ("real_target", 1.0),
     ("label_flip", 0.0), ("label_flip", 1.0),
     ("seed", 0), ("seed", 2**64 - 1),
-    *[("dataset", name) for name in data.DATASETS],
+    *[("dataset", name) for name in data.TOYS],
     *[("anneal", name) for name in noise.ANNEAL_SCHEDULES],
     *[("generator_loss", name) for name in loss.GENERATOR_LOSSES],
     ("penalty", "none"), ("gamma", 0.0),

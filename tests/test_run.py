@@ -60,7 +60,7 @@ def test_cli_end_to_end(tmp_path):
     assert summary["final_loss_G"] == expected[-1]["loss_G"]
 
 
-@pytest.mark.parametrize("name", [name for name in data.DATASETS if name != "ring"])
+@pytest.mark.parametrize("name", [name for name in data.TOYS if name != "ring"])
 def test_every_dataset_runs_and_plots(tmp_path, name):
     out = tmp_path / name
     assert run.main([*TINY, "--dataset", name, "--sigma0", "0.2", "--out", str(out)]) == 0

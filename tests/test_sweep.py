@@ -296,9 +296,9 @@ def test_ctrl_c_while_the_summary_is_written_finishes_it_and_exits_130(
     main_module = sys.modules["sweep.__main__"]
     markdown = main_module.markdown
 
-    def interrupted(summary):
+    def interrupted(summary, metrics):
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, caught by the sweep's StopRequest
-        return markdown(summary)
+        return markdown(summary, metrics)
 
     monkeypatch.setattr(main_module, "markdown", interrupted)
     capsys.readouterr()

@@ -85,14 +85,14 @@ def test_a_run_that_covers_one_mode_or_none_collapsed():
     arrays = {"theta_G": theta_G.astype(np.float32), "theta_D": theta_D.astype(np.float32)}
     last = {"loss_D": np.full(4, 0.7), "loss_G": np.full(4, 0.7)}
     rows = evaluate_block(runs, arrays, last, 0.0)
-    assert [row.get("modes_captured") for row in rows] == [1, 0, 2, None]
+    assert [row["modes_captured"] for row in rows] == [1, 0, 2, ""]  # as runs.csv reads back
     assert [row["diverged"] for row in rows] == [False, False, False, True]
     assert [row["collapsed"] for row in rows] == [True, True, False, False]
 
 
 def test_a_block_checkpointed_with_a_diverged_run_resumes(tmp_path):
     # A diverging run is a result of the sweep, and a block may be checkpointed after one
-    # has diverged: the checkpoint is read, and the run ends diverged, without metrics.
+    # has diverged: the checkpoint is read, and the run ends diverged, its metrics empty.
     path, stop = tmp_path / "block.npz", Stop(after=137)
     assert train_block(POPULATION, path, stop, stop.advance) is None
     step, arguments, arrays = checkpoint.load(path)
@@ -101,5 +101,5 @@ def test_a_block_checkpointed_with_a_diverged_run_resumes(tmp_path):
     stop = Stop()
     arrays, last = train_block(POPULATION, path, stop, stop.advance)
     rows = evaluate_block(MEMBERS, arrays, last, 0.0)
-    assert rows[0]["diverged"] and "modes_captured" not in rows[0]
+    assert rows[0]["diverged"] and rows[0]["modes_captured"] == ""
     assert not any(row["diverged"] for row in rows[1:])

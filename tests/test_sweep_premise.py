@@ -9,7 +9,7 @@ import pytest
 
 import run
 from reference.config import GANConfig
-from sweep import grids
+from sweep import blocks, grids, summary
 from sweep.__main__ import main as sweep_main
 from tests.sweeps import rows_of
 
@@ -22,13 +22,15 @@ def test_the_dimension_grid_keeps_the_noise_norm_of_the_plane():
     for dataset, dim in zip(grid.datasets, (2, 3, 8, 32, 128), strict=True):
         sigmas = {method: config.sigma0 for method, config in
                   grids.block_members(grid, dataset, 1)}  # fmt: skip
-        # sigma sqrt(d) is sigma0 sqrt(2) in every d: two roundings, a few eps
+        # sigma sqrt(d) is sigma0 sqrt(2) in every d: 0.1 * sqrt(2 / d) * sqrt(d) rounds five
+        # times, 0.1 * sqrt(2) twice, each by half an eps at most: 3.5 eps
         for method, at_2d in (("instance noise 0.1 sqrt(2/d)", 0.1),
                               ("annealed 0.2 sqrt(2/d) -> 0, linear", 0.2)):  # fmt: skip
             assert math.isclose(sigmas[method] * math.sqrt(dim), at_2d * math.sqrt(2),
                                 rel_tol=4 * 2**-52)  # fmt: skip
         assert sigmas["no noise"] == 0.0
-    assert grids.block_members(grid, "ring", 1)[8][1].sigma0 == 0.1  # the plane's own
+    first_noisy = grids.block_members(grid, "ring", 1)[grid.seeds]  # the second method's
+    assert first_noisy[1].sigma0 == 0.1  # the plane's own
 
 
 def test_a_grid_mixing_digits_and_toys_is_refused():
@@ -73,3 +75,20 @@ def test_a_digits_row_with_a_damaged_image_metric_is_trained_again(tmp_path, tin
     assert sweep_main(["--grid", "tiny-digits", "--out", str(out)]) == 0
     assert "its frechet_distance is 'not a number'" in capsys.readouterr().err
     assert rows_of(out) == before
+
+
+def test_a_digits_summary_with_a_diverged_first_run():
+    # a diverged run's metrics are empty (in memory as in runs.csv): the cell is summarised
+    # from the others, and the table has the image metrics' columns whatever comes first
+    def row(seed: int, diverged: bool) -> dict:
+        measured = dict.fromkeys((*blocks.run_metrics("digits"), "modes_total"), "")
+        if not diverged:
+            measured = {name: str(seed + 1) for name in measured} | {"modes_total": "10"}
+        return {"dataset": "digits", "d_steps": "1", "method": "no noise", "seed": str(seed),
+                "diverged": str(diverged), "collapsed": "False", **measured}  # fmt: skip
+
+    metrics = blocks.run_metrics("digits")
+    (cell,) = summary.summarise([row(0, True), row(1, False), row(2, False)], metrics)
+    assert (cell["diverged"], cell["frechet_distance_mean"]) == (1, 2.5)
+    header = summary.markdown([cell], metrics).splitlines()[0]
+    assert header.endswith("| mean confidence | digits FID | diverged | collapsed |")

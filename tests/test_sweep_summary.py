@@ -35,7 +35,7 @@ def test_a_cells_standard_error_is_over_its_finished_runs_with_ddof_1():
                 **metrics}  # fmt: skip
 
     rows = [row(0, 8), row(1, 2), row(2, 5), row(3, 0, diverged=True)]
-    (cell,) = summarise(rows)
+    (cell,) = summarise(rows, METRICS)
     assert (cell["runs"], cell["success"], cell["diverged"], cell["collapsed"]) == (4, 1, 1, 0)
     assert cell["success_rate"] == 1 / 4
     for name in METRICS:
