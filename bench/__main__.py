@@ -1,8 +1,10 @@
-"""python -m bench [--rounds R] [--repeats N] [--device all|cpu|gpu] [--json FILE]: one
-training step of the standard configuration, timed side by side for every implementation
-available here, in rounds, so that other work on the machine shows as spread, not as a
-wrong ratio. python -m bench --check-modes: instead, trains each compiled peer (JAX,
-torch.compile) config.steps = 3000 steps and prints every GAN's modes captured.
+"""python -m bench [--rounds R] [--repeats N] [--device all|cpu|gpu] [--busy N] [--json FILE]:
+one training step of the standard configuration, timed side by side for every
+implementation available here, in rounds, so that other work on the machine shows as
+spread, not as a wrong ratio; with --busy N each row is timed a second time in every round
+beside N CPU-bound processes of the benchmark's own, and printed beside its quiet rate.
+python -m bench --check-modes: instead, trains each compiled peer (JAX, torch.compile)
+config.steps = 3000 steps and prints every GAN's modes captured.
 
 The standard configuration: `ring` data, latent 8, two hidden layers of 128 in each network
 (ReLU in G, LeakyReLU 0.2 in D), batch 256 real + 256 fake, Adam, sigma = 0.1, one D step
@@ -81,6 +83,10 @@ def main(argv=None) -> None:
         default="all",
         help="which rows besides the reference: all (the GPU's where present), cpu or gpu",
     )
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="also time every row beside N CPU-bound processes of the "
+                        "benchmark's own (started and stopped in each round), and print "
+                        "each row's rate beside its quiet rate (default 0)")  # fmt: skip
     parser.add_argument("--check-modes", action="store_true",
                         help="instead of timing, train each compiled peer 3000 steps (sigma "
                         "0.1, ring) and print every GAN's modes captured")  # fmt: skip
@@ -94,13 +100,15 @@ def main(argv=None) -> None:
     for name in ("rounds", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.busy < 0:
+        parser.error(f"--busy must be at least 0, got {args.busy}")
     if args.device == "gpu" and not device.gpu_available():
         parser.error("--device: gpu needs CuPy and a CUDA device, and none was found "
                      "(use cpu or all)")  # fmt: skip
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     load = {"before": os.getloadavg()}
     rows = build_rows(STANDARD, CPU_POPULATIONS, GPU_POPULATIONS, args.device)
-    run_rounds(rows, args.rounds, args.repeats)
+    run_rounds(rows, args.rounds, args.repeats, args.busy)
     load["after"] = os.getloadavg()
     entries = results(rows)
     print_table(entries, args.rounds, load)
@@ -108,7 +116,8 @@ def main(argv=None) -> None:
         gpu = any(r.device == "gpu" for r in rows)
         record = {"date": date, "device": args.device, "settle_s_before_cpu_rows": SETTLE_S,
                   "environment": environment(STANDARD, gpu), "load_average_1_5_15_min": load,
-                  "rounds": args.rounds, "repeats": args.repeats, "rows": entries}  # fmt: skip
+                  "rounds": args.rounds, "repeats": args.repeats, "busy": args.busy,
+                  "rows": entries}  # fmt: skip
         with open(args.json, "w") as f:
             json.dump(record, f, indent=2)
 

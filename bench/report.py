@@ -5,7 +5,9 @@ each formed within a round, between rows timed in that round, and reported as it
 over rounds: 'x reference' to the reference, 'x fast P=1' to fast/fused cpu P=1 for CPU
 rows and to fast/graph gpu P=1 for GPU rows (printed under the table; none where that row
 is missing, as when the graph capture failed). Below them the sgemm peak, and one line of
-warning when any row's rounds spread by more than SPREAD_WARNING of its median.
+warning when any row's rounds spread by more than SPREAD_WARNING of its median. With
+--busy N, a second table: each row's rate beside N busy processes and the share of its
+quiet rate (same rounds) it keeps.
 """
 
 import numpy as np
@@ -54,6 +56,11 @@ def results(rows: list[Row]) -> list[dict]:
                 # GAN-steps per second over the baseline's, both timed in the same round
                 ratios = gan_steps / (baseline.population / np.array(baseline.seconds))
                 entry[name], entry[f"rounds_{name}"] = float(np.median(ratios)), ratios.tolist()
+        if r.busy_seconds:  # beside --busy's processes, over the same round's quiet figure
+            busy = 1.0 / np.array(r.busy_seconds)
+            entry |= {"busy_steps_per_s": float(np.median(busy)),
+                      "rounds_busy_steps_per_s": busy.tolist(),
+                      "busy_over_quiet": float(np.median(busy / steps))}  # fmt: skip
         if "fp32_peak_tflops" in r.fields:
             entry["fp32_peak_fraction"] = entry["gemm_gflops"] / 1e3 / r.fields["fp32_peak_tflops"]
         out.append(entry)
@@ -96,11 +103,25 @@ def print_table(entries: list[dict], rounds: int, load: dict) -> None:
             gflop = e["gemm_flops_per_step"] / 1e9  # per call: all its GEMMs at once
             print(f"{e['shape']:26s} {e['population']:13d} {e['threads']:{tw}s} "
                   f"{e['gemm_gflops']:9.2f} {_range(e, gflop):>15s}")  # fmt: skip
+    if any("busy_steps_per_s" in e for e in steps):
+        print_busy(steps)
     spread = [e for e in entries if e["spread"] > SPREAD_WARNING]
     if spread:
         names = ", ".join(f"{_name(e)} {100 * e['spread']:.0f}%" for e in spread)
         print(f"warning: rounds spread by more than {100 * SPREAD_WARNING:.0f}% of the "
               f"median in {names}: other work on the machine (see the load average)")  # fmt: skip
+
+
+def print_busy(entries: list[dict]) -> None:
+    """Each row's rate beside the benchmark's busy processes, by its quiet rate of the same
+    rounds: the share of its quiet throughput it keeps on a busy machine."""
+    print("beside the busy processes (--busy): each round's loaded turn over its quiet one")
+    print(f"{'impl':26s} {'device':6s} {'P':>5s} {'quiet steps/s':>13s} {'busy steps/s':>12s} "
+          f"{'busy GAN-steps/s':>16s} {'kept':>6s}")  # fmt: skip
+    for e in entries:
+        print(f"{_label(e):26s} {e['device']:6s} {e['population']:5d} {e['steps_per_s']:13.1f} "
+              f"{e['busy_steps_per_s']:12.1f} {e['population'] * e['busy_steps_per_s']:16.1f} "
+              f"{100 * e['busy_over_quiet']:5.0f}%")  # fmt: skip
 
 
 def _label(entry: dict) -> str:

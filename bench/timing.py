@@ -1,5 +1,6 @@
 """How a row is timed: a Row is one implementation's step, the threads it is given and the
-figures it gets; warmed_up prepares it, run_rounds times every row, interleaved.
+figures it gets; warmed_up prepares it, run_rounds times every row, interleaved, quiet and
+(--busy N) beside N processes of its own that keep the cores busy.
 
 Every row is built and warmed up first (JIT compilation, caches, cuBLAS handles, CUDA graph
 capture), outside every figure. Then come R rounds: in round r every row has one turn, the
@@ -18,9 +19,11 @@ OpenBLAS with one thread.
 """
 
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numba
@@ -49,7 +52,7 @@ class Row:
     block is `block` steps of `flops` GEMM FLOPs each, and set_threads() sizes the thread
     pools it uses before each of its turns and returns what it set, kept in `threads`.
     `fields` (variant, adam, shape, gpu) go into its results; `seconds` gets each round's
-    seconds per step."""
+    seconds per step, and busy_seconds the same beside --busy's processes."""
 
     impl: str
     device: str
@@ -62,6 +65,7 @@ class Row:
     threads: str = ""
     next_step: int = 0
     seconds: list[float] = field(default_factory=list)
+    busy_seconds: list[float] = field(default_factory=list)  # the same, beside --busy N
 
     def run(self, steps: int) -> None:
         """`steps` consecutive steps, the device synchronised after the last."""
@@ -97,15 +101,36 @@ def time_turn(row: Row, repeats: int) -> float:
     return float(np.median(times))
 
 
-def run_rounds(rows: list[Row], rounds: int, repeats: int) -> None:
+def run_rounds(rows: list[Row], rounds: int, repeats: int, busy: int = 0) -> None:
     """Every row once per round, in the order rotated by the round and reversed in odd
     rounds: each row (but a round's first) follows the row listed before it in even rounds
-    and the one listed after it in odd ones."""
+    and the one listed after it in odd ones. With busy > 0 every row has a second turn in
+    each round, in the same order, while `busy` CPU-bound processes run (row.busy_seconds):
+    a row's loaded and quiet figures are always from the same round."""
     for r in range(rounds):
         order = rows[r % len(rows) :] + rows[: r % len(rows)]
-        for row in order[::-1] if r % 2 else order:
+        order = order[::-1] if r % 2 else order
+        for row in order:
             row.seconds.append(time_turn(row, repeats))
+        if busy:
+            with busy_processes(busy):
+                for row in order:
+                    row.busy_seconds.append(time_turn(row, repeats))
         print(f"round {r + 1} of {rounds} done", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def busy_processes(n: int):
+    """n processes of the benchmark's own, each spinning on one core until the context
+    ends: the load of a busy machine (a build, a test suite, another training run)."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(SETTLE_S)  # every spinner running before the first timed step
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def reference_threads() -> str:
