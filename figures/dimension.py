@@ -78,14 +78,9 @@ def draw(cells: list[dict]):
             for method in methods:
                 mine = {c["dataset"]: c for c in cells
                         if c["method"] == method and int(c["d_steps"]) == d_steps}  # fmt: skip
-                y = np.array([float(mine[dataset][name]) for dataset in datasets])
-                if error is None:  # a rate: its Wilson interval, asymmetric
-                    low = y - np.array([float(mine[n]["success_low"]) for n in datasets])
-                    high = np.array([float(mine[n]["success_high"]) for n in datasets]) - y
-                    bars = np.stack([low, high])
-                else:
-                    bars = np.nan_to_num([float(mine[n][error]) for n in datasets])
-                ax.errorbar(dims, y, yerr=bars, capsize=2.5, markersize=4, label=method,
+                y, bars = stabilisation.with_bars([mine[n] for n in datasets], name, error)
+                label = method.replace("sqrt(2/d)", "√(2/d)").replace(" -> ", " → ")
+                ax.errorbar(dims, y, yerr=bars, capsize=2.5, markersize=4, label=label,
                             **look(method))  # fmt: skip
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(FixedLocator(dims))
@@ -102,10 +97,7 @@ def draw(cells: list[dict]):
             ax.grid(alpha=0.3)
         axes[row, 0].set_ylabel(f"{d_steps} D step{'s' * (d_steps > 1)} per G step")
     runs = int(cells[0]["runs"])
-    figure.suptitle(f"The ring in a plane of R^d, {runs} seeds per point: success rate with "
-                    "its 95% interval, the others mean ± standard error")  # fmt: skip
-    height = figure.get_figheight()
-    figure.tight_layout(rect=(0, 0.75 / height, 1, 1 - 0.3 / height))
+    title = (f"The ring in a plane of R^d, {runs} seeds per point: success rate with its 95% "
+             "interval, the others mean ± standard error")  # fmt: skip
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
-    return figure
+    return stabilisation.titled(figure, title, handles, labels, 3, legend_inches=0.75)

@@ -67,6 +67,17 @@ def read(path: Path) -> list[dict]:
         return list(csv.DictReader(file))
 
 
+def with_bars(cells: list[dict], name: str, error: str | None):
+    """(values (N,), error bars) of a column of summary.csv over the cells: a rate's 95%
+    Wilson interval (2, N), asymmetric, where error is None; else the error column (N,)."""
+    values = np.array([float(cell[name]) for cell in cells])
+    if error is None:
+        low = values - np.array([float(cell["success_low"]) for cell in cells])
+        high = np.array([float(cell["success_high"]) for cell in cells]) - values
+        return values, np.stack([low, high])
+    return values, np.nan_to_num([float(cell[error]) for cell in cells])
+
+
 def draw(cells: list[dict]):
     """One row per dataset, one column per panel, the methods down the y axis (their names
     read across, however many there are), one marker per discriminator strength."""
@@ -87,13 +98,7 @@ def draw(cells: list[dict]):
                 if not mine:
                     continue
                 shift = 0.2 * (k - (len(d_steps_all) - 1) / 2)
-                x = np.array([float(mine[m][name]) for m in methods])
-                if error is None:  # a rate: its Wilson interval, asymmetric
-                    low = x - np.array([float(mine[m]["success_low"]) for m in methods])
-                    high = np.array([float(mine[m]["success_high"]) for m in methods]) - x
-                    bars = np.stack([low, high])
-                else:
-                    bars = np.nan_to_num([float(mine[m][error]) for m in methods])
+                x, bars = with_bars([mine[m] for m in methods], name, error)
                 ax.errorbar(x, y + shift, xerr=bars, linestyle="none", capsize=2.5,
                             label=f"{d_steps} D step{'s' * (d_steps > 1)} per G step",
                             **look)  # fmt: skip
@@ -113,11 +118,17 @@ def draw(cells: list[dict]):
         axes[row, 0].set_yticks(y, [m.replace(" -> ", " → ") for m in methods], fontsize=8)
     axes[0, 0].invert_yaxis()  # the sweep's first method on top (shared by every panel)
     runs = int(cells[0]["runs"])
-    figure.suptitle(f"Each method over {runs} seeds per cell: success rate with its 95% "
-                    "interval, the others mean ± standard error")  # fmt: skip
-    # room for the title above and the legend below, in inches whatever the height
-    height = figure.get_figheight()
-    figure.tight_layout(rect=(0, 0.45 / height, 1, 1 - 0.35 / height))
+    title = (f"Each method over {runs} seeds per cell: success rate with its 95% interval, "
+             "the others mean ± standard error")  # fmt: skip
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    return titled(figure, title, handles, labels, len(labels), legend_inches=0.45)
+
+
+def titled(figure, title: str, handles, labels, columns: int, legend_inches: float):
+    """The figure with its title above and the legend of handles below, each given its room
+    in inches whatever the figure's height."""
+    figure.suptitle(title)
+    height = figure.get_figheight()
+    figure.tight_layout(rect=(0, legend_inches / height, 1, 1 - 0.35 / height))
+    figure.legend(handles, labels, loc="lower center", ncol=columns, frameon=False)
     return figure
