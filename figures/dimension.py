@@ -79,8 +79,8 @@ def draw(cells: list[dict]):
                 mine = {c["dataset"]: c for c in cells
                         if c["method"] == method and int(c["d_steps"]) == d_steps}  # fmt: skip
                 y, bars = stabilisation.with_bars([mine[n] for n in datasets], name, error)
-                label = method.replace("sqrt(2/d)", "√(2/d)").replace(" -> ", " → ")
-                ax.errorbar(dims, y, yerr=bars, capsize=2.5, markersize=4, label=label,
+                shown = method.replace("sqrt(2/d)", "√(2/d)").replace(" -> ", " → ")
+                ax.errorbar(dims, y, yerr=bars, capsize=2.5, markersize=4, label=shown,
                             **look(method))  # fmt: skip
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(FixedLocator(dims))
