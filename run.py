@@ -5,11 +5,10 @@ how it went.
 
 trains, shows a progress bar, prints a summary and writes into a new folder --out:
 samples.png (data and generated samples over D(x), or mosaics of digits, and the loss
-curves), metrics.json
-(reference/metrics.py's metrics, final losses, seconds, arguments, versions) and
-history.csv (step, sigma, loss_D, loss_G, D_real, D_fake every --log-every steps). With
---population P > 1 it trains P GANs at once (seeds seed, seed + 1, ..., one --sigma0 value
-each) and writes population.csv (a row per GAN) instead of samples.png.
+curves), metrics.json (reference/metrics.py's metrics, final losses, seconds, arguments,
+versions) and history.csv (step, sigma, loss_D, loss_G, D_real, D_fake every --log-every
+steps). With --population P > 1 it trains P GANs at once (seeds seed, seed + 1, ..., one
+--sigma0 value each) and writes population.csv (a row per GAN) instead of samples.png.
 
 Ctrl-C or SIGTERM stops training after the step in progress and writes every output for
 the state reached, with checkpoint.npz, and exits 128 + the signal's number; a second

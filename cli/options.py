@@ -110,9 +110,9 @@ def make_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="run.py",
         allow_abbrev=False,  # --resume must see every option given, by its full name
-        description="Train a small MLP GAN on a toy distribution, optionally with instance "
-        "noise (Sonderby et al. 2016): real and generated samples both get N(0, sigma^2 I) "
-        "added before the discriminator sees them.",
+        description="Train a small MLP GAN on a toy distribution or the digits, optionally "
+        "with instance noise (Sonderby et al. 2016): real and generated samples both get "
+        "N(0, sigma^2 I) added before the discriminator sees them.",
         epilog=f"Exit status: {exits.OK} done; {exits.BAD_ARGUMENTS} bad arguments, or a folder "
         f"in use by another run.py (nothing written); {exits.NON_FINITE} a loss turned "
         f"non-finite (--out keeps history.csv and metrics.json up to that step); "
