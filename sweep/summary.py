@@ -52,7 +52,7 @@ def markdown(summary: list[dict], metrics: tuple[str, ...]) -> str:
     every = "all 10 digits" if images else "all modes"
     titles = [TITLES[name] for name in metrics]
     if images:
-        titles[0] = "digits"
+        titles[:2] = ["digits", "confident"]
     header = (f"| dataset | D steps | method | {every} (95% CI) | " + " | ".join(titles)
               + " | diverged | collapsed |")  # fmt: skip
     lines = [header, "| --- " * (len(metrics) + 6) + "|"]
@@ -67,7 +67,7 @@ def markdown(summary: list[dict], metrics: tuple[str, ...]) -> str:
     blocks = list(dict.fromkeys((c["dataset"], c["d_steps"]) for c in summary))
     success = {(c["dataset"], c["d_steps"], c["method"]): f"{c['success']}/{c['runs']}"
                for c in summary}  # fmt: skip
-    lines += ["", "Runs covering every mode:", "",
+    lines += ["", f"Runs covering every {'digit' if images else 'mode'}:", "",
               "| dataset | D steps | " + " | ".join(methods) + " |",
               "| --- " * (len(methods) + 2) + "|"]  # fmt: skip
     for dataset, d_steps in blocks:
