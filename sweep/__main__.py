@@ -11,7 +11,7 @@ for bit on the CPU. The sweep writes into --out:
                   other arguments for the same folder are refused
     runs.csv      one row per run: its arguments, metrics, final losses, whether it diverged
                   (a non-finite loss) or collapsed (at most one mode), and the seconds
-                  this process spent on its block
+                  its block trained, summed over every process that worked on it
     summary.csv   one row per cell (dataset, d_steps, method): mean and standard error over
     summary.md    the seeds of each metric, the success rate (every mode covered, no
                   divergence) with its 95% Wilson interval, and the runs that diverged or
@@ -45,7 +45,6 @@ try:  # Ctrl-C while NumPy and Numba load (seconds): one line and 130, no traceb
     import argparse
     import json
     import shlex
-    import time
     from contextlib import ExitStack, contextmanager
     from dataclasses import asdict
     from pathlib import Path
@@ -238,7 +237,7 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
                 break
             members = block_members(grid, dataset, d_steps)
             population = fast_gan.PopulationConfig(tuple(config for _, config in members))
-            path, started = block_checkpoint(folder, dataset, d_steps), time.perf_counter()
+            path = block_checkpoint(folder, dataset, d_steps)
             try:
                 with writing(path):
                     result = train_block(population, path, stop,
@@ -250,7 +249,7 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
                 stopped_in = dataset, d_steps
                 break
             stop.notice = EVALUATING
-            rows[dataset, d_steps] = evaluate_block(members, *result, time.perf_counter() - started)
+            rows[dataset, d_steps] = evaluate_block(members, *result)
             with writing(runs_csv):
                 write_csv(runs_csv, run_columns(grid), in_grid_order())
             stop.notice = None

@@ -6,6 +6,7 @@ among its arguments), so that an interrupted sweep resumes it.
 """
 
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -70,21 +71,28 @@ def saved_block(population, path: Path) -> tuple[int, dict]:
     return start, arrays
 
 
-def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | None:
+def train_block(population, path: Path, stop, advance) -> tuple[dict, dict, float] | None:
     """Train a block to its last step, from its checkpoint at path if there is one, saving
     it every CHECKPOINT_EVERY steps and when stopped. Returns (the trained state's arrays,
-    the last record), or None when stopped. advance(n) is told of every step. A stop asked
-    while the first step compiles the kernels is acknowledged at once (stop.notice)."""
-    stored = block_arguments(population)
+    the last record, the seconds it trained in every process that worked on it: the
+    checkpoint keeps the count), or None when stopped. advance(n) is told of every step. A
+    stop asked while the first step compiles the kernels is acknowledged at once
+    (stop.notice)."""
+    stored, started = block_arguments(population), time.perf_counter()
     if not fused_step_cpu.compiled(population.size):
         stop.notice = COMPILING  # until the first step is done
-    start, state = 0, None
+    start, state, earlier = 0, None, 0.0
     if path.exists():
         start, arrays = saved_block(population, path)
         state = checkpoint.population_state(population, arrays, "cpu")
+        earlier = float(arrays.get("seconds", 0.0))
         advance(start)
     state = state or fast_gan.init_state(population, "cpu")
     steps, last = population.base.steps, None
+
+    def seconds() -> float:
+        return earlier + time.perf_counter() - started
+
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging GAN is a result here
         for step in range(start, steps):
             last, _ = fast_gan.train_step(population, state, step)
@@ -92,10 +100,11 @@ def train_block(population, path: Path, stop, advance) -> tuple[dict, dict] | No
             advance(1)
             stopping = stop.signum is not None and step + 1 < steps
             if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < steps or stopping:
-                checkpoint.save(path, step + 1, stored, checkpoint.population_arrays(state))
+                arrays = checkpoint.population_arrays(state) | {"seconds": seconds()}
+                checkpoint.save(path, step + 1, stored, arrays)
             if stopping:
                 return None
-    return checkpoint.population_arrays(state), last
+    return checkpoint.population_arrays(state), last, seconds()
 
 
 def evaluate_block(runs, arrays: dict, last: dict, seconds: float) -> list[dict]:

@@ -4,6 +4,7 @@ late to stop anything. A run that diverged has no metrics; one that covers at mo
 mode collapsed."""
 
 import signal
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -38,7 +39,7 @@ def whole(tmp_path_factory):
     """The block trained without a stop: (arrays, last record, rows)."""
     stop = Stop()
     path = tmp_path_factory.mktemp("whole") / "block.npz"
-    arrays, last = train_block(POPULATION, path, stop, stop.advance)
+    arrays, last, _ = train_block(POPULATION, path, stop, stop.advance)
     assert stop.steps == STEPS and not path.exists()  # no checkpoint: 400 < CHECKPOINT_EVERY
     return arrays, last, evaluate_block(MEMBERS, arrays, last, 0.0)
 
@@ -51,7 +52,7 @@ def test_a_stop_at_any_step_saves_that_step_and_continues_to_the_whole_block(
     assert train_block(POPULATION, path, stop, stop.advance) is None
     assert checkpoint.load(path)[0] == after  # the step it stopped at, not an older one
     resumed = Stop()
-    arrays, last = train_block(POPULATION, path, resumed, resumed.advance)
+    arrays, last, _ = train_block(POPULATION, path, resumed, resumed.advance)
     assert resumed.steps == STEPS  # the saved steps, then the rest
     for name, array in whole[0].items():
         assert np.array_equal(arrays[name], array), name
@@ -59,9 +60,24 @@ def test_a_stop_at_any_step_saves_that_step_and_continues_to_the_whole_block(
     assert evaluate_block(MEMBERS, arrays, last, 0.0) == whole[2]
 
 
+def test_a_blocks_seconds_count_every_process_that_trained_it(tmp_path):
+    # The checkpoint keeps the seconds so far; planted far above what the rest takes, the
+    # resumed block's count starts from them.
+    path, stop = tmp_path / "block.npz", Stop(after=137)
+    started = time.perf_counter()
+    assert train_block(POPULATION, path, stop, stop.advance) is None
+    step, arguments, arrays = checkpoint.load(path)
+    assert 0.0 < float(arrays["seconds"]) <= time.perf_counter() - started
+    checkpoint.save(path, step, arguments, arrays | {"seconds": 1e6})
+    resumed = Stop()
+    started = time.perf_counter()
+    *_, seconds = train_block(POPULATION, path, resumed, resumed.advance)
+    assert 1e6 < seconds <= 1e6 + time.perf_counter() - started
+
+
 def test_a_stop_during_the_last_step_finishes_the_block(whole, tmp_path):
     path, stop = tmp_path / "block.npz", Stop(STEPS)
-    arrays, _ = train_block(POPULATION, path, stop, stop.advance)
+    arrays, _, _ = train_block(POPULATION, path, stop, stop.advance)
     assert stop.signum is not None and not path.exists()
     assert all(np.array_equal(arrays[name], whole[0][name]) for name in whole[0])
 
@@ -99,7 +115,7 @@ def test_a_block_checkpointed_with_a_diverged_run_resumes(tmp_path):
     arrays["theta_G"][0] = np.nan
     checkpoint.save(path, step, arguments, arrays)
     stop = Stop()
-    arrays, last = train_block(POPULATION, path, stop, stop.advance)
+    arrays, last, _ = train_block(POPULATION, path, stop, stop.advance)
     rows = evaluate_block(MEMBERS, arrays, last, 0.0)
     assert rows[0]["diverged"] and rows[0]["modes_captured"] == ""
     assert not any(row["diverged"] for row in rows[1:])
