@@ -3,11 +3,13 @@
     reference     the float64 NumPy reference, P = 1; NumPy's OpenBLAS, one thread per core
     fast          P GANs at once. CPU: 'fused', fast.gan.train_step (the fused step of
                   fast/fused_step_cpu.py), and 'composed', fast.gan.composed_step (the
-                  public kernels one stage at a time, the same bits); one GAN per Numba
-                  thread (the fused step at P = 1: its device.SHARES parts on as many
-                  threads, as ThreadChoice picks), each GEMM on SciPy's OpenBLAS with one
-                  thread. GPU: 'train_step', fast.gan.train_step (every kernel and GEMM
-                  launched from Python); its other variants are bench/gpu.py's.
+                  public kernels one stage at a time, the same bits); the fused step's
+                  GANs handed out one at a time to the process's threads, the composed
+                  step's split over Numba's (the fused step at P = 1: its device.SHARES
+                  parts on as many threads, as ThreadChoice picks), each GEMM on SciPy's
+                  OpenBLAS with one thread. GPU: 'train_step', fast.gan.train_step (every
+                  kernel and GEMM launched from Python); its other variants are
+                  bench/gpu.py's.
 
 A row's GEMM FLOPs per step (gemm_flops_per_gan_step, times P) give the table's GEMM GFLOP/s.
 """
@@ -67,7 +69,7 @@ def fast_row(config: GANConfig, where: str, population: int) -> Row:
     on two threads); on the GPU every kernel and GEMM launched from Python, 'train_step'."""
     pop = population_config(config, population)
     state = fast_gan.init_state(pop, where)
-    threading = "gans" if population > 1 else "parts"
+    threading = "handed" if population > 1 else "parts"
     set_threads = gpu_threads if where == "gpu" else functools.partial(fast_threads, threading)
     step = functools.partial(fast_gan.train_step, pop, state)
     row = training_row(impl="fast", where=where, population=population, step=step, block=10,

@@ -37,6 +37,10 @@ CORES = os.cpu_count() or 1
 # after another would share the cores with them. GPU rows do not wait: they use neither
 # pool (though the thread that launches their work may still meet a CPU row's spin).
 SETTLE_S = 0.25
+# A reactive row needs steps to see the load its turn runs under: ThreadChoice answers a
+# new load within a few steps, and the end of one within its PERIOD_ONE (200) steps, 20
+# blocks of a fast row.
+SETTLE_BLOCKS = 25
 
 
 def synchronize(where: str) -> None:
@@ -84,15 +88,16 @@ def warmed_up(row: Row, steps: int) -> Row:
 
 def time_turn(row: Row, repeats: int) -> float:
     """One round's figure for a row: the median over `repeats` blocks of the mean seconds
-    per step of a block, after its threads are set and, on the CPU, SETTLE_S and one
-    untimed step; on the GPU one untimed block (a GPU left idle by the rows before may take
-    more than one step to come back to speed)."""
+    per step of a block, after its threads are set and, on the CPU, SETTLE_S and
+    SETTLE_BLOCKS untimed blocks (the fused step's thread choice answers a change of the
+    machine's load within them: fast.device.ThreadChoice); on the GPU one untimed block (a
+    GPU left idle by the rows before may take more than one step to come back to speed)."""
     row.threads = row.set_threads()
     if row.device == "gpu":
         row.run(row.block)
     else:
         time.sleep(SETTLE_S)
-        row.run(1)
+        row.run(SETTLE_BLOCKS * row.block)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -142,13 +147,16 @@ def reference_threads() -> str:
 
 def fast_threads(threading: str) -> str:
     """The fast CPU path's threading, and SciPy's OpenBLAS, which Numba's np.dot calls, at
-    one thread: 'gans', one GAN per Numba thread (P > 1); 'parts', one GAN's device.SHARES
-    parts on as many Numba threads (P = 1); 'one', the calling thread alone. Numba's count
-    is left as Numba starts it: nothing in this process changes it."""
+    one thread: 'gans', one GAN per Numba thread (P > 1); 'handed', the fused step's
+    population, its GANs handed out one at a time to as many threads; 'parts', one GAN's
+    device.SHARES parts on as many Numba threads (P = 1); 'one', the calling thread alone.
+    Numba's count is left as Numba starts it: nothing in this process changes it."""
     blas = "BLAS x1" if device.set_blas_threads(1) else "BLAS x? (not found)"
     threads = numba.get_num_threads()
     if threading == "gans":
         return f"Numba x{threads}, {blas}"
+    if threading == "handed":
+        return f"x{threads} taking GANs, {blas}"
     if threading == "parts":
         return f"Numba x{min(threads, device.SHARES)} (parts), {blas}"
     return f"1 thread, {blas}"

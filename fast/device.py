@@ -109,48 +109,71 @@ def compiled_twice(function) -> tuple:
 
 class ThreadChoice:
     """How many threads a single GAN's fused CPU step (fast/fused_step_cpu.py, P = 1) runs
-    its SHARES parts on, chosen by the clock. On their own threads the step is about 1.4x
-    faster on an idle 2-core machine, but while another process holds one of the cores
-    every parallel loop waits for its share, and the step is 10x slower than on one thread
-    (measured). So the step starts each PERIOD of steps with WINDOW steps on one thread,
-    then runs on `most` threads while the median of its last WINDOW steps there is at most
-    MARGIN times that of its last WINDOW on one, and on one thread for the rest of the
-    period once it is not. Either way the step computes the same bits."""
+    its SHARES parts on, chosen by the clock. On an idle 2-core machine the step is 1.7x
+    faster on two threads than on one, but while other processes hold the cores every
+    parallel loop waits for its descheduled part: beside one CPU-bound process most of
+    two threads' steps still take their idle time, but every few steps one waits
+    milliseconds and every few dozen a whole scheduler slice (0.1 s), while one thread
+    keeps its idle rate (fast/README.md). So the choice follows the step's mean time, not
+    a median that those stalls would not move. It runs on the chosen count and *probes*
+    when the mean of the chosen count's last WINDOW steps moves by more than CHANGE times
+    from what it was when chosen (the load changed), and in any case `interval` steps
+    after the last probe (a change the chosen count does not feel: one thread runs as fast
+    beside one busy process as alone). A probe runs WINDOW steps on the other count, then
+    WINDOW on the chosen one, so that both are timed under the same load, and keeps the
+    count whose window took less time. The interval starts at FIRST_INTERVAL, doubles
+    after each probe that confirms the choice, up to PERIOD on every thread (where a new
+    load shows in the step's time) and PERIOD_ONE on one (where a load's end may not), and
+    starts again after a switch. The first probe comes after the first WINDOW steps.
+    Either way the step computes the same bits."""
 
-    PERIOD, WINDOW = 1000, 5
-    MARGIN = 1.5  # a slow spell of a busy machine is not the 10x it guards against
+    FIRST_INTERVAL, PERIOD, PERIOD_ONE, WINDOW, CHANGE = 10, 1000, 200, 8, 1.3
 
     def __init__(self, most: int):
-        self.most, self.chosen, self.steps = most, most, 0
+        self.most, self.chosen, self.probing = most, most, False
         self.seconds = {1: collections.deque(maxlen=self.WINDOW)}
         self.seconds[most] = collections.deque(maxlen=self.WINDOW)
+        self.typical = None  # the chosen count's mean step when it was chosen
+        self.interval = self.FIRST_INTERVAL
+        self.since_probe = self.interval  # so that the first full window probes
+        self.compiled = False  # the first step compiles: a time to forget
+
+    def _other(self) -> int:
+        return 1 if self.chosen == self.most else self.most
 
     def threads(self) -> int:
         """The threads for the next step."""
-        phase = self.steps % self.PERIOD
-        if self.most == 1 or phase == 0:  # step 0 compiles: a time to forget
-            return self.chosen
-        if phase <= self.WINDOW:
-            return 1
-        if phase == self.WINDOW + 1:  # try every thread again
-            self.chosen = self.most
-            self.seconds[self.most].clear()
+        if self.probing and len(self.seconds[self._other()]) < self.WINDOW:
+            return self._other()
         return self.chosen
 
     def record(self, threads: int, seconds: float) -> None:
         """The step just taken on `threads` took `seconds`."""
-        self.steps += 1
-        recent = self.seconds[threads]
-        recent.append(seconds)
-        serial = self.seconds[1]
-        full = len(recent) == len(serial) == self.WINDOW
-        if threads > 1 and full and _median(recent) > self.MARGIN * _median(serial):
-            self.chosen = 1
-
-
-def _median(seconds) -> float:
-    """The median of an odd number of figures (np.median costs 13 us on a few)."""
-    return sorted(seconds)[len(seconds) // 2]
+        if self.most == 1 or not self.compiled:
+            self.compiled = True
+            return
+        self.seconds[threads].append(seconds)
+        if self.probing:
+            if all(len(window) == self.WINDOW for window in self.seconds.values()):
+                self.probing, self.since_probe, other = False, 0, self._other()
+                if sum(self.seconds[other]) < sum(self.seconds[self.chosen]):
+                    self.chosen, self.interval = other, self.FIRST_INTERVAL
+                else:
+                    longest = self.PERIOD if self.chosen == self.most else self.PERIOD_ONE
+                    self.interval = min(2 * self.interval, longest)
+                self.typical = sum(self.seconds[self.chosen]) / self.WINDOW
+            return
+        self.since_probe += 1
+        recent = self.seconds[self.chosen]
+        if len(recent) < self.WINDOW:
+            return
+        now = sum(recent) / self.WINDOW
+        self.typical = self.typical or now
+        moved = max(now / self.typical, self.typical / now) > self.CHANGE
+        if moved and self.since_probe >= self.WINDOW or self.since_probe >= self.interval:
+            self.probing = True
+            for window in self.seconds.values():
+                window.clear()
 
 
 @functools.cache

@@ -1,14 +1,14 @@
-"""The training step on the CPU as one Numba call for the whole population.
+"""The training step on the CPU as one Numba call per GAN.
 
-fast/gan.py's step (the composition of the public kernels) pays about twenty kernel
-launches and their Python per step, which at P = 1 is a large part of the step. Here the
-same stages run inside one compiled call. In a population every stage of every substep of
-GAN p runs on one thread, GANs in parallel (one GAN per thread, each thread's BLAS
-single-threaded); a single GAN runs its device.SHARES parts (its rows' random numbers and
-passes, its backward's two products, Adam's halves) on as many threads, ThreadChoice
-permitting. Each stage is the per-GAN body (`*_one`, or its part) of the public kernel it
-stands for, so the arithmetic is theirs, element for element, and the bits are identical
-(tests/test_fast_gan.py), on any number of threads.
+fast/gan.py's step (the composition of the public kernels) pays about twenty kernel launches
+and their Python per step, which at P = 1 is a large part of the step. Here the same stages
+run inside one compiled call per GAN. In a population every stage of every substep of GAN p
+runs on one thread, the process's threads taking the GANs one at a time (each thread's BLAS
+single-threaded: _population_step); a single GAN runs its device.SHARES parts (its rows'
+random numbers and passes, its backward's two products, Adam's halves) on as many threads,
+ThreadChoice permitting. Each stage is the per-GAN body (`*_one`, or its part) of the public
+kernel it stands for, so the arithmetic is theirs, element for element, and the bits are
+identical (tests/test_fast_gan.py), on any number of threads.
 
 The kernel's arguments are NamedTuples of arrays, with a leading population axis P and,
 for the discriminator's buffers, a substep axis S = d_steps:
@@ -38,6 +38,7 @@ import functools
 import os
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numba
@@ -224,18 +225,44 @@ def _gan_step(p, inputs, nets, d, g, results, scratch, sampler, layout_G, layout
     results.loss_G[p] = loss_G
 
 
-# GAN p's step as a plain function inside the population's parallel loop, and as the whole
-# of a P = 1 step, its parts on Numba's threads (the same calls, so the same bits).
+# GAN p's step as a plain function, what each of a population's threads runs, and as the
+# whole of a P = 1 step, its parts on Numba's threads (the same calls, so the same bits).
 _gan_step_one, _step_threaded = device.compiled_twice(_gan_step)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def _step_parallel(inputs, nets, d, g, results, scratch, sampler, layout_G, layout_D2,
-                   layout_D1, settings):  # fmt: skip
-    """Every GAN's step, one GAN per thread (BLAS runs single-threaded inside each)."""
-    for p in prange(inputs.keys.shape[0]):
-        _gan_step_one(p, inputs, nets, d, g, results, scratch, sampler, layout_G, layout_D2,
-                      layout_D1, settings)  # fmt: skip
+@njit(nogil=True, cache=True, error_model="numpy")
+def _population_gan_step(p, inputs, nets, d, g, results, scratch, sampler, layout_G,
+                         layout_D2, layout_D1, settings):  # fmt: skip
+    """GAN p's step without the GIL, on whichever of the population's threads took it
+    (BLAS runs single-threaded inside it)."""
+    _gan_step_one(p, inputs, nets, d, g, results, scratch, sampler, layout_G, layout_D2,
+                  layout_D1, settings)  # fmt: skip
+
+
+@functools.cache
+def _helper_threads(n: int) -> ThreadPoolExecutor:
+    """The process's n threads that help its calling thread run a population's GANs."""
+    return ThreadPoolExecutor(n, thread_name_prefix="population")
+
+
+def _population_step(P: int, arguments: tuple) -> None:
+    """Every GAN's step, _population_gan_step(p, *arguments) for p < P, on Numba's thread
+    count of threads (the calling one among them), handing the GANs out one at a time:
+    each thread takes the next GAN when it finishes one, so a thread that another process
+    holds off its core takes fewer, and the step waits for no thread's fixed share (a
+    parallel loop's static split would: beside one busy process on 2 cores it kept 45% of
+    its idle rate). Which thread runs a GAN does not change its bits."""
+    gans = iter(range(P))  # one iterator: next() hands each GAN out once (under the GIL)
+
+    def work() -> None:
+        for p in gans:
+            _population_gan_step(p, *arguments)
+
+    n_helpers = min(numba.get_num_threads(), P) - 1
+    helpers = [_helper_threads(n_helpers).submit(work) for _ in range(n_helpers)]
+    work()
+    for helper in helpers:
+        helper.result()
 
 
 @functools.cache
@@ -348,7 +375,7 @@ def train_step(config, state, step: int) -> tuple[dict, Mapping]:
     arguments = (inputs, nets, d, g, results, _scratch(config, state), *_tables_of(config, state))
     device.single_threaded_blas()
     if config.size > 1:
-        _step_parallel(*arguments)
+        _population_step(config.size, arguments)
     else:
         available = numba.get_num_threads()
         choice = state.workspace.get("threads")
@@ -418,7 +445,7 @@ def compiled(population: int) -> bool:
     """Whether Numba's on-disk cache already holds the machine code of the step a
     population of this size runs, so that the first step of a run takes milliseconds, not
     the seconds of compiling it."""
-    step = _step_parallel if population > 1 else _step_threaded
+    step = _population_gan_step if population > 1 else _step_threaded
     try:  # Numba's cache keeps this private; without a cache (NUMBA_DISABLE_JIT) say yes
         return os.path.exists(step._cache._cache_file._index_path)
     except AttributeError:
