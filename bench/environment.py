@@ -46,6 +46,12 @@ def environment(config, gpu: bool) -> dict:
         env["torch_threads"] = torch.get_num_threads()
     except ImportError:
         env["torch"] = None
+    try:  # the peers' versions (bench/peers.py), where installed
+        import jax
+
+        env["jax"] = jax.__version__
+    except ImportError:
+        env["jax"] = None
     if gpu:
         import cupy
 
