@@ -1,7 +1,8 @@
 """What the rows of bench/steps.py are measured against, written only for measuring:
 
-    matmuls-only  the fast step's GEMMs alone, same shapes, parts and threading (at P = 1
-                  always on device.SHARES threads), no elementwise work, on data that is the
+    matmuls-only  the fast step's GEMMs alone, same shapes and parts (at P = 1 always on
+                  device.SHARES threads; at P > 1 the GANs split over Numba's threads, where
+                  the fused step hands them out), no elementwise work, on data that is the
                   same at every step: the BLAS limit of this design
     sgemm         a plain float32 GEMM on the fast path's BLAS and threading (Numba's
                   np.dot, one OpenBLAS thread per GEMM): the step's largest shape, alone
@@ -267,8 +268,8 @@ def _matmuls_one(p, G, D, z, x, d_steps):
             _gemm_pass(theta, w_G, sizes_G, zp, acts, grads, out_Gp, dx_Gp, True, True, dtheta)
 
 
-# As fast/fused_step_cpu.py's step: GAN p's GEMMs as a plain function inside the
-# population's parallel loop, and at P = 1 its parts on Numba's threads.
+# As fast/fused_step_cpu.py's step: GAN p's GEMMs as a plain function (here inside a
+# population's parallel loop), and at P = 1 its parts on Numba's threads.
 _matmuls_gan, _matmuls_threaded = device.compiled_twice(_matmuls_one)
 
 

@@ -14,8 +14,9 @@ reading of the clock; the turn's figure is its median block.
 Threads: each row sizes the pools it uses before every turn and records what it set (the
 table's threads column; "BLAS x? (not found)" where the OpenBLAS to size could not be
 found): the reference NumPy's OpenBLAS, one thread per core; the fast CPU path one GAN per
-Numba thread, or at P = 1 one GAN's device.SHARES parts on as many, each GEMM on SciPy's
-OpenBLAS with one thread.
+thread (the fused step's GANs handed out one at a time, the composed step's and
+matmuls-only's split over Numba's threads), or at P = 1 one GAN's device.SHARES parts on as
+many, each GEMM on SciPy's OpenBLAS with one thread.
 """
 
 import os

@@ -17,7 +17,8 @@ next step to take. A checkpoint holds exactly that, for every GAN of a populatio
         t_G, t_D    () int: Adam updates taken so far (shared by the population)
         ...         whatever else the saver keeps with the state; run.py: history_bytes
                     () int and history_sha256 () str, history.csv's size and SHA-256
-                    when the checkpoint was saved (cli/files.py: History.mark)
+                    when the checkpoint was saved (cli/files.py: History.mark); the
+                    sweep's blocks: seconds () float, the training time so far
 
 float64 from the reference, float32 from fast/, as the run computed them. A checkpoint is
 read only if it is whole, of this format, its Adam counts belong to its step, and its

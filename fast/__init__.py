@@ -46,7 +46,7 @@ reference/config.py, theory.py and discriminator.py have no twin (GANConfig is s
 theory needs no speed), and three files here have none: they are how the step is made
 fast, not what it is.
 
-    fused_step_cpu.py  the CPU step as one Numba call: what gan.train_step runs on the CPU,
+    fused_step_cpu.py  the CPU step as one Numba call per GAN: what gan.train_step runs on the CPU,
                        the composed step's bits (tests/test_fast_gan.py)
     graph_step_gpu.py  the GPU step captured as one CUDA graph: what gan.train runs on a
                        GPU, the composed step kernel for kernel (tests/test_fast_gpu.py)

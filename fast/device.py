@@ -96,7 +96,7 @@ def share(n, part):
 
 def compiled_twice(function) -> tuple:
     """(serial, threaded): a GAN's function compiled as a plain Numba function, its prange
-    loops plain loops (to run inside a population's parallel loop), and as a parallel one
+    loops plain loops (what each of a population's threads runs), and as a parallel one
     whose prange loops, and nothing else, run on Numba's threads (its other rewrites would
     turn array expressions into parallel regions of their own). Only the threaded one is
     cached: Numba names a cache file by the Python function alone."""
@@ -105,6 +105,9 @@ def compiled_twice(function) -> tuple:
     serial = njit(error_model="numpy")(function)
     threaded = njit(parallel=prange_only, cache=True, error_model="numpy")(function)
     return serial, threaded
+
+
+TINY_SECONDS = 1e-9  # a step's mean time is at least this: a clock that says 0 divides by none
 
 
 class ThreadChoice:
@@ -117,7 +120,7 @@ class ThreadChoice:
     keeps its idle rate (fast/README.md). So the choice follows the step's mean time, not
     a median that those stalls would not move. It runs on the chosen count and *probes*
     when the mean of the chosen count's last WINDOW steps moves by more than CHANGE times
-    from what it was when chosen (the load changed), and in any case `interval` steps
+    from what it was after the last probe (the load changed), and in any case `interval` steps
     after the last probe (a change the chosen count does not feel: one thread runs as fast
     beside one busy process as alone). A probe runs WINDOW steps on the other count, then
     WINDOW on the chosen one, so that both are timed under the same load, and keeps the
@@ -133,7 +136,7 @@ class ThreadChoice:
         self.most, self.chosen, self.probing = most, most, False
         self.seconds = {1: collections.deque(maxlen=self.WINDOW)}
         self.seconds[most] = collections.deque(maxlen=self.WINDOW)
-        self.typical = None  # the chosen count's mean step when it was chosen
+        self.typical = None  # the chosen count's mean step after the last probe
         self.interval = self.FIRST_INTERVAL
         self.since_probe = self.interval  # so that the first full window probes
         self.compiled = False  # the first step compiles: a time to forget
@@ -161,13 +164,13 @@ class ThreadChoice:
                 else:
                     longest = self.PERIOD if self.chosen == self.most else self.PERIOD_ONE
                     self.interval = min(2 * self.interval, longest)
-                self.typical = sum(self.seconds[self.chosen]) / self.WINDOW
+                self.typical = max(sum(self.seconds[self.chosen]) / self.WINDOW, TINY_SECONDS)
             return
         self.since_probe += 1
         recent = self.seconds[self.chosen]
         if len(recent) < self.WINDOW:
             return
-        now = sum(recent) / self.WINDOW
+        now = max(sum(recent) / self.WINDOW, TINY_SECONDS)
         self.typical = self.typical or now
         moved = max(now / self.typical, self.typical / now) > self.CHANGE
         if moved and self.since_probe >= self.WINDOW or self.since_probe >= self.interval:
@@ -182,7 +185,7 @@ def single_threaded_blas() -> bool:
     scipy.linalg.cython_blas) one thread, once per process; False where it cannot be found.
 
     The fast CPU path runs one GAN per core itself. A multithreaded GEMM called from several
-    Numba threads at once is several times slower than a serial one, and even for a single
+    threads at once is several times slower than a serial one, and even for a single
     GAN, OpenBLAS's threads (like any second thread) lose whole scheduler time slices on a
     loaded machine: measured here, a P = 1 step ran 8 steps/s with two BLAS threads on a
     busy 2-core machine and 285 with one. This also applies to scipy.linalg in the process.

@@ -38,7 +38,7 @@ import functools
 import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import NamedTuple
 
 import numba
@@ -245,6 +245,10 @@ def _helper_threads(n: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(n, thread_name_prefix="population")
 
 
+# A forked child inherits the pools but not their threads: it makes its own.
+os.register_at_fork(after_in_child=_helper_threads.cache_clear)
+
+
 def _population_step(P: int, arguments: tuple) -> None:
     """Every GAN's step, _population_gan_step(p, *arguments) for p < P, on Numba's thread
     count of threads (the calling one among them), handing the GANs out one at a time:
@@ -260,9 +264,14 @@ def _population_step(P: int, arguments: tuple) -> None:
 
     n_helpers = min(numba.get_num_threads(), P) - 1
     helpers = [_helper_threads(n_helpers).submit(work) for _ in range(n_helpers)]
-    work()
+    try:
+        work()
+    finally:  # on an exception too, no thread is still stepping a GAN when this returns
+        for _ in gans:  # the GANs no thread has taken are taken by none
+            pass
+        wait(helpers)
     for helper in helpers:
-        helper.result()
+        helper.result()  # a helper's exception, raised here
 
 
 @functools.cache

@@ -58,7 +58,8 @@ def block_arguments(population) -> dict:
 
 def saved_block(population, path: Path) -> tuple[int, dict]:
     """(step, arrays) of the block's checkpoint at path; CheckpointError if it is not
-    readable, or not this block's."""
+    readable, or not this block's. Its training seconds so far, arrays['seconds'], are a
+    finite number >= 0 (0 where a checkpoint has none)."""
     start, arguments, arrays = checkpoint.load(path)
     try:
         stored_runs = [stored_config(run) for run in arguments.get("runs", [])]
@@ -68,7 +69,10 @@ def saved_block(population, path: Path) -> tuple[int, dict]:
         raise checkpoint.CheckpointError(f"{path} is the checkpoint of another block")
     spec_G, spec_D = population.base.generator_spec(), population.base.discriminator_spec()
     checkpoint.check_shapes(arrays, population.size, spec_G.n_params, spec_D.n_params)
-    return start, arrays
+    seconds = np.asarray(arrays.get("seconds", 0.0))
+    if seconds.shape != () or seconds.dtype.kind not in "iuf" or not 0 <= seconds < np.inf:
+        raise checkpoint.CheckpointError(f"{path} holds no valid training time ({seconds!r})")
+    return start, arrays | {"seconds": float(seconds)}
 
 
 def train_block(population, path: Path, stop, advance) -> tuple[dict, dict, float] | None:
@@ -85,7 +89,7 @@ def train_block(population, path: Path, stop, advance) -> tuple[dict, dict, floa
     if path.exists():
         start, arrays = saved_block(population, path)
         state = checkpoint.population_state(population, arrays, "cpu")
-        earlier = float(arrays.get("seconds", 0.0))
+        earlier = arrays["seconds"]
         advance(start)
     state = state or fast_gan.init_state(population, "cpu")
     steps, last = population.base.steps, None

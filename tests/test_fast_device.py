@@ -91,3 +91,8 @@ def test_one_thread_available_means_one_thread():
     for _ in range(3):
         assert lonely.threads() == 1
         lonely.record(1, 1.0)
+
+
+def test_steps_timed_as_zero_seconds_are_taken_in_stride():
+    machine = Machine(one=0.0, four=0.0)  # a coarse clock
+    assert set(machine.run(200)) <= {1, 4}

@@ -75,6 +75,16 @@ def test_a_blocks_seconds_count_every_process_that_trained_it(tmp_path):
     assert 1e6 < seconds <= 1e6 + time.perf_counter() - started
 
 
+@pytest.mark.parametrize("seconds", [np.nan, -1.0, np.inf, "12 s", np.ones(2)])
+def test_a_checkpoint_without_a_valid_training_time_is_refused(tmp_path, seconds):
+    path, stop = tmp_path / "block.npz", Stop(after=137)
+    assert train_block(POPULATION, path, stop, stop.advance) is None
+    step, arguments, arrays = checkpoint.load(path)
+    checkpoint.save(path, step, arguments, arrays | {"seconds": seconds})
+    with pytest.raises(checkpoint.CheckpointError, match="holds no valid training time"):
+        train_block(POPULATION, path, Stop(), Stop().advance)
+
+
 def test_a_stop_during_the_last_step_finishes_the_block(whole, tmp_path):
     path, stop = tmp_path / "block.npz", Stop(STEPS)
     arrays, _, _ = train_block(POPULATION, path, stop, stop.advance)
