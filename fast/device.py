@@ -111,24 +111,24 @@ TINY_SECONDS = 1e-9  # a step's mean time is at least this: a clock that says 0 
 
 
 class ThreadChoice:
-    """How many threads a single GAN's fused CPU step (fast/fused_step_cpu.py, P = 1) runs
-    its SHARES parts on, chosen by the clock. On an idle 2-core machine the step is 1.7x
+    """How many threads a single GAN's fused CPU step (fast/fused_step_cpu.py, P = 1) runs its
+    SHARES parts on, chosen by the clock. On an idle 2-core machine the step is 1.7x
     faster on two threads than on one, but while other processes hold the cores every
     parallel loop waits for its descheduled part: beside one CPU-bound process most of
     two threads' steps still take their idle time, but every few steps one waits
     milliseconds and every few dozen a whole scheduler slice (0.1 s), while one thread
-    keeps its idle rate (fast/README.md). So the choice follows the step's mean time, not
-    a median that those stalls would not move. It runs on the chosen count and *probes*
-    when the mean of the chosen count's last WINDOW steps moves by more than CHANGE times
-    from what it was after the last probe (the load changed), and in any case `interval` steps
-    after the last probe (a change the chosen count does not feel: one thread runs as fast
-    beside one busy process as alone). A probe runs WINDOW steps on the other count, then
-    WINDOW on the chosen one, so that both are timed under the same load, and keeps the
-    count whose window took less time. The interval starts at FIRST_INTERVAL, doubles
-    after each probe that confirms the choice, up to PERIOD on every thread (where a new
-    load shows in the step's time) and PERIOD_ONE on one (where a load's end may not), and
-    starts again after a switch. The first probe comes after the first WINDOW steps.
-    Either way the step computes the same bits."""
+    keeps its idle rate (fast/README.md). So the choice follows the step's mean time,
+    not a median that those stalls would not move. It runs on the chosen count and
+    *probes* when the mean of the chosen count's last WINDOW steps moves by more than
+    CHANGE times from what it was after the last probe (the load changed), and in any
+    case `interval` steps after the last probe (a change the chosen count does not feel:
+    one thread runs as fast beside one busy process as alone). A probe runs WINDOW steps
+    on the other count, then WINDOW on the chosen one, so that both are timed under the
+    same load, and keeps the count whose window took less time. The interval starts at
+    FIRST_INTERVAL, doubles after each probe that confirms the choice, up to PERIOD on
+    every thread (where a new load shows in the step's time) and PERIOD_ONE on one
+    (where a load's end may not), and starts again after a switch. The first probe comes
+    after the first WINDOW steps. Either way the step computes the same bits."""
 
     FIRST_INTERVAL, PERIOD, PERIOD_ONE, WINDOW, CHANGE = 10, 1000, 200, 8, 1.3
 
