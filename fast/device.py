@@ -110,6 +110,11 @@ def compiled_twice(function) -> tuple:
 TINY_SECONDS = 1e-9  # a step's mean time is at least this: a clock that says 0 divides by none
 
 
+def _mean(window) -> float:
+    """A window's mean step time, in seconds, at least TINY_SECONDS."""
+    return max(sum(window) / len(window), TINY_SECONDS)
+
+
 class ThreadChoice:
     """How many threads a single GAN's fused CPU step (fast/fused_step_cpu.py, P = 1) runs its
     SHARES parts on, chosen by the clock. On an idle 2-core machine the step is 1.7x
@@ -139,7 +144,7 @@ class ThreadChoice:
         self.typical = None  # the chosen count's mean step after the last probe
         self.interval = self.FIRST_INTERVAL
         self.since_probe = self.interval  # so that the first full window probes
-        self.compiled = False  # the first step compiles: a time to forget
+        self.first_step_done = False  # the first step compiles: a time to forget
 
     def _other(self) -> int:
         return 1 if self.chosen == self.most else self.most
@@ -152,25 +157,25 @@ class ThreadChoice:
 
     def record(self, threads: int, seconds: float) -> None:
         """The step just taken on `threads` took `seconds`."""
-        if self.most == 1 or not self.compiled:
-            self.compiled = True
+        if self.most == 1 or not self.first_step_done:
+            self.first_step_done = True
             return
         self.seconds[threads].append(seconds)
         if self.probing:
             if all(len(window) == self.WINDOW for window in self.seconds.values()):
                 self.probing, self.since_probe, other = False, 0, self._other()
-                if sum(self.seconds[other]) < sum(self.seconds[self.chosen]):
+                if _mean(self.seconds[other]) < _mean(self.seconds[self.chosen]):
                     self.chosen, self.interval = other, self.FIRST_INTERVAL
                 else:
                     longest = self.PERIOD if self.chosen == self.most else self.PERIOD_ONE
                     self.interval = min(2 * self.interval, longest)
-                self.typical = max(sum(self.seconds[self.chosen]) / self.WINDOW, TINY_SECONDS)
+                self.typical = _mean(self.seconds[self.chosen])
             return
         self.since_probe += 1
         recent = self.seconds[self.chosen]
         if len(recent) < self.WINDOW:
             return
-        now = max(sum(recent) / self.WINDOW, TINY_SECONDS)
+        now = _mean(recent)
         self.typical = self.typical or now
         moved = max(now / self.typical, self.typical / now) > self.CHANGE
         if moved and self.since_probe >= self.WINDOW or self.since_probe >= self.interval:

@@ -188,14 +188,15 @@ def test_information_is_bounded_symmetric_and_shrunk_by_label_flips(p, q, sigma,
 
 @given(mixtures_1d(), mixtures_1d(), st.floats(min_value=0.2, max_value=1.0), label_flips)
 def test_monte_carlo_agrees_with_quadrature_in_one_dimension(p, q, sigma, label_flip):
-    estimate, standard_error = theory.information_monte_carlo(p, q, sigma, 11, 4096, label_flip)
-    assert standard_error <= theory.LOG_2 / (2 * np.sqrt(4096))  # the documented bound
+    n = 4096  # Monte Carlo samples of each law
+    estimate, standard_error = theory.information_monte_carlo(p, q, sigma, 11, n, label_flip)
+    assert standard_error <= theory.LOG_2 / (2 * np.sqrt(n))  # the documented bound
     exact = theory.information_quadrature(p, q, sigma, label_flip)
     # Not 5 sample standard errors: where the noisy supports barely overlap, h is 0 but in a
     # rare region and the sample variance misses it. Bernstein's inequality instead, over the
     # 2n independent terms h / 2n in [0, log 2 / 2n], whose variances sum to at most
     # log 2 E_m[h] / 2n = log 2 (log 2 - exact) / 2n: a false alarm has probability <= 1e-6.
-    n, log_odds = 4096, np.log(2 / 1e-6)
+    log_odds = np.log(2 / 1e-6)
     variance = theory.LOG_2 * max(theory.LOG_2 - exact, 0.0) / (2 * n)
     bound = np.sqrt(2 * variance * log_odds) + 2 / 3 * theory.LOG_2 / (2 * n) * log_odds
     assert abs(estimate - exact) <= bound + 1e-12
