@@ -99,7 +99,7 @@ def start_training(run: Run, stop: StopRequest) -> Training:
     else:
         state = checkpoint.population_state(population, arrays, where)
     records = fast_gan.train(population, state, start)
-    if start < run.args.steps and where == "cpu" and not fused_step_cpu.compiled(population.size):
+    if start < run.args.steps and where == "cpu" and not fused_step_cpu.compiled(population):
         print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
         notice = "run.py: stopping after compilation (Ctrl-C again stops at once)"
         records = stop.noticed(records, notice)

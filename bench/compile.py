@@ -65,9 +65,11 @@ def main() -> None:
             first = time.perf_counter() - started
         own, total = compile_seconds(recorder.buffer)
         print(f"first step (P = {P}): {first:.1f} s, {len(own)} functions compiled")
-        print(f"  {'function':44s} {'own s':>6s} {'with callees s':>15s}")
-        for name, seconds in own.most_common(SHOWN):
-            print(f"  {name:44s} {seconds:6.1f} {total[name]:15.1f}")
+        shown = own.most_common(SHOWN)
+        width = max(len(name) for name, _ in shown)
+        print(f"  {'function':{width}s} {'own s':>6s} {'with callees s':>15s}")
+        for name, seconds in shown:
+            print(f"  {name:{width}s} {seconds:6.1f} {total[name]:15.1f}")
         started = time.perf_counter()
         fast_gan.train_step(population, state, 1)
         print(f"a later step: {1e3 * (time.perf_counter() - started):.1f} ms")

@@ -28,7 +28,9 @@ arrays that are arguments of the function holding it, not tuples of tuples (Numb
 parfor lowering looks a NamedTuple's class up at its definition, and its array analysis
 fails on a nested one).
 
-A GAN with a gradient penalty runs fast/penalty.py's two halves around D's backward.
+A GAN with a gradient penalty runs fast/penalty.py's two halves around D's backward. The
+step is compiled in two variants, with those halves and without (a run without a penalty
+compiles only the second: a fifth less to compile on its first run).
 
 `train_step(config, state, step)` returns fast.gan.train_step's (record, intermediates):
 the intermediates name the buffers' views by fast/gan.py's table, formed on first access.
@@ -143,100 +145,137 @@ class Tables(NamedTuple):
     settings: Settings
 
 
-def _gan_step(p, inputs, nets, d, g, results, scratch, sampler, layout_G, layout_D2, layout_D1,
-              settings):  # fmt: skip
-    """GAN p's whole step into its rows of the step's buffers: its rows' random numbers and
-    the networks' passes, and Adam, in device.SHARES parts (the prange loops, parallel in
-    _step_threaded), the losses and a penalty's passes on the calling thread."""
-    step, corrections = inputs.step, inputs.corrections
-    theta_G, theta_D = nets.theta_G[p], nets.theta_D[p]
-    k0, k1, sigma_p = inputs.keys[p, 0], inputs.keys[p, 1], np.float64(inputs.sigma[p])
-    streams = settings.streams
-    Z, dim = layout_G.sizes[0], layout_D2.sizes[0]
-    S, B = d.x_real.shape[1], g.logits.shape[1]
-    component, acts_G, acts_D, work = (
-        scratch.component[p], scratch.acts_G[p], scratch.acts_D[p], scratch.work[p]
-    )  # fmt: skip
-    for s in range(S):
-        x_real, z, x_fake = d.x_real[p, s], d.z[p, s], d.x_fake[p, s]
-        x_noisy, logits, dlogits, dtheta_D = d.x_noisy[p, s], d.logits[p, s], d.dlogits[p, s], \
-            d.dtheta_D[p, s]  # fmt: skip
-        for part in prange(device.SHARES):  # a part's rows, from their random numbers on
-            first, stop = device.share(B, part)
-            data.sample_one(x_real.reshape(B, dim), component, sampler, k0, k1, step,
-                            streams[s, _CHOICE], streams[s, _OFFSET], first, stop)  # fmt: skip
-            philox.normal_one(z, k0, k1, step, streams[s, _LATENT], first * Z, stop * Z)
-            mlp.forward_rows(theta_G, z.reshape(B, Z), acts_G, x_fake.reshape(B, dim),
-                             layout_G, settings.act_G, part)  # fmt: skip
-            # instance noise on real then fake, straight into D's (2B, dim) input
-            noise.instance_noise_one(x_noisy[: B * dim], x_real, sigma_p, k0, k1, step,
-                                     streams[s, _REAL], first * dim, stop * dim)  # fmt: skip
-            noise.instance_noise_one(x_noisy[B * dim :], x_fake, sigma_p, k0, k1, step,
-                                     streams[s, _FAKE], first * dim, stop * dim)  # fmt: skip
-        x_in = x_noisy.reshape(2 * B, dim)
-        mlp.forward_one(theta_D, x_in, acts_D, logits.reshape(2 * B, 1), layout_D2,
-                        settings.act_D)  # fmt: skip
-        # D_real and D_fake: the last substep's stay
-        results.loss_D[p, s], results.D_real[p], results.D_fake[p] = loss.discriminator_loss_one(
-            logits, dlogits, settings.real_target[p], settings.label_flip[p], k0, k1, step,
-            streams[s, _FLIP],
+def _gan_step_of(penalised: bool):
+    """GAN p's step as a Python function for Numba, with a gradient penalty's passes only
+    when `penalised`. To Numba the closure's `penalised` is a constant, and it prunes the
+    branches that test it: a run without a penalty does not compile the penalty's passes
+    (a fifth of the step's compile: python -m bench.compile)."""
+
+    def gan_step(p, inputs, nets, d, g, results, scratch, sampler, layout_G, layout_D2,
+                 layout_D1, settings):  # fmt: skip
+        """GAN p's whole step into its rows of the step's buffers: its rows' random numbers
+        and the networks' passes, and Adam, in device.SHARES parts (the prange loops,
+        parallel in the threaded step), the losses and a penalty's passes on the calling
+        thread."""
+        step, corrections = inputs.step, inputs.corrections
+        theta_G, theta_D = nets.theta_G[p], nets.theta_D[p]
+        k0, k1, sigma_p = inputs.keys[p, 0], inputs.keys[p, 1], np.float64(inputs.sigma[p])
+        streams = settings.streams
+        Z, dim = layout_G.sizes[0], layout_D2.sizes[0]
+        S, B = d.x_real.shape[1], g.logits.shape[1]
+        component, acts_G, acts_D, work = (
+            scratch.component[p], scratch.acts_G[p], scratch.acts_D[p], scratch.work[p]
         )  # fmt: skip
-        kind = settings.penalty[p]
-        if kind != NONE:  # Roth's term joins dlogits before D's backward, as in the reference
-            results.penalty_D[p, s] = penalty.penalty_forward_one(
-                theta_D, acts_D, logits, dlogits, kind, inputs.gamma[p], layout_D2,
-                settings.act_D, scratch.tangent[p], scratch.gbar[p],
+        for s in range(S):
+            x_real, z, x_fake = d.x_real[p, s], d.z[p, s], d.x_fake[p, s]
+            x_noisy, logits, dlogits, dtheta_D = d.x_noisy[p, s], d.logits[p, s], d.dlogits[p, s], \
+                d.dtheta_D[p, s]  # fmt: skip
+            for part in prange(device.SHARES):  # a part's rows, from their random numbers on
+                first, stop = device.share(B, part)
+                data.sample_one(x_real.reshape(B, dim), component, sampler, k0, k1, step,
+                                streams[s, _CHOICE], streams[s, _OFFSET], first, stop)  # fmt: skip
+                philox.normal_one(z, k0, k1, step, streams[s, _LATENT], first * Z, stop * Z)
+                mlp.forward_rows(theta_G, z.reshape(B, Z), acts_G, x_fake.reshape(B, dim),
+                                 layout_G, settings.act_G, part)  # fmt: skip
+                # instance noise on real then fake, straight into D's (2B, dim) input
+                noise.instance_noise_one(x_noisy[: B * dim], x_real, sigma_p, k0, k1, step,
+                                         streams[s, _REAL], first * dim, stop * dim)  # fmt: skip
+                noise.instance_noise_one(x_noisy[B * dim :], x_fake, sigma_p, k0, k1, step,
+                                         streams[s, _FAKE], first * dim, stop * dim)  # fmt: skip
+            x_in = x_noisy.reshape(2 * B, dim)
+            mlp.forward_one(theta_D, x_in, acts_D, logits.reshape(2 * B, 1), layout_D2,
+                            settings.act_D)  # fmt: skip
+            # D_real and D_fake: the last substep's stay
+            results.loss_D[p, s], results.D_real[p], results.D_fake[p] = (
+                loss.discriminator_loss_one(logits, dlogits, settings.real_target[p],
+                                            settings.label_flip[p], k0, k1, step,
+                                            streams[s, _FLIP])
             )  # fmt: skip
-        mlp.backward_one(theta_D, x_in, acts_D, dlogits.reshape(2 * B, 1), dtheta_D,
-                         scratch.dx[p].reshape(2 * B, dim), layout_D2, settings.act_D, True,
-                         work)  # fmt: skip
-        if kind != NONE:
-            penalty.penalty_backward_one(theta_D, acts_D, kind, 2 * B, layout_D2, settings.act_D,
-                                         scratch.tangent[p], scratch.gbar[p], dtheta_D, work,
-                                         scratch.dweight[p])  # fmt: skip
-        optim.adam_one(theta_D, dtheta_D, nets.m_D[p], nets.v_D[p], settings.lr,
-                       settings.beta1, settings.beta2, settings.eps, corrections[s, 0],
-                       corrections[s, 1])  # fmt: skip
-    z, x_fake, x_fake_noisy = g.z[p], g.x_fake[p], g.x_fake_noisy[p]
-    for part in prange(device.SHARES):
-        first, stop = device.share(B, part)
-        philox.normal_one(z, k0, k1, step, streams[S, _LATENT], first * Z, stop * Z)
-        mlp.forward_rows(theta_G, z.reshape(B, Z), acts_G, x_fake.reshape(B, dim), layout_G,
-                         settings.act_G, part)  # fmt: skip
-        noise.instance_noise_one(x_fake_noisy, x_fake, sigma_p, k0, k1, step, streams[S, _FAKE],
-                                 first * dim, stop * dim)  # fmt: skip
-    x_in = x_fake_noisy.reshape(B, dim)
-    mlp.forward_one(theta_D, x_in, acts_D, g.logits[p].reshape(B, 1), layout_D1,
-                    settings.act_D)  # fmt: skip
-    loss_G = loss.logistic_one(g.logits[p], scratch.target_G[p], g.dlogits[p],
-                               settings.generator_sign)  # fmt: skip
-    # D's weight gradients are not needed here: only its input gradient reaches G.
-    mlp.backward_one(theta_D, x_in, acts_D, g.dlogits[p].reshape(B, 1),
-                     scratch.unused_dtheta_D[p], g.dx_fake[p].reshape(B, dim), layout_D1,
-                     settings.act_D, False, work)  # fmt: skip
-    mlp.backward_one(theta_G, z.reshape(B, Z), acts_G, g.dx_fake[p].reshape(B, dim),
-                     g.dtheta_G[p], scratch.dz[p].reshape(B, Z), layout_G, settings.act_G,
-                     True, work)  # fmt: skip
-    optim.adam_one(theta_G, g.dtheta_G[p], nets.m_G[p], nets.v_G[p], settings.lr, settings.beta1,
-                   settings.beta2, settings.eps, corrections[S, 0], corrections[S, 1])  # fmt: skip
-    # Stored last: Numba's parallel compile (Numba 0.68) dropped this store when it stood
-    # before the backward's parallel loops, for a reason not found (the D substep's stores,
-    # inside the substep loop, are kept); tests/test_fast_gan.py checks every result.
-    results.loss_G[p] = loss_G
+            kind = settings.penalty[p]
+            # Roth's term joins dlogits before D's backward, as in the reference
+            if penalised and kind != NONE:
+                results.penalty_D[p, s] = penalty.penalty_forward_one(
+                    theta_D, acts_D, logits, dlogits, kind, inputs.gamma[p], layout_D2,
+                    settings.act_D, scratch.tangent[p], scratch.gbar[p],
+                )  # fmt: skip
+            mlp.backward_one(theta_D, x_in, acts_D, dlogits.reshape(2 * B, 1), dtheta_D,
+                             scratch.dx[p].reshape(2 * B, dim), layout_D2, settings.act_D, True,
+                             work)  # fmt: skip
+            if penalised and kind != NONE:
+                penalty.penalty_backward_one(theta_D, acts_D, kind, 2 * B, layout_D2,
+                                             settings.act_D, scratch.tangent[p], scratch.gbar[p],
+                                             dtheta_D, work, scratch.dweight[p])  # fmt: skip
+            optim.adam_one(theta_D, dtheta_D, nets.m_D[p], nets.v_D[p], settings.lr,
+                           settings.beta1, settings.beta2, settings.eps, corrections[s, 0],
+                           corrections[s, 1])  # fmt: skip
+        z, x_fake, x_fake_noisy = g.z[p], g.x_fake[p], g.x_fake_noisy[p]
+        for part in prange(device.SHARES):
+            first, stop = device.share(B, part)
+            philox.normal_one(z, k0, k1, step, streams[S, _LATENT], first * Z, stop * Z)
+            mlp.forward_rows(theta_G, z.reshape(B, Z), acts_G, x_fake.reshape(B, dim), layout_G,
+                             settings.act_G, part)  # fmt: skip
+            noise.instance_noise_one(x_fake_noisy, x_fake, sigma_p, k0, k1, step, streams[S, _FAKE],
+                                     first * dim, stop * dim)  # fmt: skip
+        x_in = x_fake_noisy.reshape(B, dim)
+        mlp.forward_one(theta_D, x_in, acts_D, g.logits[p].reshape(B, 1), layout_D1,
+                        settings.act_D)  # fmt: skip
+        loss_G = loss.logistic_one(g.logits[p], scratch.target_G[p], g.dlogits[p],
+                                   settings.generator_sign)  # fmt: skip
+        # D's weight gradients are not needed here: only its input gradient reaches G.
+        mlp.backward_one(theta_D, x_in, acts_D, g.dlogits[p].reshape(B, 1),
+                         scratch.unused_dtheta_D[p], g.dx_fake[p].reshape(B, dim), layout_D1,
+                         settings.act_D, False, work)  # fmt: skip
+        mlp.backward_one(theta_G, z.reshape(B, Z), acts_G, g.dx_fake[p].reshape(B, dim),
+                         g.dtheta_G[p], scratch.dz[p].reshape(B, Z), layout_G, settings.act_G,
+                         True, work)  # fmt: skip
+        optim.adam_one(theta_G, g.dtheta_G[p], nets.m_G[p], nets.v_G[p], settings.lr,
+                       settings.beta1, settings.beta2, settings.eps, corrections[S, 0],
+                       corrections[S, 1])  # fmt: skip
+        # Stored last: Numba's parallel compile (Numba 0.68) dropped this store when it stood
+        # before the backward's parallel loops, for a reason not found (the D substep's stores,
+        # inside the substep loop, are kept); tests/test_fast_gan.py checks every result.
+        results.loss_G[p] = loss_G
+
+    return _named(gan_step, penalised)
 
 
-# GAN p's step as a plain function, what each of a population's threads runs, and as the
-# whole of a P = 1 step, its parts on Numba's threads (the same calls, so the same bits).
-_gan_step_one, _step_threaded = device.compiled_twice(_gan_step)
+def _named(function, penalised: bool):
+    """function, its qualified name marked with its variant: Numba names a cache file by
+    that name, and `compiled` tells whether a variant's file is there."""
+    function.__qualname__ += "_penalised" if penalised else "_plain"
+    return function
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
-def _population_gan_step(p, inputs, nets, d, g, results, scratch, sampler, layout_G,
-                         layout_D2, layout_D1, settings):  # fmt: skip
-    """GAN p's step without the GIL, on whichever of the population's threads took it
-    (BLAS runs single-threaded inside it)."""
-    _gan_step_one(p, inputs, nets, d, g, results, scratch, sampler, layout_G, layout_D2,
-                  layout_D1, settings)  # fmt: skip
+# GAN p's step without and with the penalty's passes, each as a plain function (what each of
+# a population's threads runs) and as the whole of a P = 1 step, its parts on Numba's
+# threads (the same calls, so the same bits).
+_plain_one, _plain_threaded = device.compiled_twice(_gan_step_of(penalised=False))
+_penalised_one, _penalised_threaded = device.compiled_twice(_gan_step_of(penalised=True))
+_threaded_step = {False: _plain_threaded, True: _penalised_threaded}
+
+
+def _population_gan_step_of(penalised: bool):
+    """The compiled GAN step a population's threads call. Its one cell is the constant:
+    Numba's cache keys a closure by its cells' pickles, and a compiled function pickles
+    otherwise in every process."""
+
+    def population_gan_step(p, inputs, nets, d, g, results, scratch, sampler, layout_G,
+                            layout_D2, layout_D1, settings):  # fmt: skip
+        """GAN p's step without the GIL, on whichever of the population's threads took it
+        (BLAS runs single-threaded inside it)."""
+        if penalised:
+            _penalised_one(p, inputs, nets, d, g, results, scratch, sampler, layout_G,
+                           layout_D2, layout_D1, settings)  # fmt: skip
+        else:
+            _plain_one(p, inputs, nets, d, g, results, scratch, sampler, layout_G, layout_D2,
+                       layout_D1, settings)  # fmt: skip
+
+    return njit(nogil=True, cache=True, error_model="numpy")(_named(population_gan_step, penalised))
+
+
+_population_gan_step = {
+    penalised: _population_gan_step_of(penalised) for penalised in (False, True)
+}
 
 
 @functools.cache
@@ -249,8 +288,8 @@ def _helper_threads(n: int) -> ThreadPoolExecutor:
 os.register_at_fork(after_in_child=_helper_threads.cache_clear)
 
 
-def _population_step(P: int, arguments: tuple) -> None:
-    """Every GAN's step, _population_gan_step(p, *arguments) for p < P, on Numba's thread
+def _population_step(gan_step, P: int, arguments: tuple) -> None:
+    """Every GAN's step, gan_step(p, *arguments) for p < P, on Numba's thread
     count of threads (the calling one among them), handing the GANs out one at a time:
     each thread takes the next GAN when it finishes one, so a thread that another process
     holds off its core takes fewer, and the step waits for no thread's fixed share (a
@@ -260,7 +299,7 @@ def _population_step(P: int, arguments: tuple) -> None:
 
     def work() -> None:
         for p in gans:
-            _population_gan_step(p, *arguments)
+            gan_step(p, *arguments)
 
     n_helpers = min(numba.get_num_threads(), P) - 1
     helpers = [_helper_threads(n_helpers).submit(work) for _ in range(n_helpers)]
@@ -384,7 +423,7 @@ def train_step(config, state, step: int) -> tuple[dict, Mapping]:
     arguments = (inputs, nets, d, g, results, _scratch(config, state), *_tables_of(config, state))
     device.single_threaded_blas()
     if config.size > 1:
-        _population_step(config.size, arguments)
+        _population_step(_population_gan_step[config.penalised], config.size, arguments)
     else:
         available = numba.get_num_threads()
         choice = state.workspace.get("threads")
@@ -395,7 +434,7 @@ def train_step(config, state, step: int) -> tuple[dict, Mapping]:
         numba.set_num_threads(threads)
         try:
             start = time.perf_counter()
-            _step_threaded(0, *arguments)  # GAN 0's step
+            _threaded_step[config.penalised](0, *arguments)  # GAN 0's step
             choice.record(threads, time.perf_counter() - start)
         finally:
             numba.set_num_threads(available)
@@ -450,11 +489,12 @@ def _substeps(base, penalised: bool, d: DBuffers, g: GBuffers, results: Results)
     return d_substeps, g_substep
 
 
-def compiled(population: int) -> bool:
-    """Whether Numba's on-disk cache already holds the machine code of the step a
-    population of this size runs, so that the first step of a run takes milliseconds, not
-    the seconds of compiling it."""
-    step = _population_gan_step if population > 1 else _step_threaded
+def compiled(config) -> bool:
+    """Whether Numba's on-disk cache already holds the machine code of the step this
+    PopulationConfig runs (by its size and whether it has a penalty), so that the first
+    step of a run takes milliseconds, not the seconds of compiling it."""
+    steps = _population_gan_step if config.size > 1 else _threaded_step
+    step = steps[config.penalised]
     try:  # Numba's cache keeps this private; without a cache (NUMBA_DISABLE_JIT) say yes
         return os.path.exists(step._cache._cache_file._index_path)
     except AttributeError:

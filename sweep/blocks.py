@@ -83,7 +83,7 @@ def train_block(population, path: Path, stop, advance) -> tuple[dict, dict, floa
     stop asked while the first step compiles the kernels is acknowledged at once
     (stop.notice)."""
     stored, started = block_arguments(population), time.perf_counter()
-    if not fused_step_cpu.compiled(population.size):
+    if not fused_step_cpu.compiled(population):
         stop.notice = COMPILING  # until the first step is done
     start, state, earlier = 0, None, 0.0
     if path.exists():

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fast import device
+from fast import device, fused_step_cpu
 from fast import gan as fast_gan
 from reference import data, gan, loss, mlp, optim
 from reference.config import ConfigError, GANConfig
@@ -466,6 +466,15 @@ def test_gans_differing_in_schedule_and_label_noise_are_each_their_own_run():
 
 def test_a_varied_population_fused_is_its_composition():
     assert_fused_is_composed(varied_population(SMALL), steps=3)
+
+
+def test_each_compiled_variant_of_the_fused_step_has_its_own_cache_file():
+    # fused_step_cpu.compiled tells whether a run's variant (P = 1 or a population, with or
+    # without a penalty) is compiled by its file; the gradient-penalty tests above check
+    # that the variants compute the same bits where they meet (an unpenalised GAN).
+    variants = (fused_step_cpu._threaded_step, fused_step_cpu._population_gan_step)
+    paths = {step._cache._cache_file._index_path for v in variants for step in v.values()}
+    assert len(paths) == 4
 
 
 @pytest.mark.parametrize("field", ["d_steps", "lr", "batch", "generator_loss", "dataset"])

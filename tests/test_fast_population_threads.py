@@ -32,18 +32,16 @@ class Recorder:
         time.sleep(PAUSE_S)
 
 
-def test_every_gan_is_stepped_once(monkeypatch):
+def test_every_gan_is_stepped_once():
     recorder = Recorder()
-    monkeypatch.setattr(fused_step_cpu, "_population_gan_step", recorder)
-    fused_step_cpu._population_step(P, ())
+    fused_step_cpu._population_step(recorder, P, ())
     assert sorted(recorder.stepped) == list(range(P))
 
 
-def test_a_failing_gan_stops_the_step_with_no_thread_left_stepping(monkeypatch):
+def test_a_failing_gan_stops_the_step_with_no_thread_left_stepping():
     recorder = Recorder(failing=0)  # the calling thread takes GAN 0 or 1 first
-    monkeypatch.setattr(fused_step_cpu, "_population_gan_step", recorder)
     with pytest.raises(RuntimeError, match="failed"):
-        fused_step_cpu._population_step(P, ())
+        fused_step_cpu._population_step(recorder, P, ())
     stepped = list(recorder.stepped)
     time.sleep(10 * PAUSE_S)
     assert recorder.stepped == stepped  # nothing stepped after the exception left
@@ -51,14 +49,13 @@ def test_a_failing_gan_stops_the_step_with_no_thread_left_stepping(monkeypatch):
 
 
 def step_in_child(queue) -> None:
-    fused_step_cpu._population_gan_step = Recorder()
-    fused_step_cpu._population_step(P, ())
-    queue.put(sorted(fused_step_cpu._population_gan_step.stepped))
+    recorder = Recorder()
+    fused_step_cpu._population_step(recorder, P, ())
+    queue.put(sorted(recorder.stepped))
 
 
-def test_a_forked_child_steps_with_threads_of_its_own(monkeypatch):
-    monkeypatch.setattr(fused_step_cpu, "_population_gan_step", Recorder())
-    fused_step_cpu._population_step(P, ())  # the parent's threads exist now
+def test_a_forked_child_steps_with_threads_of_its_own():
+    fused_step_cpu._population_step(Recorder(), P, ())  # the parent's threads exist now
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=step_in_child, args=(queue,))
