@@ -1,4 +1,5 @@
-"""Where the first run's seconds go: `python -m bench.compile [--population P]`.
+"""Where the first run's seconds go: `python -m bench.compile [--population P] [--penalty
+KIND]`.
 
 In a fresh, temporary Numba cache (what the first run of a fresh clone meets), it times the
 fast path's first training step of the standard configuration at P GANs (which compiles the
@@ -17,7 +18,10 @@ import time
 import numba
 from numba.core import event
 
+from reference.penalty import PENALTIES
+
 SHOWN = 12  # functions listed, the largest first
+GAMMA = 0.2  # a penalty's weight (the sweep's R1 0.2): the compiled code does not depend on it
 
 
 def compile_seconds(records: list) -> tuple[dict, dict]:
@@ -42,6 +46,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.compile", description=__doc__)
     parser.add_argument("--population", type=int, default=1, metavar="P",
                         help="GANs trained at once (default 1)")  # fmt: skip
+    parser.add_argument("--penalty", choices=PENALTIES, default="none",
+                        help=f"every GAN's gradient penalty, of weight {GAMMA} (default none): "
+                             "a penalised step compiles the penalty's passes too")  # fmt: skip
     args = parser.parse_args()
     if args.population < 1:
         parser.error(f"--population: expected at least 1, got {args.population}")
@@ -55,9 +62,9 @@ def main() -> None:
 
         print(f"imports: {time.perf_counter() - started:.1f} s")
         P = args.population
-        population = fast_gan.PopulationConfig.seeded(
-            GANConfig(sigma0=0.1), seeds=tuple(range(P)), sigma0s=(0.1,) * P
-        )
+        gamma = 0.0 if args.penalty == "none" else GAMMA
+        base = GANConfig(sigma0=0.1, penalty=args.penalty, gamma=gamma)
+        population = fast_gan.PopulationConfig.seeded(base, tuple(range(P)), (0.1,) * P)
         state = fast_gan.init_state(population, "cpu")
         with event.install_recorder("numba:compile") as recorder:
             started = time.perf_counter()
@@ -66,7 +73,7 @@ def main() -> None:
         own, total = compile_seconds(recorder.buffer)
         print(f"first step (P = {P}): {first:.1f} s, {len(own)} functions compiled")
         shown = own.most_common(SHOWN)
-        width = max(len(name) for name, _ in shown)
+        width = max(len("function"), *(len(name) for name, _ in shown))
         print(f"  {'function':{width}s} {'own s':>6s} {'with callees s':>15s}")
         for name, seconds in shown:
             print(f"  {name:{width}s} {seconds:6.1f} {total[name]:15.1f}")

@@ -206,7 +206,7 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
     def in_grid_order() -> list[dict]:
         return [row for block in blocks for row in rows.get(block, [])]
 
-    def block_population(dataset: str, d_steps: int):
+    def block_population(dataset: str, d_steps: int) -> fast_gan.PopulationConfig:
         return fast_gan.PopulationConfig(tuple(c for _, c in block_members(grid, dataset, d_steps)))
 
     for block in blocks:  # every checkpoint checked before any block trains

@@ -468,13 +468,24 @@ def test_a_varied_population_fused_is_its_composition():
     assert_fused_is_composed(varied_population(SMALL), steps=3)
 
 
-def test_each_compiled_variant_of_the_fused_step_has_its_own_cache_file():
-    # fused_step_cpu.compiled tells whether a run's variant (P = 1 or a population, with or
-    # without a penalty) is compiled by its file; the gradient-penalty tests above check
-    # that the variants compute the same bits where they meet (an unpenalised GAN).
+@pytest.mark.parametrize("size", [1, 2])
+@pytest.mark.parametrize("penalty", ["none", "r1"])
+def test_compiled_looks_for_the_cache_file_of_the_variant_the_run_steps_with(
+    size, penalty, monkeypatch
+):
+    # One cache file per compiled variant (P = 1 or a population, with or without a
+    # penalty), and compiled() asks for the one the config's step runs; the penalty tests
+    # above check that the variants compute the same bits where they meet (an unpenalised
+    # GAN in a penalised population against it alone).
     variants = (fused_step_cpu._threaded_step, fused_step_cpu._population_gan_step)
     paths = {step._cache._cache_file._index_path for v in variants for step in v.values()}
     assert len(paths) == 4
+    asked = []
+    monkeypatch.setattr(fused_step_cpu.os.path, "exists", lambda path: asked.append(path))
+    config = dataclasses.replace(SMALL, penalty=penalty, gamma=0.0 if penalty == "none" else 1.0)
+    fused_step_cpu.compiled(fast_gan.PopulationConfig((config,) * size))
+    steps = fused_step_cpu._threaded_step if size == 1 else fused_step_cpu._population_gan_step
+    assert asked == [steps[penalty != "none"]._cache._cache_file._index_path]
 
 
 @pytest.mark.parametrize("field", ["d_steps", "lr", "batch", "generator_loss", "dataset"])

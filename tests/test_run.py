@@ -266,7 +266,7 @@ def test_running_out_of_memory_while_parsing_exits_4_with_one_line(tmp_path, cap
 
 
 def test_first_run_says_it_is_compiling_and_later_runs_do_not(tmp_path):
-    # A cold Numba cache (a fresh clone) compiles the fused step for ~10 s: said before the
+    # A cold Numba cache (a fresh clone) compiles the fused step for ~20 s: said before the
     # progress bar, which starts after the first step so that its rate leaves it out.
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
     said = []
