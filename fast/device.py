@@ -124,16 +124,20 @@ class ThreadChoice:
     milliseconds and every few dozen a whole scheduler slice (0.1 s), while one thread
     keeps its idle rate (fast/README.md). So the choice follows the step's mean time,
     not a median that those stalls would not move. It runs on the chosen count and
-    *probes* when the mean of the chosen count's last WINDOW steps moves by more than
+    *probes* when, on every thread, the mean of the last WINDOW steps moves by more than
     CHANGE times from what it was after the last probe (the load changed), and in any
-    case `interval` steps after the last probe (a change the chosen count does not feel:
-    one thread runs as fast beside one busy process as alone). A probe runs WINDOW steps
-    on the other count, then WINDOW on the chosen one, so that both are timed under the
-    same load, and keeps the count whose window took less time. The interval starts at
-    FIRST_INTERVAL, doubles after each probe that confirms the choice, up to PERIOD on
-    every thread (where a new load shows in the step's time) and PERIOD_ONE on one
-    (where a load's end may not), and starts again after a switch. The first probe comes
-    after the first WINDOW steps. Either way the step computes the same bits."""
+    case `interval` steps after the last probe: a change one thread does not feel (it runs
+    as fast beside one busy process as alone), or cannot tell (beside three, its window
+    means move that much by themselves, and probing on each cost it a third of its rate).
+    A probe runs WINDOW steps on the other count, then WINDOW on the chosen one, so that
+    both are timed under the same load, and keeps the count whose window took less time.
+    It stops early, keeping the chosen count, once the other count's steps have taken
+    longer than the chosen count's last window before the probe: they cannot win, and
+    beside busy processes the probe's two-thread steps are what it costs. The interval
+    starts at FIRST_INTERVAL, doubles after each probe that confirms the choice, up to
+    PERIOD on every thread (where a new load shows in the step's time) and PERIOD_ONE on
+    one, and starts again after a switch. The first probe comes after the first WINDOW
+    steps. Either way the step computes the same bits."""
 
     FIRST_INTERVAL, PERIOD, PERIOD_ONE, WINDOW, CHANGE = 10, 1000, 200, 8, 1.3
 
@@ -141,7 +145,8 @@ class ThreadChoice:
         self.most, self.chosen, self.probing = most, most, False
         self.seconds = {1: collections.deque(maxlen=self.WINDOW)}
         self.seconds[most] = collections.deque(maxlen=self.WINDOW)
-        self.typical = None  # the chosen count's mean step after the last probe
+        self.typical = None  # the chosen count's mean step after the last probe (its window)
+        self.bar = None  # in a probe: the seconds of the chosen count's window before it
         self.interval = self.FIRST_INTERVAL
         self.since_probe = self.interval  # so that the first full window probes
         self.first_step_done = False  # the first step compiles: a time to forget
@@ -162,13 +167,12 @@ class ThreadChoice:
             return
         self.seconds[threads].append(seconds)
         if self.probing:
-            if all(len(window) == self.WINDOW for window in self.seconds.values()):
-                self.probing, self.since_probe, other = False, 0, self._other()
-                if _mean(self.seconds[other]) < _mean(self.seconds[self.chosen]):
-                    self.chosen, self.interval = other, self.FIRST_INTERVAL
-                else:
-                    longest = self.PERIOD if self.chosen == self.most else self.PERIOD_ONE
-                    self.interval = min(2 * self.interval, longest)
+            other = self.seconds[self._other()]
+            if len(other) < self.WINDOW and sum(other) > self.bar:
+                self._probed(other_won=False)
+                self.typical = None  # the chosen count's next window sets it
+            elif all(len(window) == self.WINDOW for window in self.seconds.values()):
+                self._probed(other_won=_mean(other) < _mean(self.seconds[self.chosen]))
                 self.typical = _mean(self.seconds[self.chosen])
             return
         self.since_probe += 1
@@ -177,11 +181,23 @@ class ThreadChoice:
             return
         now = _mean(recent)
         self.typical = self.typical or now
-        moved = max(now / self.typical, self.typical / now) > self.CHANGE
+        # On one thread, beside busy processes, a window's mean moves this much by itself.
+        on_most = self.chosen == self.most
+        moved = on_most and max(now / self.typical, self.typical / now) > self.CHANGE
         if moved and self.since_probe >= self.WINDOW or self.since_probe >= self.interval:
-            self.probing = True
+            self.probing, self.bar = True, sum(recent)
             for window in self.seconds.values():
                 window.clear()
+
+    def _probed(self, other_won: bool) -> None:
+        """A probe's end: the other count is chosen if it won, and the interval starts
+        again, or else doubles."""
+        self.probing, self.since_probe = False, 0
+        if other_won:
+            self.chosen, self.interval = self._other(), self.FIRST_INTERVAL
+        else:
+            longest = self.PERIOD if self.chosen == self.most else self.PERIOD_ONE
+            self.interval = min(2 * self.interval, longest)
 
 
 @functools.cache
