@@ -289,8 +289,8 @@ os.register_at_fork(after_in_child=_helper_threads.cache_clear)
 
 
 def _population_step(gan_step, P: int, arguments: tuple) -> None:
-    """Every GAN's step, gan_step(p, *arguments) for p < P, on Numba's thread
-    count of threads (the calling one among them), handing the GANs out one at a time:
+    """Every GAN's step, gan_step(p, *arguments) for p < P, on Numba's thread count of
+    threads (the calling one among them), handing the GANs out one at a time:
     each thread takes the next GAN when it finishes one, so a thread that another process
     holds off its core takes fewer, and the step waits for no thread's fixed share (a
     parallel loop's static split would: beside one busy process on 2 cores it kept 45% of

@@ -206,14 +206,14 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
     def in_grid_order() -> list[dict]:
         return [row for block in blocks for row in rows.get(block, [])]
 
-    def block_population(dataset: str, d_steps: int) -> fast_gan.PopulationConfig:
-        return fast_gan.PopulationConfig(tuple(c for _, c in block_members(grid, dataset, d_steps)))
+    def population_of(members: list) -> fast_gan.PopulationConfig:
+        return fast_gan.PopulationConfig(tuple(config for _, config in members))
 
     for block in blocks:  # every checkpoint checked before any block trains
         path = block_checkpoint(folder, *block)
         if block not in rows and path.exists():
             try:
-                saved_block(block_population(*block), path)
+                saved_block(population_of(block_members(grid, *block)), path)
             except checkpoint.CheckpointError as error:
                 raise SweepError(f"{error}; remove it to train the block afresh",
                                  exits.BAD_ARGUMENTS) from None  # fmt: skip
@@ -224,7 +224,7 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
         with writing(path):
             path.unlink(missing_ok=True)
     waiting = [block for block in blocks if block not in rows]
-    if waiting and not fused_step_cpu.compiled(block_population(*waiting[0])):
+    if waiting and not fused_step_cpu.compiled(population_of(block_members(grid, *waiting[0]))):
         print("compiling the fast kernels (first run only: some seconds)...", file=sys.stderr)
     cost = {block: grid.base.steps * (block[1] + 1) for block in blocks}  # ~ work per GAN
     trained, stopped_in = 0, None
@@ -237,7 +237,8 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
                 continue
             if stop.signum is not None:  # asked to stop between two blocks
                 break
-            population = block_population(dataset, d_steps)
+            members = block_members(grid, dataset, d_steps)
+            population = population_of(members)
             path = block_checkpoint(folder, dataset, d_steps)
             try:
                 with writing(path):
@@ -250,7 +251,7 @@ def sweep(args: argparse.Namespace, stop: StopRequest) -> int:
                 stopped_in = dataset, d_steps
                 break
             stop.notice = EVALUATING
-            rows[dataset, d_steps] = evaluate_block(block_members(grid, dataset, d_steps), *result)
+            rows[dataset, d_steps] = evaluate_block(members, *result)
             with writing(runs_csv):
                 write_csv(runs_csv, run_columns(grid), in_grid_order())
             stop.notice = None
